@@ -1,0 +1,210 @@
+/*
+ * config.c - loading saba.yml with libfyaml (see config.h).
+ *
+ * The file is a mapping of known keys; each key names a setting and a
+ * parser for its scalar. Nested sections (wal:, limits:, ...) are walked
+ * recursively with dotted names ("wal.fsync").
+ */
+#include "server/config.h"
+#include "base/alloc.h"
+#include "base/num.h"
+#include "base/timeutil.h"
+
+#include <libfyaml.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void config_defaults(struct saba_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->listen = xstrdup(SABA_DEFAULT_LISTEN);
+    c->graphite_listen = xstrdup(SABA_DEFAULT_GRAPHITE_LISTEN);
+    c->data_dir = xstrdup("./data");
+    c->log_level = xstrdup("info");
+    c->fsync_interval_ms = 1000; /* DESIGN.md: default fsync every 1000 ms */
+    c->wal_segment_bytes = 128 << 20;
+    c->lookback_ms = 5 * 60 * 1000; /* Prometheus' default lookback delta */
+    c->http_threads = 4;
+    c->limits = batch_limits_default;
+}
+
+void config_set_str(char **field, const char *value)
+{
+    free(*field);
+    *field = xstrdup(value);
+}
+
+void config_free(struct saba_config *c)
+{
+    free(c->listen);
+    free(c->graphite_listen);
+    free(c->data_dir);
+    free(c->log_level);
+    memset(c, 0, sizeof *c);
+}
+
+enum kind { K_STR, K_DURATION, K_FSYNC, K_SIZE, K_INT };
+
+struct setting {
+    const char *key;
+    enum kind kind;
+    size_t off; /* offset in struct saba_config */
+    int64_t min;
+};
+
+#define OFF(f) offsetof(struct saba_config, f)
+
+static const struct setting settings[] = {
+    {"listen", K_STR, OFF(listen), 0},
+    {"graphite_listen", K_STR, OFF(graphite_listen), 0},
+    {"data_dir", K_STR, OFF(data_dir), 0},
+    {"log_level", K_STR, OFF(log_level), 0},
+    {"wal.fsync", K_FSYNC, OFF(fsync_interval_ms), 0},
+    {"wal.segment_size", K_SIZE, OFF(wal_segment_bytes), 1 << 20},
+    {"query.lookback_delta", K_DURATION, OFF(lookback_ms), 1},
+    {"http.threads", K_INT, OFF(http_threads), 1},
+    {"limits.max_body_size", K_SIZE, OFF(limits.max_body_bytes), 1024},
+    {"limits.max_line_size", K_SIZE, OFF(limits.max_line_bytes), 256},
+    {"limits.max_labels_per_series", K_INT, OFF(limits.max_labels), 2},
+    {"limits.max_name_length", K_INT, OFF(limits.max_name_bytes), 16},
+    {"limits.max_label_value_length", K_INT, OFF(limits.max_value_bytes), 16},
+    {"limits.max_future", K_DURATION, OFF(limits.max_future_ms), 0},
+    {NULL, K_STR, 0, 0},
+};
+
+static int node_line(struct fy_node *n)
+{
+    struct fy_token *t = fy_node_get_scalar_token(n);
+    const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
+    return m ? m->line + 1 : 0;
+}
+
+static int apply(struct saba_config *c, const char *path, const char *key, struct fy_node *kn,
+                 struct fy_node *vn, struct saba_err *err)
+{
+    const struct setting *s = settings;
+    while (s->key && strcmp(s->key, key))
+        s++;
+    int line = node_line(kn);
+    if (!s->key) {
+        /* a known section? then recurse */
+        bool section = false;
+        for (const struct setting *t = settings; t->key; t++)
+            if (!strncmp(t->key, key, strlen(key)) && t->key[strlen(key)] == '.')
+                section = true;
+        if (!section)
+            return err_set(err, SABA_EINVAL, line, "%s:%d: unknown setting \"%s\"", path, line,
+                           key);
+        if (fy_node_get_type(vn) != FYNT_MAPPING)
+            return err_set(err, SABA_EINVAL, line, "%s:%d: \"%s\" must be a mapping", path, line,
+                           key);
+        void *it = NULL;
+        struct fy_node_pair *p;
+        while ((p = fy_node_mapping_iterate(vn, &it))) {
+            struct fy_node *k = fy_node_pair_key(p);
+            const char *ks = k ? fy_node_get_scalar0(k) : NULL;
+            if (!ks)
+                return err_set(err, SABA_EINVAL, line, "%s:%d: bad key in \"%s\"", path, line, key);
+            char full[128];
+            snprintf(full, sizeof full, "%s.%s", key, ks);
+            int rc = apply(c, path, full, k, fy_node_pair_value(p), err);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    }
+    const char *v = vn && fy_node_get_type(vn) == FYNT_SCALAR ? fy_node_get_scalar0(vn) : NULL;
+    if (!v)
+        return err_set(err, SABA_EINVAL, line, "%s:%d: \"%s\" must be a single value", path, line,
+                       key);
+    char *field = (char *)c + s->off;
+    int64_t n = 0;
+    int bad = 0;
+    switch (s->kind) {
+    case K_STR:
+        config_set_str((char **)field, v);
+        return 0;
+    case K_FSYNC:
+        if (!strcmp(v, "always")) {
+            *(int64_t *)field = 0;
+            return 0;
+        }
+        bad = duration_parse(v, &n) || n <= 0;
+        if (!bad)
+            *(int64_t *)field = n;
+        break;
+    case K_DURATION:
+        bad = duration_parse(v, &n) || n < s->min;
+        if (!bad)
+            *(int64_t *)field = n;
+        break;
+    case K_SIZE:
+        bad = size_parse(v, &n) || n < s->min;
+        if (!bad)
+            *(int64_t *)field = n;
+        break;
+    case K_INT: {
+        char *end;
+        long x = strtol(v, &end, 10);
+        bad = *end || end == v || x < s->min || x > 1000000;
+        if (!bad)
+            *(int *)field = (int)x;
+        break;
+    }
+    }
+    if (bad) {
+        static const char *const want[] = {"a string", "a duration like 5m",
+                                           "\"always\" or a duration like 1s", "a size like 64MiB",
+                                           "a whole number"};
+        return err_set(err, SABA_EINVAL, line,
+                       "%s:%d: \"%s\": invalid value \"%s\" (expected %s%s)", path, line, key, v,
+                       want[s->kind], s->min > 0 ? ", above the minimum" : "");
+    }
+    return 0;
+}
+
+int config_load(struct saba_config *c, const char *path, struct saba_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return err_set(err, SABA_EIO, 0, "cannot read config file %s: %m", path);
+    fclose(f);
+    struct fy_diag_cfg dc;
+    fy_diag_cfg_default(&dc);
+    dc.fp = NULL;
+    struct fy_diag *diag = fy_diag_create(&dc);
+    fy_diag_set_collect_errors(diag, true);
+    struct fy_parse_cfg pc = {.flags = FYPCF_QUIET, .diag = diag};
+    struct fy_document *doc = fy_document_build_from_file(&pc, path);
+    int rc = 0;
+    if (!doc) {
+        void *it = NULL;
+        struct fy_diag_error *e = fy_diag_errors_iterate(diag, &it);
+        rc = err_set(err, SABA_EINVAL, e ? e->line + 1 : 0, "%s:%d: invalid YAML: %s", path,
+                     e ? e->line + 1 : 0, e && e->msg ? e->msg : "parse error");
+        goto out;
+    }
+    struct fy_node *root = fy_document_root(doc);
+    if (!root)
+        goto out; /* an empty file keeps every default */
+    if (fy_node_get_type(root) != FYNT_MAPPING) {
+        rc = err_set(err, SABA_EINVAL, 1, "%s: the top level must be a mapping of settings", path);
+        goto out;
+    }
+    void *it = NULL;
+    struct fy_node_pair *p;
+    while (rc == 0 && (p = fy_node_mapping_iterate(root, &it))) {
+        struct fy_node *k = fy_node_pair_key(p);
+        const char *ks = k ? fy_node_get_scalar0(k) : NULL;
+        if (!ks) {
+            rc = err_set(err, SABA_EINVAL, 0, "%s: keys must be plain strings", path);
+            break;
+        }
+        rc = apply(c, path, ks, k, fy_node_pair_value(p), err);
+    }
+out:
+    fy_document_destroy(doc);
+    fy_diag_destroy(diag);
+    return rc;
+}

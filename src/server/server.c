@@ -1,0 +1,197 @@
+/*
+ * server.c - `saba server`: configuration, listeners, storage, shutdown.
+ *
+ * Start order: config -> listeners bound (so a busy port fails fast, and
+ * /-/healthy answers during replay) -> storage opened and WAL replayed ->
+ * ready. Signals are blocked in every thread and taken by sigwait() in the
+ * main thread, so SIGTERM/SIGINT lead to an orderly stop: listeners first
+ * (in-flight requests finish), then storage (final WAL fsync), exit 0.
+ */
+#include "server/server.h"
+#include "base/log.h"
+#include "base/timeutil.h"
+#include "http/api.h"
+#include "server/graphite_listener.h"
+#include "server/listen.h"
+#include "storage/tsdb/tsdb.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *const ingest_proto_names[PROTO_COUNT] = {"influx", "json", "graphite"};
+
+int server_append(struct saba_server *srv, enum ingest_proto proto, const struct batch *b,
+                  struct saba_err *err)
+{
+    struct storage *st = atomic_load(&srv->storage);
+    if (!st) {
+        atomic_fetch_add(&srv->failed[proto], 1);
+        return err_set(err, SABA_EIO, 0, "saba is starting: replaying its WAL; retry shortly");
+    }
+    int rc = st->ops->append(st, b, err);
+    if (rc) {
+        atomic_fetch_add(&srv->failed[proto], 1);
+        static int64_t last;
+        if (log_ratelimited(&last, 10000))
+            log_error("storage", "msg=\"write failed\" reason=\"%s\"", err->msg);
+        return rc;
+    }
+    atomic_fetch_add(&srv->ingested[proto], b->nsamples);
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: saba server [--config FILE] [--data DIR] [--listen ADDR]\n"
+            "                   [--graphite-listen ADDR] [--fsync always|DURATION]\n"
+            "                   [--log-level debug|info|warn|error]\n"
+            "\n"
+            "  --config FILE           YAML configuration (see README); flags override it\n"
+            "  --data DIR              data directory (default ./data)\n"
+            "  --listen ADDR           HTTP host:port (default " SABA_DEFAULT_LISTEN
+            "; port 0 = any free port)\n"
+            "  --graphite-listen ADDR  Graphite plaintext host:port "
+            "(default " SABA_DEFAULT_GRAPHITE_LISTEN "; \"\" = off)\n"
+            "  --fsync POLICY          WAL fsync: \"always\" or an interval like 1s (default 1s)\n"
+            "  --log-level LEVEL       default info\n");
+}
+
+int server_main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"data", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'}, {"graphite-listen", required_argument, NULL, 'g'},
+        {"fsync", required_argument, NULL, 'f'},  {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL;
+    const char *flag[128] = {0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:d:l:g:f:L:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case '?':
+            usage(stderr);
+            return 2;
+        default:
+            flag[c] = optarg;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "saba server: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+
+    struct saba_config cfg;
+    config_defaults(&cfg);
+    struct saba_err err = {0};
+    int status = 1;
+    if (config_path && config_load(&cfg, config_path, &err) != 0) {
+        fprintf(stderr, "saba server: %s\n", err.msg);
+        config_free(&cfg);
+        return 1;
+    }
+    if (flag['d'])
+        config_set_str(&cfg.data_dir, flag['d']);
+    if (flag['l'])
+        config_set_str(&cfg.listen, flag['l']);
+    if (flag['g'])
+        config_set_str(&cfg.graphite_listen, flag['g']);
+    if (flag['L'])
+        config_set_str(&cfg.log_level, flag['L']);
+    if (flag['f']) {
+        int64_t ms;
+        if (!strcmp(flag['f'], "always")) {
+            cfg.fsync_interval_ms = 0;
+        } else if (duration_parse(flag['f'], &ms) == 0 && ms > 0) {
+            cfg.fsync_interval_ms = ms;
+        } else {
+            fprintf(stderr,
+                    "saba server: --fsync: want \"always\" or a duration like 1s, got "
+                    "\"%s\"\n",
+                    flag['f']);
+            config_free(&cfg);
+            return 2;
+        }
+    }
+    enum log_level lvl;
+    if (log_level_parse(cfg.log_level, &lvl) != 0) {
+        fprintf(stderr, "saba server: unknown log level \"%s\"\n", cfg.log_level);
+        config_free(&cfg);
+        return 2;
+    }
+    log_set_level(lvl);
+
+    /* Block the stop signals in every thread created from here on. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct saba_server srv = {.cfg = &cfg, .limits = cfg.limits};
+    struct http_server *http = NULL;
+    struct graphite_listener *graphite = NULL;
+    struct storage *st = NULL;
+    char bound[128];
+
+    int hfd = listen_tcp(cfg.listen, bound, sizeof bound, &err);
+    if (hfd < 0)
+        goto fail;
+    struct http_options ho = {.listen_fd = hfd,
+                              .threads = cfg.http_threads,
+                              .max_body_bytes = cfg.limits.max_body_bytes,
+                              .routes = api_routes,
+                              .ctx = &srv};
+    if (http_start(&ho, &http, &err) != 0) {
+        close(hfd);
+        goto fail;
+    }
+    log_info("http", "msg=listening addr=%s", bound);
+    if (cfg.graphite_listen[0]) {
+        int gfd = listen_tcp(cfg.graphite_listen, bound, sizeof bound, &err);
+        if (gfd < 0 || graphite_start(&srv, gfd, &graphite, &err) != 0)
+            goto fail;
+        log_info("graphite", "msg=listening addr=%s", bound);
+    }
+
+    struct tsdb_options to = {.dir = cfg.data_dir,
+                              .fsync_interval_ms = cfg.fsync_interval_ms,
+                              .wal_segment_bytes = cfg.wal_segment_bytes};
+    if (tsdb_open(&to, &st, &err) != 0)
+        goto fail;
+    atomic_store(&srv.storage, st);
+    log_info("server", "msg=ready data_dir=%s fsync=%s", cfg.data_dir,
+             cfg.fsync_interval_ms ? "interval" : "always");
+
+    int sig = 0;
+    sigwait(&stop, &sig);
+    log_info("server", "msg=\"stopping\" signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    status = 0;
+    goto out;
+fail:
+    log_error("server", "msg=\"cannot start\" reason=\"%s\"", err.msg);
+    fprintf(stderr, "saba server: %s\n", err.msg);
+out:
+    http_stop(http);
+    graphite_stop(graphite);
+    atomic_store(&srv.storage, NULL);
+    storage_close(st);
+    if (status == 0)
+        log_info("server", "msg=stopped");
+    config_free(&cfg);
+    return status;
+}

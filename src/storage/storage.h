@@ -1,0 +1,86 @@
+/*
+ * storage.h - the storage engine interface.
+ *
+ * The server talks to storage only through this table of functions, so that
+ * the embedded tsdb (src/storage/tsdb) can later be swapped for a backend on
+ * a distributed database without touching ingestion or query code.
+ *
+ * Threading: every operation is safe to call from any thread concurrently.
+ */
+#ifndef SABA_STORAGE_STORAGE_H
+#define SABA_STORAGE_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "storage/batch.h"
+#include "storage/labels.h"
+#include "storage/matcher.h"
+
+/* One selected series and, if asked for, its samples in [mint, maxt] in time order. */
+struct series_data {
+    struct labels labels; /* owned */
+    size_t n;
+    int64_t *t; /* owned, n entries (NULL if samples were not requested) */
+    double *v;
+};
+
+struct series_set {
+    struct series_data *v; /* sorted by labels */
+    size_t n;
+};
+
+void series_set_free(struct series_set *s);
+
+/* A list of strings (label names or values), owned. */
+struct strlist {
+    char **v;
+    size_t n, cap;
+};
+
+void strlist_add(struct strlist *l, const char *s);
+/* Sort and drop duplicates. */
+void strlist_sort_unique(struct strlist *l);
+void strlist_free(struct strlist *l);
+
+struct storage_stats {
+    uint64_t series;
+    uint64_t samples;
+    uint64_t head_bytes; /* memory of chunks and index, estimated */
+    uint64_t wal_bytes;
+    uint64_t out_of_order; /* samples inserted behind a series' newest sample */
+    uint64_t overwritten;  /* samples that replaced one at the same timestamp */
+};
+
+struct storage;
+
+struct storage_ops {
+    /* Append a validated batch durably: when this returns 0 the batch is in the
+     * WAL (fsynced if the policy is "always") and visible to queries. The batch
+     * is applied whole or, on error, not acknowledged (SABA_EIO). */
+    int (*append)(struct storage *s, const struct batch *b, struct saba_err *err);
+    /* Select series matching all matchers that have samples in [mint, maxt].
+     * With samples=false only labels are returned. Result sorted by labels. */
+    int (*select)(struct storage *s, struct matcher *const *m, size_t nm, int64_t mint,
+                  int64_t maxt, bool samples, struct series_set *out, struct saba_err *err);
+    /* All label names, or all values of one label, over all series (sorted). */
+    int (*label_names)(struct storage *s, struct strlist *out);
+    int (*label_values)(struct storage *s, const char *name, struct strlist *out);
+    void (*stats)(struct storage *s, struct storage_stats *out);
+    /* Flush and release; storage_close(NULL) does nothing. */
+    void (*close)(struct storage *s);
+};
+
+struct storage {
+    const struct storage_ops *ops;
+};
+
+static inline void storage_close(struct storage *s)
+{
+    if (s)
+        s->ops->close(s);
+}
+
+#endif

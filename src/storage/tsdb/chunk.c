@@ -1,0 +1,218 @@
+/*
+ * chunk.c - Gorilla chunk encoder and decoder (see chunk.h, FORMAT.md).
+ *
+ * Bits are written most significant first into bytes. Timestamp classes
+ * (from Prometheus' XOR chunk): '0' dod=0, '10'+14 bits, '110'+17 bits,
+ * '1110'+20 bits, '1111'+64 bits. Values: '0' same as before, '10' XOR fits
+ * the previous window, '11'+5 bits leading zeros+6 bits length (0 = 64)+bits.
+ */
+#include "storage/tsdb/chunk.h"
+#include "base/alloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void chunk_enc_init(struct chunk_enc *e)
+{
+    memset(e, 0, sizeof *e);
+    e->leading = 0xff;
+}
+
+void chunk_enc_free(struct chunk_enc *e)
+{
+    free(e->buf);
+    chunk_enc_init(e);
+}
+
+static void put_bits(struct chunk_enc *e, uint64_t v, unsigned n)
+{
+    uint32_t need = (e->nbits + n + 7) / 8;
+    if (need > e->cap) {
+        /* Grow in small steps: most chunks stay small, and the head holds
+         * one open chunk per series. */
+        uint32_t cap = e->cap ? e->cap + e->cap / 2 : 16;
+        if (cap < need + 8)
+            cap = need + 8;
+        e->buf = xrealloc(e->buf, cap);
+        memset(e->buf + e->cap, 0, cap - e->cap);
+        e->cap = cap;
+    }
+    while (n) {
+        unsigned bitpos = e->nbits & 7;
+        unsigned room = 8 - bitpos;
+        unsigned take = n < room ? n : room;
+        uint8_t bits = (uint8_t)((v >> (n - take)) & ((1u << take) - 1));
+        e->buf[e->nbits >> 3] |= (uint8_t)(bits << (room - take));
+        e->nbits += take;
+        n -= take;
+    }
+}
+
+static uint64_t d2u(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    return u;
+}
+
+static double u2d(uint64_t u)
+{
+    double v;
+    memcpy(&v, &u, 8);
+    return v;
+}
+
+static void put_dod(struct chunk_enc *e, int64_t dod)
+{
+    if (dod == 0) {
+        put_bits(e, 0, 1);
+    } else if (dod >= -(1 << 13) && dod < (1 << 13)) {
+        put_bits(e, 0x2, 2);
+        put_bits(e, (uint64_t)dod & 0x3fff, 14);
+    } else if (dod >= -(1 << 16) && dod < (1 << 16)) {
+        put_bits(e, 0x6, 3);
+        put_bits(e, (uint64_t)dod & 0x1ffff, 17);
+    } else if (dod >= -(1 << 19) && dod < (1 << 19)) {
+        put_bits(e, 0xe, 4);
+        put_bits(e, (uint64_t)dod & 0xfffff, 20);
+    } else {
+        put_bits(e, 0xf, 4);
+        put_bits(e, (uint64_t)dod, 64);
+    }
+}
+
+static void put_value(struct chunk_enc *e, uint64_t vbits)
+{
+    uint64_t x = vbits ^ e->vbits;
+    if (x == 0) {
+        put_bits(e, 0, 1);
+        return;
+    }
+    unsigned lead = (unsigned)__builtin_clzll(x), trail = (unsigned)__builtin_ctzll(x);
+    if (lead > 31)
+        lead = 31; /* 5 bits */
+    if (e->leading != 0xff && lead >= e->leading && trail >= e->trailing) {
+        put_bits(e, 0x2, 2);
+        put_bits(e, x >> e->trailing, 64 - e->leading - e->trailing);
+        return;
+    }
+    unsigned sig = 64 - lead - trail;
+    put_bits(e, 0x3, 2);
+    put_bits(e, lead, 5);
+    put_bits(e, sig & 63, 6); /* 64 is written as 0 */
+    put_bits(e, x >> trail, sig);
+    e->leading = (uint8_t)lead;
+    e->trailing = (uint8_t)trail;
+}
+
+void chunk_enc_append(struct chunk_enc *e, int64_t t, double v)
+{
+    uint64_t vbits = d2u(v);
+    if (e->count == 0) {
+        put_bits(e, (uint64_t)t, 64);
+        put_bits(e, vbits, 64);
+        e->delta = 0;
+    } else {
+        int64_t delta = (int64_t)((uint64_t)t - (uint64_t)e->t);
+        put_dod(e, (int64_t)((uint64_t)delta - (uint64_t)e->delta));
+        put_value(e, vbits);
+        e->delta = delta;
+    }
+    e->t = t;
+    e->vbits = vbits;
+    e->count++;
+}
+
+void chunk_iter_init(struct chunk_iter *it, const uint8_t *data, uint32_t nbytes, uint16_t count)
+{
+    memset(it, 0, sizeof *it);
+    it->data = data;
+    it->nbits = nbytes * 8;
+    it->count = count;
+}
+
+/* Read n (<= 64) bits; returns -1 if the stream ends first. */
+static int get_bits(struct chunk_iter *it, unsigned n, uint64_t *out)
+{
+    if (it->pos + n > it->nbits)
+        return -1;
+    uint64_t v = 0;
+    while (n) {
+        unsigned bitpos = it->pos & 7;
+        unsigned room = 8 - bitpos;
+        unsigned take = n < room ? n : room;
+        uint8_t byte = it->data[it->pos >> 3];
+        uint64_t bits = (byte >> (room - take)) & ((1u << take) - 1);
+        v = (v << take) | bits;
+        it->pos += take;
+        n -= take;
+    }
+    *out = v;
+    return 0;
+}
+
+static int64_t sign_extend(uint64_t v, unsigned bits)
+{
+    uint64_t m = 1ULL << (bits - 1);
+    return (int64_t)((v ^ m) - m);
+}
+
+int chunk_iter_next(struct chunk_iter *it, int64_t *t, double *v)
+{
+    if (it->i >= it->count)
+        return 0;
+    uint64_t b;
+    if (it->i == 0) {
+        uint64_t tb;
+        if (get_bits(it, 64, &tb) || get_bits(it, 64, &it->vbits))
+            return -1;
+        it->t = (int64_t)tb;
+        it->delta = 0;
+        it->leading = 0xff;
+    } else {
+        unsigned ones = 0;
+        while (ones < 4) {
+            if (get_bits(it, 1, &b))
+                return -1;
+            if (!b)
+                break;
+            ones++;
+        }
+        static const unsigned widths[] = {0, 14, 17, 20, 64};
+        int64_t dod = 0;
+        if (ones) {
+            if (get_bits(it, widths[ones], &b))
+                return -1;
+            dod = ones == 4 ? (int64_t)b : sign_extend(b, widths[ones]);
+        }
+        it->delta = (int64_t)((uint64_t)it->delta + (uint64_t)dod);
+        it->t = (int64_t)((uint64_t)it->t + (uint64_t)it->delta);
+        if (get_bits(it, 1, &b))
+            return -1;
+        if (b) {
+            if (get_bits(it, 1, &b))
+                return -1;
+            if (b) {
+                uint64_t lead, sig;
+                if (get_bits(it, 5, &lead) || get_bits(it, 6, &sig))
+                    return -1;
+                if (sig == 0)
+                    sig = 64;
+                if (lead + sig > 64)
+                    return -1;
+                it->leading = (uint8_t)lead;
+                it->trailing = (uint8_t)(64 - lead - sig);
+            } else if (it->leading == 0xff) {
+                return -1;
+            }
+            unsigned sig = 64u - it->leading - it->trailing;
+            if (get_bits(it, sig, &b))
+                return -1;
+            it->vbits ^= b << it->trailing;
+        }
+    }
+    it->i++;
+    *t = it->t;
+    *v = u2d(it->vbits);
+    return 1;
+}

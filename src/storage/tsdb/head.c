@@ -1,0 +1,743 @@
+/*
+ * head.c - in-memory series, chunks and inverted index (see head.h).
+ *
+ * Invariants:
+ *  1. series[id]->id == id; ids are dense, 0..nseries-1 (a slot may be NULL
+ *     only while a WAL replay fills gaps).
+ *  2. A series' closed chunks are ordered by time and do not overlap; the
+ *     open chunk's samples are all later than every closed chunk's.
+ *  3. Each postings list is strictly ascending (ids only grow).
+ */
+#include "storage/tsdb/head.h"
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/hashmap.h"
+#include "storage/labels.h"
+#include "storage/tsdb/chunk.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#define ARENA_BLOCK (64 * 1024)
+
+struct closed_chunk {
+    int64_t min_t, max_t;
+    uint32_t nbytes;
+    uint16_t count;
+    uint8_t data[];
+};
+
+struct hseries {
+    uint64_t hash;
+    uint32_t id;
+    uint16_t nlabels;
+    uint8_t logged;
+    uint32_t nclosed;
+    struct closed_chunk **closed;
+    struct chunk_enc open;
+    int64_t open_min_t;
+    uint32_t labels[]; /* nlabels (name symbol, value symbol) pairs, sorted by name */
+};
+
+struct idvec {
+    uint32_t *v;
+    uint32_t n, cap;
+};
+
+struct head {
+    /* symbols */
+    char **sym_str;
+    uint32_t *sym_len;
+    uint32_t nsyms, cap_syms;
+    struct hashmap sym_map; /* xxh3(string) -> symbol id */
+    char **arena_blocks;
+    size_t narena, arena_used;
+    /* series */
+    struct hseries **series;
+    uint32_t nseries, cap_series;
+    struct hashmap by_hash; /* label-set hash -> series id */
+    /* index */
+    struct hashmap postings_map; /* name<<32|value -> index into postings */
+    struct idvec *postings;
+    uint32_t npostings, cap_postings;
+    struct hashmap values_map; /* name symbol -> index into values */
+    struct idvec *values;      /* value symbols of a name, in creation order */
+    uint32_t nvalues, cap_values;
+    /* stats */
+    uint64_t nsamples, ooo, overwritten, chunk_bytes;
+};
+
+static void idvec_push(struct idvec *v, uint32_t x)
+{
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap + v->cap / 2 + 1 : 2;
+        v->v = xrealloc(v->v, v->cap * sizeof *v->v);
+    }
+    v->v[v->n++] = x;
+}
+
+struct head *head_new(void)
+{
+    return xcalloc(1, sizeof(struct head));
+}
+
+void head_free(struct head *h)
+{
+    if (!h)
+        return;
+    for (uint32_t i = 0; i < h->nseries; i++) {
+        struct hseries *s = h->series[i];
+        if (!s)
+            continue;
+        for (uint32_t c = 0; c < s->nclosed; c++)
+            free(s->closed[c]);
+        free(s->closed);
+        chunk_enc_free(&s->open);
+        free(s);
+    }
+    free(h->series);
+    for (uint32_t i = 0; i < h->npostings; i++)
+        free(h->postings[i].v);
+    free(h->postings);
+    for (uint32_t i = 0; i < h->nvalues; i++)
+        free(h->values[i].v);
+    free(h->values);
+    for (size_t i = 0; i < h->narena; i++)
+        free(h->arena_blocks[i]);
+    free(h->arena_blocks);
+    free(h->sym_str);
+    free(h->sym_len);
+    hashmap_free(&h->sym_map);
+    hashmap_free(&h->by_hash);
+    hashmap_free(&h->postings_map);
+    hashmap_free(&h->values_map);
+    free(h);
+}
+
+/* ---- symbols ---- */
+
+static char *arena_alloc(struct head *h, size_t n)
+{
+    if (n > ARENA_BLOCK / 4) {
+        /* large strings get their own block so the current one is not wasted */
+        h->arena_blocks = xrealloc(h->arena_blocks, (h->narena + 1) * sizeof *h->arena_blocks);
+        char *p = xmalloc(n);
+        /* keep the current block last */
+        if (h->narena) {
+            h->arena_blocks[h->narena] = h->arena_blocks[h->narena - 1];
+            h->arena_blocks[h->narena - 1] = p;
+        } else {
+            h->arena_blocks[0] = p;
+            h->arena_used = ARENA_BLOCK;
+        }
+        h->narena++;
+        return p;
+    }
+    if (!h->narena || h->arena_used + n > ARENA_BLOCK) {
+        h->arena_blocks = xrealloc(h->arena_blocks, (h->narena + 1) * sizeof *h->arena_blocks);
+        h->arena_blocks[h->narena++] = xmalloc(ARENA_BLOCK);
+        h->arena_used = 0;
+    }
+    char *p = h->arena_blocks[h->narena - 1] + h->arena_used;
+    h->arena_used += n;
+    return p;
+}
+
+/* Symbol id of s, or UINT32_MAX if it was never interned. */
+static uint32_t sym_find(const struct head *h, const char *s, size_t n, uint64_t hash)
+{
+    uint64_t id;
+    size_t pos;
+    for (bool ok = hashmap_find(&h->sym_map, hash, &id, &pos); ok;
+         ok = hashmap_next(&h->sym_map, hash, &id, &pos))
+        if (h->sym_len[id] == n && memcmp(h->sym_str[id], s, n) == 0)
+            return (uint32_t)id;
+    return UINT32_MAX;
+}
+
+static uint32_t sym_intern(struct head *h, const char *s, size_t n)
+{
+    uint64_t hash = XXH3_64bits(s, n);
+    uint32_t id = sym_find(h, s, n, hash);
+    if (id != UINT32_MAX)
+        return id;
+    if (h->nsyms == h->cap_syms) {
+        h->cap_syms = h->cap_syms ? h->cap_syms * 2 : 1024;
+        h->sym_str = xrealloc(h->sym_str, h->cap_syms * sizeof *h->sym_str);
+        h->sym_len = xrealloc(h->sym_len, h->cap_syms * sizeof *h->sym_len);
+    }
+    char *p = arena_alloc(h, n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    id = h->nsyms++;
+    h->sym_str[id] = p;
+    h->sym_len[id] = (uint32_t)n;
+    hashmap_add(&h->sym_map, hash, id);
+    return id;
+}
+
+/* ---- series ---- */
+
+static uint64_t hash_labels(const struct head_label *ls, size_t n)
+{
+    /* Must equal batch_series_end's hash: "name\xffvalue\xff" for each label. */
+    struct buf b = BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        buf_append(&b, ls[i].name, ls[i].name_len);
+        buf_putc(&b, (char)0xff);
+        buf_append(&b, ls[i].value, ls[i].value_len);
+        buf_putc(&b, (char)0xff);
+    }
+    uint64_t h = XXH3_64bits(b.data ? b.data : "", b.len);
+    buf_free(&b);
+    return h;
+}
+
+static void index_add(struct head *h, uint32_t name, uint32_t value, uint32_t id)
+{
+    uint64_t key = (uint64_t)name << 32 | value, idx;
+    size_t pos;
+    if (!hashmap_find(&h->postings_map, key, &idx, &pos)) {
+        if (h->npostings == h->cap_postings) {
+            h->cap_postings = h->cap_postings ? h->cap_postings * 2 : 256;
+            h->postings = xrealloc(h->postings, h->cap_postings * sizeof *h->postings);
+        }
+        idx = h->npostings++;
+        h->postings[idx] = (struct idvec){0};
+        hashmap_add(&h->postings_map, key, idx);
+        uint64_t vidx;
+        if (!hashmap_find(&h->values_map, name, &vidx, &pos)) {
+            if (h->nvalues == h->cap_values) {
+                h->cap_values = h->cap_values ? h->cap_values * 2 : 64;
+                h->values = xrealloc(h->values, h->cap_values * sizeof *h->values);
+            }
+            vidx = h->nvalues++;
+            h->values[vidx] = (struct idvec){0};
+            hashmap_add(&h->values_map, name, vidx);
+        }
+        idvec_push(&h->values[vidx], value);
+    }
+    idvec_push(&h->postings[idx], id);
+}
+
+static struct hseries *series_insert(struct head *h, uint32_t id, uint64_t hash,
+                                     const struct head_label *ls, size_t n)
+{
+    struct hseries *s = xcalloc(1, sizeof *s + 2 * n * sizeof(uint32_t));
+    s->hash = hash;
+    s->id = id;
+    s->nlabels = (uint16_t)n;
+    chunk_enc_init(&s->open);
+    for (size_t i = 0; i < n; i++) {
+        s->labels[2 * i] = sym_intern(h, ls[i].name, ls[i].name_len);
+        s->labels[2 * i + 1] = sym_intern(h, ls[i].value, ls[i].value_len);
+    }
+    if (id >= h->cap_series) {
+        uint32_t cap = h->cap_series ? h->cap_series : 1024;
+        while (cap <= id)
+            cap *= 2;
+        h->series = xrealloc(h->series, cap * sizeof *h->series);
+        memset(h->series + h->cap_series, 0, (cap - h->cap_series) * sizeof *h->series);
+        h->cap_series = cap;
+    }
+    h->series[id] = s;
+    if (id >= h->nseries)
+        h->nseries = id + 1;
+    hashmap_add(&h->by_hash, hash, id);
+    for (size_t i = 0; i < n; i++)
+        index_add(h, s->labels[2 * i], s->labels[2 * i + 1], id);
+    return s;
+}
+
+static bool series_equal(const struct head *h, const struct hseries *s, const struct head_label *ls,
+                         size_t n)
+{
+    if (s->nlabels != n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t ns = s->labels[2 * i], vs = s->labels[2 * i + 1];
+        if (h->sym_len[ns] != ls[i].name_len || h->sym_len[vs] != ls[i].value_len ||
+            memcmp(h->sym_str[ns], ls[i].name, ls[i].name_len) != 0 ||
+            memcmp(h->sym_str[vs], ls[i].value, ls[i].value_len) != 0)
+            return false;
+    }
+    return true;
+}
+
+static struct hseries *series_find(const struct head *h, uint64_t hash, const struct head_label *ls,
+                                   size_t n)
+{
+    uint64_t id;
+    size_t pos;
+    for (bool ok = hashmap_find(&h->by_hash, hash, &id, &pos); ok;
+         ok = hashmap_next(&h->by_hash, hash, &id, &pos))
+        if (series_equal(h, h->series[id], ls, n))
+            return h->series[id];
+    return NULL;
+}
+
+uint32_t head_series_for(struct head *h, const struct batch *b, const struct batch_sample *s,
+                         bool *is_new)
+{
+    struct head_label ls[256];
+    size_t n = s->nlabels < 256 ? s->nlabels : 256;
+    for (size_t i = 0; i < n; i++) {
+        const struct batch_label *bl = &b->labels[s->label_off + i];
+        ls[i] = (struct head_label){batch_str(b, bl->name_off), bl->name_len,
+                                    batch_str(b, bl->value_off), bl->value_len};
+    }
+    struct hseries *se = series_find(h, s->hash, ls, n);
+    if (!se)
+        se = series_insert(h, h->nseries, s->hash, ls, n);
+    *is_new = se->logged == 0;
+    return se->id;
+}
+
+int head_series_create(struct head *h, uint32_t id, const struct head_label *ls, size_t n)
+{
+    uint64_t hash = hash_labels(ls, n);
+    if (id < h->nseries && h->series[id]) {
+        if (series_equal(h, h->series[id], ls, n))
+            return 0;
+        return SABA_EINVAL;
+    }
+    if (series_find(h, hash, ls, n))
+        return SABA_EINVAL;
+    series_insert(h, id, hash, ls, n)->logged = 1;
+    return 0;
+}
+
+void head_set_logged(struct head *h, uint32_t id, bool logged)
+{
+    h->series[id]->logged = logged;
+}
+
+bool head_has_series(const struct head *h, uint32_t id)
+{
+    return id < h->nseries && h->series[id] != NULL;
+}
+
+uint32_t head_num_series(const struct head *h)
+{
+    return h->nseries;
+}
+
+/* ---- samples ---- */
+
+static void close_open_chunk(struct head *h, struct hseries *s)
+{
+    uint32_t nb = chunk_enc_len(&s->open);
+    struct closed_chunk *c = xmalloc(sizeof *c + nb);
+    c->min_t = s->open_min_t;
+    c->max_t = s->open.t;
+    c->count = s->open.count;
+    c->nbytes = nb;
+    memcpy(c->data, s->open.buf, nb);
+    s->closed = xrealloc(s->closed, (s->nclosed + 1) * sizeof *s->closed);
+    s->closed[s->nclosed++] = c;
+    h->chunk_bytes += sizeof *c + nb;
+    chunk_enc_free(&s->open);
+}
+
+/* Decode a chunk into arrays with room for one more sample; returns the count. */
+static size_t decode_all(const uint8_t *data, uint32_t nbytes, uint16_t count, int64_t **ts,
+                         double **vs)
+{
+    *ts = xmalloc(((size_t)count + 1) * sizeof **ts);
+    *vs = xmalloc(((size_t)count + 1) * sizeof **vs);
+    struct chunk_iter it;
+    chunk_iter_init(&it, data, nbytes, count);
+    size_t n = 0;
+    while (chunk_iter_next(&it, &(*ts)[n], &(*vs)[n]) == 1)
+        n++;
+    return n;
+}
+
+/* Put (t, v) into sorted arrays of n samples (room for n+1): replaces an equal
+ * timestamp, else inserts. Returns the new count. */
+static size_t merge_sample(struct head *h, int64_t *ts, double *vs, size_t n, int64_t t, double v)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (ts[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < n && ts[lo] == t) {
+        vs[lo] = v;
+        h->overwritten++;
+        return n;
+    }
+    memmove(ts + lo + 1, ts + lo, (n - lo) * sizeof *ts);
+    memmove(vs + lo + 1, vs + lo, (n - lo) * sizeof *vs);
+    ts[lo] = t;
+    vs[lo] = v;
+    h->nsamples++;
+    h->ooo++;
+    return n + 1;
+}
+
+static void encode_all(struct chunk_enc *e, const int64_t *ts, const double *vs, size_t n)
+{
+    chunk_enc_init(e);
+    for (size_t i = 0; i < n; i++)
+        chunk_enc_append(e, ts[i], vs[i]);
+}
+
+static struct closed_chunk *make_closed(struct head *h, const int64_t *ts, const double *vs,
+                                        size_t n)
+{
+    struct chunk_enc e;
+    encode_all(&e, ts, vs, n);
+    uint32_t nb = chunk_enc_len(&e);
+    struct closed_chunk *c = xmalloc(sizeof *c + nb);
+    c->min_t = ts[0];
+    c->max_t = ts[n - 1];
+    c->count = (uint16_t)n;
+    c->nbytes = nb;
+    memcpy(c->data, e.buf, nb);
+    chunk_enc_free(&e);
+    h->chunk_bytes += sizeof *c + nb;
+    return c;
+}
+
+static void free_closed(struct head *h, struct closed_chunk *c)
+{
+    h->chunk_bytes -= sizeof *c + c->nbytes;
+    free(c);
+}
+
+/* Replace closed chunk c by chunks holding ts/vs (n samples), split so no chunk
+ * grows past two targets' worth: out-of-order backfill into old time ranges
+ * must not build one endless chunk (and the count field is 16 bits). */
+static void replace_closed(struct head *h, struct hseries *s, uint32_t c, const int64_t *ts,
+                           const double *vs, size_t n)
+{
+    size_t pieces =
+        n > 2 * CHUNK_TARGET_SAMPLES ? (n + CHUNK_TARGET_SAMPLES - 1) / CHUNK_TARGET_SAMPLES : 1;
+    free_closed(h, s->closed[c]);
+    if (pieces > 1) {
+        s->closed = xrealloc(s->closed, (s->nclosed + pieces - 1) * sizeof *s->closed);
+        memmove(s->closed + c + pieces, s->closed + c + 1,
+                (s->nclosed - c - 1) * sizeof *s->closed);
+        s->nclosed += (uint32_t)(pieces - 1);
+    }
+    size_t per = pieces > 1 ? CHUNK_TARGET_SAMPLES : n;
+    for (size_t p = 0; p < pieces; p++) {
+        size_t off = p * per, cnt = p + 1 == pieces ? n - off : per;
+        s->closed[c + p] = make_closed(h, ts + off, vs + off, cnt);
+    }
+}
+
+/* Slow path: t is not after the series' newest sample. */
+static void insert_behind(struct head *h, struct hseries *s, int64_t t, double v)
+{
+    /* Target: the first closed chunk whose range reaches t, else the open chunk
+     * (or the last closed one if the open chunk is empty). */
+    uint32_t c = 0;
+    while (c < s->nclosed && s->closed[c]->max_t < t)
+        c++;
+    int64_t *ts;
+    double *vs;
+    size_t n;
+    if (c == s->nclosed && s->open.count > 0) {
+        n = decode_all(s->open.buf, chunk_enc_len(&s->open), s->open.count, &ts, &vs);
+        n = merge_sample(h, ts, vs, n, t, v);
+        chunk_enc_free(&s->open);
+        size_t keep = n;
+        if (n > 2 * CHUNK_TARGET_SAMPLES) {
+            /* move full chunks out, keep the newest part open */
+            size_t off = 0;
+            while (n - off > CHUNK_TARGET_SAMPLES) {
+                s->closed = xrealloc(s->closed, (s->nclosed + 1) * sizeof *s->closed);
+                s->closed[s->nclosed++] = make_closed(h, ts + off, vs + off, CHUNK_TARGET_SAMPLES);
+                off += CHUNK_TARGET_SAMPLES;
+            }
+            memmove(ts, ts + off, (n - off) * sizeof *ts);
+            memmove(vs, vs + off, (n - off) * sizeof *vs);
+            keep = n - off;
+        }
+        encode_all(&s->open, ts, vs, keep);
+        s->open_min_t = ts[0];
+    } else {
+        if (c == s->nclosed)
+            c--;
+        const struct closed_chunk *old = s->closed[c];
+        n = decode_all(old->data, old->nbytes, old->count, &ts, &vs);
+        n = merge_sample(h, ts, vs, n, t, v);
+        replace_closed(h, s, c, ts, vs, n);
+    }
+    free(ts);
+    free(vs);
+}
+
+void head_append(struct head *h, uint32_t id, int64_t t, double v)
+{
+    struct hseries *s = h->series[id];
+    bool empty = s->open.count == 0 && s->nclosed == 0;
+    int64_t last = s->open.count ? s->open.t : (s->nclosed ? s->closed[s->nclosed - 1]->max_t : 0);
+    if (!empty && t <= last) {
+        if (t == last && s->open.count) {
+            uint64_t vb;
+            memcpy(&vb, &v, 8);
+            if (vb == s->open.vbits)
+                return; /* exact duplicate: nothing to do */
+        }
+        insert_behind(h, s, t, v);
+        return;
+    }
+    if (s->open.count >= CHUNK_TARGET_SAMPLES)
+        close_open_chunk(h, s);
+    if (s->open.count == 0)
+        s->open_min_t = t;
+    chunk_enc_append(&s->open, t, v);
+    h->nsamples++;
+}
+
+/* ---- selection ---- */
+
+/* A matcher resolved against the symbol table: which value symbols of its
+ * label name it accepts, and whether it accepts a missing label. */
+struct resolved {
+    uint32_t name;       /* symbol, or UINT32_MAX if no series has this name */
+    bool matches_empty;  /* accepts series without the label */
+    uint8_t *allowed;    /* bitmap over value symbols, nsyms bits */
+    struct idvec values; /* accepted value symbols that occur with this name */
+};
+
+static void resolve(const struct head *h, const struct matcher *m, struct resolved *r)
+{
+    const char *name = matcher_name(m);
+    memset(r, 0, sizeof *r);
+    r->name = sym_find(h, name, strlen(name), XXH3_64bits(name, strlen(name)));
+    r->matches_empty = matcher_matches(m, "", 0);
+    r->allowed = xcalloc((h->nsyms + 7) / 8 + 1, 1);
+    uint64_t vidx;
+    size_t pos;
+    if (r->name == UINT32_MAX || !hashmap_find(&h->values_map, r->name, &vidx, &pos))
+        return;
+    const struct idvec *vals = &h->values[vidx];
+    if (matcher_type(m) == MATCH_EQ) {
+        const char *v = matcher_value(m);
+        uint32_t vs = sym_find(h, v, strlen(v), XXH3_64bits(v, strlen(v)));
+        if (vs != UINT32_MAX) {
+            uint64_t pidx;
+            if (hashmap_find(&h->postings_map, (uint64_t)r->name << 32 | vs, &pidx, &pos)) {
+                r->allowed[vs / 8] |= (uint8_t)(1u << (vs % 8));
+                idvec_push(&r->values, vs);
+            }
+        }
+        return;
+    }
+    for (uint32_t i = 0; i < vals->n; i++) {
+        uint32_t vs = vals->v[i];
+        if (matcher_matches(m, h->sym_str[vs], h->sym_len[vs])) {
+            r->allowed[vs / 8] |= (uint8_t)(1u << (vs % 8));
+            idvec_push(&r->values, vs);
+        }
+    }
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Series ids carrying one of r's accepted values, ascending. */
+static struct idvec union_postings(const struct head *h, const struct resolved *r)
+{
+    struct idvec out = {0};
+    for (uint32_t i = 0; i < r->values.n; i++) {
+        uint64_t pidx;
+        size_t pos;
+        if (!hashmap_find(&h->postings_map, (uint64_t)r->name << 32 | r->values.v[i], &pidx, &pos))
+            continue;
+        const struct idvec *p = &h->postings[pidx];
+        for (uint32_t k = 0; k < p->n; k++)
+            idvec_push(&out, p->v[k]);
+    }
+    if (r->values.n > 1)
+        qsort(out.v, out.n, sizeof *out.v, cmp_u32);
+    return out;
+}
+
+static void intersect(struct idvec *a, const struct idvec *b)
+{
+    uint32_t i = 0, j = 0, n = 0;
+    while (i < a->n && j < b->n) {
+        if (a->v[i] < b->v[j])
+            i++;
+        else if (a->v[i] > b->v[j])
+            j++;
+        else {
+            a->v[n++] = a->v[i];
+            i++;
+            j++;
+        }
+    }
+    a->n = n;
+}
+
+static bool series_accepts(const struct hseries *s, const struct resolved *r)
+{
+    for (uint16_t i = 0; i < s->nlabels; i++) {
+        if (s->labels[2 * i] == r->name) {
+            uint32_t vs = s->labels[2 * i + 1];
+            return (r->allowed[vs / 8] >> (vs % 8)) & 1;
+        }
+    }
+    return r->matches_empty;
+}
+
+static bool series_overlaps(const struct hseries *s, int64_t mint, int64_t maxt)
+{
+    for (uint32_t c = 0; c < s->nclosed; c++)
+        if (s->closed[c]->max_t >= mint && s->closed[c]->min_t <= maxt)
+            return true;
+    return s->open.count && s->open.t >= mint && s->open_min_t <= maxt;
+}
+
+struct samplevec {
+    int64_t *t;
+    double *v;
+    size_t n, cap;
+};
+
+static void collect_chunk(struct samplevec *sv, const uint8_t *data, uint32_t nbytes,
+                          uint16_t count, int64_t mint, int64_t maxt)
+{
+    struct chunk_iter it;
+    chunk_iter_init(&it, data, nbytes, count);
+    int64_t t;
+    double v;
+    while (chunk_iter_next(&it, &t, &v) == 1) {
+        if (t < mint)
+            continue;
+        if (t > maxt)
+            break;
+        if (sv->n == sv->cap) {
+            sv->cap = sv->cap ? sv->cap * 2 : 128;
+            sv->t = xrealloc(sv->t, sv->cap * sizeof *sv->t);
+            sv->v = xrealloc(sv->v, sv->cap * sizeof *sv->v);
+        }
+        sv->t[sv->n] = t;
+        sv->v[sv->n++] = v;
+    }
+}
+
+static int cmp_series_data(const void *a, const void *b)
+{
+    return labels_cmp(&((const struct series_data *)a)->labels,
+                      &((const struct series_data *)b)->labels);
+}
+
+int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t mint, int64_t maxt,
+                bool samples, struct series_set *out, struct saba_err *err)
+{
+    (void)err;
+    struct resolved *rs = xcalloc(nm ? nm : 1, sizeof *rs);
+    struct idvec cand = {0};
+    bool have_cand = false;
+    for (size_t i = 0; i < nm; i++) {
+        resolve(h, m[i], &rs[i]);
+        if (rs[i].matches_empty)
+            continue;
+        struct idvec u = union_postings(h, &rs[i]);
+        if (!have_cand) {
+            cand = u;
+            have_cand = true;
+        } else {
+            intersect(&cand, &u);
+            free(u.v);
+        }
+    }
+    if (!have_cand) {
+        for (uint32_t id = 0; id < h->nseries; id++)
+            if (h->series[id])
+                idvec_push(&cand, id);
+    }
+    size_t cap = 0;
+    out->v = NULL;
+    out->n = 0;
+    for (uint32_t k = 0; k < cand.n; k++) {
+        const struct hseries *s = h->series[cand.v[k]];
+        bool ok = s && series_overlaps(s, mint, maxt);
+        for (size_t i = 0; ok && i < nm; i++)
+            if (rs[i].matches_empty)
+                ok = series_accepts(s, &rs[i]);
+        if (!ok)
+            continue;
+        struct samplevec sv = {0};
+        if (samples) {
+            for (uint32_t c = 0; c < s->nclosed; c++) {
+                const struct closed_chunk *cc = s->closed[c];
+                if (cc->max_t >= mint && cc->min_t <= maxt)
+                    collect_chunk(&sv, cc->data, cc->nbytes, cc->count, mint, maxt);
+            }
+            if (s->open.count && s->open.t >= mint && s->open_min_t <= maxt)
+                collect_chunk(&sv, s->open.buf, chunk_enc_len(&s->open), s->open.count, mint, maxt);
+            if (!sv.n)
+                continue;
+        }
+        if (out->n == cap) {
+            cap = cap ? cap * 2 : 16;
+            out->v = xrealloc(out->v, cap * sizeof *out->v);
+        }
+        struct label ls[256];
+        for (uint16_t i = 0; i < s->nlabels && i < 256; i++)
+            ls[i] = (struct label){h->sym_str[s->labels[2 * i]], h->sym_str[s->labels[2 * i + 1]]};
+        out->v[out->n++] = (struct series_data){labels_copy(ls, s->nlabels), sv.n, sv.t, sv.v};
+    }
+    qsort(out->v, out->n, sizeof *out->v, cmp_series_data);
+    for (size_t i = 0; i < nm; i++) {
+        free(rs[i].allowed);
+        free(rs[i].values.v);
+    }
+    free(rs);
+    free(cand.v);
+    return 0;
+}
+
+void head_label_names(struct head *h, struct strlist *out)
+{
+    for (size_t i = 0; i < h->values_map.cap; i++)
+        if (h->values_map.used[i])
+            strlist_add(out, h->sym_str[h->values_map.keys[i]]);
+    strlist_sort_unique(out);
+}
+
+void head_label_values(struct head *h, const char *name, struct strlist *out)
+{
+    uint32_t ns = sym_find(h, name, strlen(name), XXH3_64bits(name, strlen(name)));
+    uint64_t vidx;
+    size_t pos;
+    if (ns != UINT32_MAX && hashmap_find(&h->values_map, ns, &vidx, &pos)) {
+        const struct idvec *v = &h->values[vidx];
+        for (uint32_t i = 0; i < v->n; i++)
+            strlist_add(out, h->sym_str[v->v[i]]);
+    }
+    strlist_sort_unique(out);
+}
+
+void head_stats(struct head *h, struct storage_stats *out)
+{
+    out->series = h->nseries;
+    out->samples = h->nsamples;
+    out->out_of_order = h->ooo;
+    out->overwritten = h->overwritten;
+    uint64_t bytes = h->chunk_bytes + hashmap_bytes(&h->sym_map) + hashmap_bytes(&h->by_hash) +
+                     hashmap_bytes(&h->postings_map) + hashmap_bytes(&h->values_map) +
+                     (uint64_t)h->narena * ARENA_BLOCK + (uint64_t)h->cap_series * 8;
+    for (uint32_t i = 0; i < h->nseries; i++) {
+        const struct hseries *s = h->series[i];
+        if (s)
+            bytes += sizeof *s + 8u * s->nlabels + s->open.cap + 8u * s->nclosed;
+    }
+    for (uint32_t i = 0; i < h->npostings; i++)
+        bytes += 4u * h->postings[i].cap;
+    out->head_bytes = bytes;
+}

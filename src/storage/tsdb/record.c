@@ -1,0 +1,121 @@
+/*
+ * record.c - encoding and replaying WAL batch records (see record.h).
+ */
+#include "storage/tsdb/record.h"
+
+#include <math.h>
+#include <string.h>
+
+static bool small_int(double v, int64_t *out)
+{
+    /* |v| < 2^53 are exact integers; -0.0 must stay a float to round-trip */
+    if (!(fabs(v) < 9007199254740992.0) || v != (double)(int64_t)v || (v == 0 && signbit(v)))
+        return false;
+    *out = (int64_t)v;
+    return true;
+}
+
+void record_encode_batch(struct buf *out, const struct batch *b, const uint32_t *ids,
+                         const uint32_t *new_samples, size_t n_new)
+{
+    buf_putc(out, RECORD_BATCH);
+    buf_put_uvarint(out, n_new);
+    for (size_t k = 0; k < n_new; k++) {
+        const struct batch_sample *s = &b->samples[new_samples[k]];
+        buf_put_uvarint(out, ids[new_samples[k]]);
+        buf_put_uvarint(out, s->nlabels);
+        for (uint16_t i = 0; i < s->nlabels; i++) {
+            const struct batch_label *l = &b->labels[s->label_off + i];
+            buf_put_uvarint(out, l->name_len);
+            buf_append(out, batch_str(b, l->name_off), l->name_len);
+            buf_put_uvarint(out, l->value_len);
+            buf_append(out, batch_str(b, l->value_off), l->value_len);
+        }
+    }
+    buf_put_uvarint(out, b->nsamples);
+    int64_t prev_id = 0, prev_t = 0;
+    for (size_t i = 0; i < b->nsamples; i++) {
+        const struct batch_sample *s = &b->samples[i];
+        int64_t iv;
+        bool is_int = small_int(s->v, &iv);
+        buf_put_uvarint(out, zigzag_enc((int64_t)ids[i] - prev_id) << 1 | is_int);
+        buf_put_uvarint(out, zigzag_enc(s->t - prev_t));
+        if (is_int) {
+            buf_put_uvarint(out, zigzag_enc(iv));
+        } else {
+            uint64_t bits;
+            memcpy(&bits, &s->v, 8);
+            buf_put_u64le(out, bits);
+        }
+        prev_id = ids[i];
+        prev_t = s->t;
+    }
+}
+
+static int get_str(const uint8_t **p, const uint8_t *end, const char **s, uint32_t *n)
+{
+    uint64_t len;
+    if (uvarint_read(p, end, &len) || len > (uint64_t)(end - *p))
+        return -1;
+    *s = (const char *)*p;
+    *n = (uint32_t)len;
+    *p += len;
+    return 0;
+}
+
+int record_apply(struct head *h, const uint8_t *p, size_t n, uint64_t *samples,
+                 struct saba_err *err)
+{
+    const uint8_t *end = p + n;
+    if (n < 1 || *p++ != RECORD_BATCH)
+        return err_set(err, SABA_ECORRUPT, 0, "unknown WAL record type");
+    uint64_t nseries, nsamples;
+    if (uvarint_read(&p, end, &nseries))
+        return err_set(err, SABA_ECORRUPT, 0, "truncated series count");
+    for (uint64_t k = 0; k < nseries; k++) {
+        uint64_t id, nl;
+        struct head_label ls[256];
+        /* ids are dense; a gap can only follow a skipped corrupt segment, so
+         * a far-off id is corruption, not a reason to allocate gigabytes */
+        if (uvarint_read(&p, end, &id) || id > (uint64_t)head_num_series(h) + (1u << 20) ||
+            uvarint_read(&p, end, &nl) || nl > 256)
+            return err_set(err, SABA_ECORRUPT, 0, "bad series definition");
+        for (uint64_t i = 0; i < nl; i++)
+            if (get_str(&p, end, &ls[i].name, &ls[i].name_len) ||
+                get_str(&p, end, &ls[i].value, &ls[i].value_len))
+                return err_set(err, SABA_ECORRUPT, 0, "truncated label");
+        if (head_series_create(h, (uint32_t)id, ls, nl) != 0)
+            return err_set(err, SABA_ECORRUPT, 0, "series id %llu defined twice",
+                           (unsigned long long)id);
+    }
+    if (uvarint_read(&p, end, &nsamples))
+        return err_set(err, SABA_ECORRUPT, 0, "truncated sample count");
+    int64_t id = 0, t = 0;
+    for (uint64_t i = 0; i < nsamples; i++) {
+        uint64_t idz, tz, vz;
+        double v;
+        if (uvarint_read(&p, end, &idz) || uvarint_read(&p, end, &tz))
+            return err_set(err, SABA_ECORRUPT, 0, "truncated sample");
+        id += zigzag_dec(idz >> 1);
+        t = (int64_t)((uint64_t)t + (uint64_t)zigzag_dec(tz));
+        if (idz & 1) {
+            if (uvarint_read(&p, end, &vz))
+                return err_set(err, SABA_ECORRUPT, 0, "truncated value");
+            v = (double)zigzag_dec(vz);
+        } else {
+            if (end - p < 8)
+                return err_set(err, SABA_ECORRUPT, 0, "truncated value");
+            uint64_t bits = load_u64le(p);
+            p += 8;
+            memcpy(&v, &bits, 8);
+        }
+        if (id < 0 || id >= UINT32_MAX || !head_has_series(h, (uint32_t)id))
+            return err_set(err, SABA_ECORRUPT, 0, "sample refers to unknown series %lld",
+                           (long long)id);
+        head_append(h, (uint32_t)id, t, v);
+        (*samples)++;
+    }
+    if (p != end)
+        return err_set(err, SABA_ECORRUPT, 0, "trailing bytes in record");
+    return 0;
+}
