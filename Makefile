@@ -20,7 +20,7 @@ ifeq ($(MODE),asan)
 else
   OPT := -O2 -g
 endif
-BUILD := build/$(MODE)
+BUILD ?= build/$(MODE)
 
 CFLAGS  := $(CSTD) $(WARN) $(OPT) -pthread -Isrc -DSABA_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
 LDLIBS  := $(PKG_LIBS) -lm -pthread
