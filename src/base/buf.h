@@ -52,7 +52,7 @@ int uvarint_read(const uint8_t **p, const uint8_t *end, uint64_t *out);
 
 static inline uint64_t zigzag_enc(int64_t v)
 {
-    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    return ((uint64_t)v << 1) ^ (0 - ((uint64_t)v >> 63));
 }
 
 static inline int64_t zigzag_dec(uint64_t v)

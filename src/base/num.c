@@ -32,7 +32,7 @@ void num_put_float(struct buf *b, double v)
         if (strtod(e, NULL) == v)
             break;
     }
-    char digits[24];
+    char digits[24] = {0};
     int nd = 0;
     const char *p = e;
     int neg = 0;

@@ -97,7 +97,7 @@ int saba_json_parse(const char *data, size_t n, struct batch *b, struct saba_err
 {
     json_error_t je;
     /* JSON_ALLOW_NUL off: a NUL in a string is rejected by jansson */
-    json_t *root = json_loadb(data, n, JSON_REJECT_DUPLICATES, &je);
+    json_t *root = json_loadb(data, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (!root)
         return err_set(err, SABA_EINVAL, je.line, "invalid JSON at line %d column %d: %s", je.line,
                        je.column, je.text);
