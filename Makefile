@@ -40,7 +40,7 @@ deps:
 
 saba: deps
 	@$(MAKE) --no-print-directory MODE=release build/release/saba
-	@cp build/release/saba saba
+	@cp build/release/saba .saba.tmp && mv -f .saba.tmp saba
 
 $(BUILD)/saba: $(LIB_OBJ) $(BUILD)/obj/src/main.o
 	@echo "LD [$(MODE)] $@"
@@ -65,7 +65,7 @@ run: saba
 
 test: deps
 	@$(MAKE) --no-print-directory MODE=release unit-build
-	@cp build/release/saba saba
+	@cp build/release/saba .saba.tmp && mv -f .saba.tmp saba
 	@$(MAKE) --no-print-directory MODE=asan unit-build
 	@$(MAKE) --no-print-directory lint
 	@scripts/run-tests

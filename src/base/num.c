@@ -5,10 +5,65 @@
 #include "base/err.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Append a non-negative integer < 10^19. */
+static void put_u64(struct buf *b, uint64_t u)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    buf_reserve(b, (size_t)n);
+    for (int i = n - 1; i >= 0; i--)
+        b->data[b->len++] = tmp[i];
+    b->data[b->len] = '\0';
+}
+
+/* Fast exact path for values with few decimals, which is what metrics mostly
+ * are: if m / 10^k (both exact doubles, so IEEE division rounds correctly)
+ * equals v, then the decimal string of m scaled by 10^-k reads back as v, and
+ * the smallest such k gives the shortest form. */
+static bool put_short_decimal(struct buf *b, double v)
+{
+    static const double pow10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+    double a = fabs(v);
+    if (!(a < 1e12))
+        return false;
+    for (int k = 0; k <= 6; k++) {
+        double scaled = a * pow10[k];
+        if (scaled >= 9007199254740992.0) /* 2^53: m no longer exact */
+            return false;
+        double m = nearbyint(scaled);
+        if (m / pow10[k] != a)
+            continue;
+        uint64_t u = (uint64_t)m;
+        if (v < 0)
+            buf_putc(b, '-');
+        if (k == 0) {
+            put_u64(b, u);
+            return true;
+        }
+        uint64_t p = (uint64_t)pow10[k];
+        put_u64(b, u / p);
+        buf_putc(b, '.');
+        char frac[8];
+        uint64_t r = u % p;
+        for (int i = k - 1; i >= 0; i--) {
+            frac[i] = (char)('0' + r % 10);
+            r /= 10;
+        }
+        buf_append(b, frac, (size_t)k);
+        return true;
+    }
+    return false;
+}
 
 void num_put_float(struct buf *b, double v)
 {
@@ -24,10 +79,13 @@ void num_put_float(struct buf *b, double v)
         buf_puts(b, signbit(v) ? "-0" : "0");
         return;
     }
-    /* Find the shortest %.*e form that reads back as v, then lay its digits out
-     * in positional notation. */
+    if (put_short_decimal(b, v))
+        return;
+    /* Find the shortest %.*e form that reads back as v (15 significant digits
+     * always suffice to identify a double's neighbourhood, 17 always round-trip),
+     * then lay its digits out in positional notation. */
     char e[40];
-    for (int prec = 0; prec < 17; prec++) {
+    for (int prec = 14; prec < 17; prec++) {
         snprintf(e, sizeof e, "%.*e", prec, v);
         if (strtod(e, NULL) == v)
             break;
@@ -75,10 +133,14 @@ void num_put_ts(struct buf *b, int64_t ms)
     }
     if (s < 0 && r) {
         /* -0.5 s is written -0.5, not -1.500 */
-        buf_printf(b, "-%lld", (long long)(-(s + 1)));
+        buf_putc(b, '-');
+        put_u64(b, (uint64_t)(-(s + 1)));
         r = 1000 - r;
+    } else if (s < 0) {
+        buf_putc(b, '-');
+        put_u64(b, (uint64_t)(-s));
     } else {
-        buf_printf(b, "%lld", (long long)s);
+        put_u64(b, (uint64_t)s);
     }
     if (r) {
         char frac[5];
