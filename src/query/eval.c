@@ -7,11 +7,13 @@
  */
 #include "query/eval.h"
 #include "base/alloc.h"
+#include "base/hashmap.h"
 #include "storage/labels.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 int value_is_stale(double v)
 {
@@ -135,6 +137,275 @@ static int cmp_series(const void *a, const void *b)
                       &((const struct series_data *)b)->labels);
 }
 
+/* Copy a label set without __name__ (functions and aggregations drop it). */
+static struct labels without_name(const struct labels *ls)
+{
+    struct label tmp[256];
+    size_t k = 0;
+    for (size_t j = 0; j < ls->n && k < 256; j++)
+        if (strcmp(ls->v[j].name, LABEL_NAME))
+            tmp[k++] = ls->v[j];
+    return labels_copy(tmp, k);
+}
+
+enum over_time {
+    OT_AVG,
+    OT_SUM,
+    OT_MIN,
+    OT_MAX,
+    OT_COUNT,
+    OT_LAST,
+    OT_STDDEV,
+    OT_STDVAR,
+    OT_PRESENT
+};
+
+static const char *const over_time_names[] = {
+    "avg_over_time",  "sum_over_time",    "min_over_time",    "max_over_time",    "count_over_time",
+    "last_over_time", "stddev_over_time", "stdvar_over_time", "present_over_time"};
+
+/* One window [lo, hi) of samples -> the function's value. */
+static double over_time(enum over_time f, const double *v, size_t lo, size_t hi)
+{
+    size_t n = hi - lo;
+    double acc = 0, mean = 0, m2 = 0;
+    switch (f) {
+    case OT_COUNT:
+        return (double)n;
+    case OT_PRESENT:
+        return 1;
+    case OT_LAST:
+        return v[hi - 1];
+    case OT_SUM:
+        for (size_t i = lo; i < hi; i++)
+            acc += v[i];
+        return acc;
+    case OT_MIN:
+    case OT_MAX:
+        acc = v[lo];
+        for (size_t i = lo + 1; i < hi; i++)
+            if ((f == OT_MIN ? v[i] < acc : v[i] > acc) || isnan(acc))
+                acc = v[i];
+        return acc;
+    case OT_AVG:
+    case OT_STDDEV:
+    case OT_STDVAR:
+        /* Welford's running mean and variance, stable for large values */
+        for (size_t i = lo; i < hi; i++) {
+            double d = v[i] - mean;
+            mean += d / (double)(i - lo + 1);
+            m2 += d * (v[i] - mean);
+        }
+        if (f == OT_AVG)
+            return mean;
+        return f == OT_STDVAR ? m2 / (double)n : sqrt(m2 / (double)n);
+    }
+    return NAN;
+}
+
+/* f(selector[range]) at every step: the samples in [ref - range, ref]. */
+static int eval_over_time(const struct eval_opts *o, const struct node *call, const struct grid *g,
+                          enum over_time f, struct series_set *out, struct saba_err *err)
+{
+    const struct node *m = call->args[0];
+    const struct node *sel = m->inner;
+    int64_t first = at_time(m, g, g->start) - m->offset_ms;
+    int64_t last = at_time(m, g, g->end) - m->offset_ms;
+    struct series_set raw = {0};
+    int rc = o->storage->ops->select(o->storage, sel->matchers, sel->nmatchers, first - m->range_ms,
+                                     last, true, &raw, err);
+    if (rc)
+        return rc;
+    out->v = xcalloc(raw.n ? raw.n : 1, sizeof *out->v);
+    out->n = 0;
+    for (size_t i = 0; i < raw.n; i++) {
+        struct series_data *s = &raw.v[i];
+        /* staleness markers are not samples */
+        size_t k = 0;
+        for (size_t j = 0; j < s->n; j++)
+            if (!value_is_stale(s->v[j])) {
+                s->t[k] = s->t[j];
+                s->v[k++] = s->v[j];
+            }
+        s->n = k;
+        struct series_data r = {0};
+        r.t = xmalloc(g->nsteps * sizeof *r.t);
+        r.v = xmalloc(g->nsteps * sizeof *r.v);
+        size_t lo = 0, hi = 0;
+        for (size_t step = 0; step < g->nsteps; step++) {
+            int64_t t = g->start + (int64_t)step * g->step;
+            int64_t ref = at_time(m, g, t) - m->offset_ms;
+            while (hi < s->n && s->t[hi] <= ref)
+                hi++;
+            while (lo < hi && s->t[lo] < ref - m->range_ms)
+                lo++;
+            if (lo < hi) {
+                r.t[r.n] = t;
+                r.v[r.n++] = over_time(f, s->v, lo, hi);
+            }
+        }
+        if (r.n) {
+            r.labels = without_name(&s->labels);
+            out->v[out->n++] = r;
+        } else {
+            free(r.t);
+            free(r.v);
+        }
+    }
+    series_set_free(&raw);
+    return 0;
+}
+
+enum agg { AGG_SUM, AGG_AVG, AGG_MIN, AGG_MAX, AGG_COUNT, AGG_GROUP, AGG_STDDEV, AGG_STDVAR };
+
+static const char *const agg_names[] = {"sum",   "avg",   "min",    "max",
+                                        "count", "group", "stddev", "stdvar"};
+
+static bool in_list(const char *name, char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(name, list[i]))
+            return true;
+    return false;
+}
+
+/* The grouping key of a series under by(...)/without(...). */
+static struct labels group_labels(const struct node *n, const struct labels *ls)
+{
+    struct label tmp[256];
+    size_t k = 0;
+    for (size_t j = 0; j < ls->n && k < 256; j++) {
+        bool listed = in_list(ls->v[j].name, n->grouping, n->ngrouping);
+        bool keep = n->without ? !listed && strcmp(ls->v[j].name, LABEL_NAME) : listed;
+        if (keep)
+            tmp[k++] = ls->v[j];
+    }
+    return labels_copy(tmp, k);
+}
+
+struct agg_group {
+    struct labels labels;
+    double *acc, *mean, *m2; /* per step */
+    uint32_t *count;
+};
+
+static int eval_grid(const struct eval_opts *o, const struct node *n, const struct grid *g,
+                     struct series_set *out, struct saba_err *err);
+
+static int eval_agg(const struct eval_opts *o, const struct node *n, const struct grid *g,
+                    enum agg a, struct series_set *out, struct saba_err *err)
+{
+    struct series_set in = {0};
+    int rc = eval_grid(o, n->inner, g, &in, err);
+    if (rc)
+        return rc;
+    struct agg_group *groups = xcalloc(in.n ? in.n : 1, sizeof *groups);
+    size_t ng = 0;
+    struct hashmap index = HASHMAP_INIT; /* hash of the group labels -> group */
+    struct buf hb = BUF_INIT;
+    for (size_t i = 0; i < in.n; i++) {
+        const struct series_data *s = &in.v[i];
+        struct labels key = group_labels(n, &s->labels);
+        buf_reset(&hb);
+        for (size_t j = 0; j < key.n; j++) {
+            buf_puts(&hb, key.v[j].name);
+            buf_putc(&hb, (char)0xff);
+            buf_puts(&hb, key.v[j].value);
+            buf_putc(&hb, (char)0xff);
+        }
+        uint64_t h = XXH3_64bits(hb.data ? hb.data : "", hb.len), found;
+        size_t pos, gi = ng;
+        for (bool ok = hashmap_find(&index, h, &found, &pos); ok;
+             ok = hashmap_next(&index, h, &found, &pos))
+            if (labels_cmp(&groups[found].labels, &key) == 0) {
+                gi = (size_t)found;
+                break;
+            }
+        if (gi == ng)
+            hashmap_add(&index, h, ng);
+        struct agg_group *gr = &groups[gi];
+        if (gi == ng) {
+            ng++;
+            gr->labels = key;
+            gr->acc = xcalloc(g->nsteps, sizeof *gr->acc);
+            gr->mean = xcalloc(g->nsteps, sizeof *gr->mean);
+            gr->m2 = xcalloc(g->nsteps, sizeof *gr->m2);
+            gr->count = xcalloc(g->nsteps, sizeof *gr->count);
+        } else {
+            labels_free(&key);
+        }
+        for (size_t k = 0; k < s->n; k++) {
+            size_t st = (size_t)((s->t[k] - g->start) / g->step);
+            double v = s->v[k];
+            uint32_t c = ++gr->count[st];
+            switch (a) {
+            case AGG_SUM:
+                gr->acc[st] += v;
+                break;
+            case AGG_MIN:
+            case AGG_MAX:
+                if (c == 1 || (a == AGG_MIN ? v < gr->acc[st] : v > gr->acc[st]) ||
+                    isnan(gr->acc[st]))
+                    gr->acc[st] = v;
+                break;
+            default: { /* avg, stddev, stdvar: Welford */
+                double d = v - gr->mean[st];
+                gr->mean[st] += d / c;
+                gr->m2[st] += d * (v - gr->mean[st]);
+            }
+            }
+        }
+    }
+    series_set_free(&in);
+    hashmap_free(&index);
+    buf_free(&hb);
+    out->v = xcalloc(ng ? ng : 1, sizeof *out->v);
+    out->n = 0;
+    for (size_t gi = 0; gi < ng; gi++) {
+        struct agg_group *gr = &groups[gi];
+        struct series_data r = {.labels = gr->labels};
+        r.t = xmalloc(g->nsteps * sizeof *r.t);
+        r.v = xmalloc(g->nsteps * sizeof *r.v);
+        for (size_t st = 0; st < g->nsteps; st++) {
+            uint32_t c = gr->count[st];
+            if (!c)
+                continue;
+            double v;
+            switch (a) {
+            case AGG_SUM:
+            case AGG_MIN:
+            case AGG_MAX:
+                v = gr->acc[st];
+                break;
+            case AGG_COUNT:
+                v = c;
+                break;
+            case AGG_GROUP:
+                v = 1;
+                break;
+            case AGG_AVG:
+                v = gr->mean[st];
+                break;
+            case AGG_STDVAR:
+                v = gr->m2[st] / c;
+                break;
+            default:
+                v = sqrt(gr->m2[st] / c);
+            }
+            r.t[r.n] = g->start + (int64_t)st * g->step;
+            r.v[r.n++] = v;
+        }
+        out->v[out->n++] = r;
+        free(gr->acc);
+        free(gr->mean);
+        free(gr->m2);
+        free(gr->count);
+    }
+    free(groups);
+    qsort(out->v, out->n, sizeof *out->v, cmp_series);
+    return 0;
+}
+
 /* Evaluate an instant-vector or scalar expression over the grid. Scalars come
  * back as one series with no labels and a value at every step. */
 static int eval_grid(const struct eval_opts *o, const struct node *n, const struct grid *g,
@@ -172,6 +443,23 @@ static int eval_grid(const struct eval_opts *o, const struct node *n, const stru
         }
         return rc;
     }
+    case NODE_CALL:
+        for (int f = 0; f <= OT_PRESENT; f++) {
+            if (strcmp(n->func, over_time_names[f]))
+                continue;
+            if (n->nargs != 1 || n->args[0]->type != NODE_MATRIX)
+                return err_set(err, SABA_EINVAL, 0,
+                               "expected 1 argument of type range vector in call to function "
+                               "\"%s\"",
+                               n->func);
+            return eval_over_time(o, n, g, (enum over_time)f, out, err);
+        }
+        return unsupported(n, err);
+    case NODE_AGG:
+        for (int a = 0; a <= AGG_STDVAR; a++)
+            if (!strcmp(n->func, agg_names[a]))
+                return eval_agg(o, n, g, (enum agg)a, out, err);
+        return unsupported(n, err);
     default:
         return unsupported(n, err);
     }

@@ -7,9 +7,11 @@
  * selector takes every sample in [t - offset - range, t - offset]. A range
  * query evaluates at start, start + step, ... <= end.
  *
- * This slice evaluates literals, selectors, parentheses, unary minus, offset
- * and @; operators, functions and aggregations parse but are refused with an
- * "execution" error naming them.
+ * Evaluated so far: literals, selectors, parentheses, unary minus, offset
+ * and @, the aggregations sum/avg/min/max/count/group/stddev/stdvar with
+ * by/without, and the <agg>_over_time functions. Other operators, functions
+ * and aggregations parse but are refused with an "execution" error naming
+ * them.
  */
 #ifndef SABA_QUERY_EVAL_H
 #define SABA_QUERY_EVAL_H

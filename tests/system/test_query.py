@@ -196,3 +196,43 @@ def test_labels_and_values(loaded):
     assert r.json()["data"] == []
     r = loaded.get("/api/v1/labels", start="garbage")
     assert r.status == 400 and 'invalid parameter "start"' in r.json()["error"]
+
+
+def test_aggregations(loaded):
+    t = T + 100  # cpu_usage is 10 on every host at this step
+    def res(q):
+        r = loaded.query(q, t)
+        assert r.status == 200, r.body
+        return {tuple(sorted(s["metric"].items())): s["value"][1]
+                for s in r.json()["data"]["result"]}
+    assert res("sum(cpu_usage)") == {(): "30"}
+    assert res("avg(cpu_usage)") == {(): "10"}
+    assert res("count by (env) (cpu_usage)") == {(("env", "prod"),): "2",
+                                                 (("env", "staging"),): "1"}
+    assert res("max without (host) (cpu_usage)") == {(("env", "prod"),): "10",
+                                                     (("env", "staging"),): "10"}
+    assert res("group(cpu_usage)") == {(): "1"}
+    assert res("stddev(cpu_usage)") == {(): "0"}
+    assert res('min(cpu_usage{host="nope"})') == {}
+
+
+def test_over_time_functions(loaded):
+    # samples of web-1 in [T+60, T+100] (closed window): 6, 7, 8, 9, 10
+    t = T + 100
+    def val(f):
+        r = loaded.query('%s(cpu_usage{host="web-1"}[40s])' % f, t)
+        res = r.json()["data"]["result"]
+        assert res[0]["metric"] == {"host": "web-1", "env": "prod"}  # __name__ dropped
+        return res[0]["value"][1]
+    assert val("avg_over_time") == "8"
+    assert val("sum_over_time") == "40"
+    assert val("min_over_time") == "6"
+    assert val("max_over_time") == "10"
+    assert val("count_over_time") == "5"
+    assert val("last_over_time") == "10"
+    assert val("stdvar_over_time") == "2"
+    r = loaded.query_range('avg(avg_over_time(cpu_usage[1m]))', T + 60, T + 120, 60)
+    assert r.json()["data"]["result"] == [{"metric": {}, "values": [[T + 60, "3"],
+                                                                    [T + 120, "9"]]}]
+    r = loaded.query("avg_over_time(cpu_usage)", t)
+    assert r.status == 400 and "range vector" in r.json()["error"]
