@@ -9,6 +9,7 @@
 #include "storage/tsdb/chunk.h"
 #include "base/alloc.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,16 +27,20 @@ void chunk_enc_free(struct chunk_enc *e)
 
 static void put_bits(struct chunk_enc *e, uint64_t v, unsigned n)
 {
-    uint32_t need = (e->nbits + n + 7) / 8;
+    uint32_t need = ((uint32_t)e->nbits + n + 7) / 8;
+    assert((uint32_t)e->nbits + n <= UINT16_MAX); /* CHUNK_MAX_SAMPLES keeps it so */
     if (need > e->cap) {
-        /* Grow in small steps: most chunks stay small, and the head holds
-         * one open chunk per series. */
-        uint32_t cap = e->cap ? e->cap + e->cap / 2 : 16;
-        if (cap < need + 8)
+        /* Grow in small steps: most chunks stay small, and the head holds one
+         * open chunk per series. 24 bytes (a 32-byte malloc block) hold the
+         * first two or three samples. */
+        uint32_t cap = e->cap ? (uint32_t)e->cap + e->cap / 2 : 24;
+        if (cap < need)
             cap = need + 8;
+        if (cap > UINT16_MAX)
+            cap = UINT16_MAX;
         e->buf = xrealloc(e->buf, cap);
         memset(e->buf + e->cap, 0, cap - e->cap);
-        e->cap = cap;
+        e->cap = (uint16_t)cap;
     }
     while (n) {
         unsigned bitpos = e->nbits & 7;
@@ -43,7 +48,7 @@ static void put_bits(struct chunk_enc *e, uint64_t v, unsigned n)
         unsigned take = n < room ? n : room;
         uint8_t bits = (uint8_t)((v >> (n - take)) & ((1u << take) - 1));
         e->buf[e->nbits >> 3] |= (uint8_t)(bits << (room - take));
-        e->nbits += take;
+        e->nbits = (uint16_t)(e->nbits + take);
         n -= take;
     }
 }
@@ -121,6 +126,14 @@ void chunk_enc_append(struct chunk_enc *e, int64_t t, double v)
     e->t = t;
     e->vbits = vbits;
     e->count++;
+}
+
+int64_t chunk_first_t(const uint8_t *data)
+{
+    uint64_t t = 0;
+    for (int i = 0; i < 8; i++)
+        t = t << 8 | data[i];
+    return (int64_t)t;
 }
 
 void chunk_iter_init(struct chunk_iter *it, const uint8_t *data, uint32_t nbytes, uint16_t count)

@@ -17,15 +17,20 @@
 /* Samples per chunk before the head closes it (Prometheus uses 120). */
 #define CHUNK_TARGET_SAMPLES 120
 
-/* Encoder state of an open chunk. All fields are private to chunk.c. */
+/* Most samples a chunk may hold: the head splits chunks long before this. At
+ * most 145 bits per sample keeps a full chunk's bit count within 16 bits. */
+#define CHUNK_MAX_SAMPLES 400
+
+/* Encoder state of an open chunk. All fields are private to chunk.c. The head
+ * keeps one per series, so it is packed into 40 bytes. */
 struct chunk_enc {
     uint8_t *buf;
-    uint32_t nbits;
-    uint32_t cap; /* bytes allocated in buf */
-    uint16_t count;
-    uint8_t leading, trailing; /* XOR window of the previous value; leading 0xff = none */
     int64_t t, delta;
     uint64_t vbits;
+    uint16_t nbits;
+    uint16_t cap; /* bytes allocated in buf */
+    uint16_t count;
+    uint8_t leading, trailing; /* XOR window of the previous value; leading 0xff = none */
 };
 
 /* Start an empty chunk (no allocation until the first sample). */
@@ -34,6 +39,8 @@ void chunk_enc_free(struct chunk_enc *e);
 /* Append a sample. Timestamps must not decrease (the caller, the head,
  * re-encodes a chunk to insert out-of-order samples). */
 void chunk_enc_append(struct chunk_enc *e, int64_t t, double v);
+/* Timestamp of a chunk's first sample (the chunk must hold at least one). */
+int64_t chunk_first_t(const uint8_t *data);
 /* Bytes holding the encoded bits so far. */
 static inline uint32_t chunk_enc_len(const struct chunk_enc *e)
 {

@@ -1,9 +1,14 @@
 /*
  * head.c - in-memory series, chunks and inverted index (see head.h).
  *
+ * Memory is what limits how many series one server holds, so a series costs
+ * little: a 72-byte struct in a slab indexed by id (no malloc header, no
+ * pointer array), its label symbol ids in a shared arena, one slot of a
+ * uint32 hash table, and one entry per label in the postings.
+ *
  * Invariants:
- *  1. series[id]->id == id; ids are dense, 0..nseries-1 (a slot may be NULL
- *     only while a WAL replay fills gaps).
+ *  1. Series ids are dense, 0..nseries-1; a slot with nlabels == 0 is empty
+ *     (only a WAL replay that skipped a corrupt segment leaves gaps).
  *  2. A series' closed chunks are ordered by time and do not overlap; the
  *     open chunk's samples are all later than every closed chunk's.
  *  3. Each postings list is strictly ascending (ids only grow).
@@ -19,7 +24,12 @@
 #include <string.h>
 #include <xxhash.h>
 
-#define ARENA_BLOCK (64 * 1024)
+#define ARENA_BLOCK     (64 * 1024) /* bytes of symbol text per block */
+#define SLAB_SHIFT      10          /* 1024 series per slab */
+#define SLAB_SERIES     (1u << SLAB_SHIFT)
+#define LABEL_BLOCK     65536 /* uint32 symbol ids per label-arena block */
+#define NO_SERIES       UINT32_MAX
+#define HEAD_MAX_LABELS 256
 
 struct closed_chunk {
     int64_t min_t, max_t;
@@ -29,15 +39,13 @@ struct closed_chunk {
 };
 
 struct hseries {
-    uint64_t hash;
-    uint32_t id;
-    uint16_t nlabels;
-    uint8_t logged;
-    uint32_t nclosed;
+    uint64_t hash; /* of the label set, as batch_series_end computes it */
     struct closed_chunk **closed;
     struct chunk_enc open;
-    int64_t open_min_t;
-    uint32_t labels[]; /* nlabels (name symbol, value symbol) pairs, sorted by name */
+    uint32_t label_off; /* first of nlabels (name, value) symbol pairs in the label arena */
+    uint32_t nclosed;
+    uint16_t nlabels; /* 0: empty slot */
+    uint8_t logged;
 };
 
 struct idvec {
@@ -54,9 +62,13 @@ struct head {
     char **arena_blocks;
     size_t narena, arena_used;
     /* series */
-    struct hseries **series;
-    uint32_t nseries, cap_series;
-    struct hashmap by_hash; /* label-set hash -> series id */
+    struct hseries **slabs;
+    uint32_t nslabs;
+    uint32_t nseries;
+    uint32_t **label_blocks; /* label arena: blocks of LABEL_BLOCK symbol ids */
+    uint32_t nlabel_blocks, label_used;
+    uint32_t *table; /* open addressing by label hash: series ids, NO_SERIES = empty */
+    uint32_t table_cap, table_len;
     /* index */
     struct hashmap postings_map; /* name<<32|value -> index into postings */
     struct idvec *postings;
@@ -77,6 +89,25 @@ static void idvec_push(struct idvec *v, uint32_t x)
     v->v[v->n++] = x;
 }
 
+/* The series in slot id, or NULL if there is none. */
+static struct hseries *series_at(const struct head *h, uint32_t id)
+{
+    if (id >= h->nseries)
+        return NULL;
+    struct hseries *s = &h->slabs[id >> SLAB_SHIFT][id & (SLAB_SERIES - 1)];
+    return s->nlabels ? s : NULL;
+}
+
+static const uint32_t *series_labels(const struct head *h, const struct hseries *s)
+{
+    return h->label_blocks[s->label_off / LABEL_BLOCK] + s->label_off % LABEL_BLOCK;
+}
+
+static int64_t open_min_t(const struct hseries *s)
+{
+    return chunk_first_t(s->open.buf);
+}
+
 struct head *head_new(void)
 {
     return xcalloc(1, sizeof(struct head));
@@ -87,16 +118,21 @@ void head_free(struct head *h)
     if (!h)
         return;
     for (uint32_t i = 0; i < h->nseries; i++) {
-        struct hseries *s = h->series[i];
+        struct hseries *s = series_at(h, i);
         if (!s)
             continue;
         for (uint32_t c = 0; c < s->nclosed; c++)
             free(s->closed[c]);
         free(s->closed);
         chunk_enc_free(&s->open);
-        free(s);
     }
-    free(h->series);
+    for (uint32_t i = 0; i < h->nslabs; i++)
+        free(h->slabs[i]);
+    free(h->slabs);
+    for (uint32_t i = 0; i < h->nlabel_blocks; i++)
+        free(h->label_blocks[i]);
+    free(h->label_blocks);
+    free(h->table);
     for (uint32_t i = 0; i < h->npostings; i++)
         free(h->postings[i].v);
     free(h->postings);
@@ -109,7 +145,6 @@ void head_free(struct head *h)
     free(h->sym_str);
     free(h->sym_len);
     hashmap_free(&h->sym_map);
-    hashmap_free(&h->by_hash);
     hashmap_free(&h->postings_map);
     hashmap_free(&h->values_map);
     free(h);
@@ -221,32 +256,68 @@ static void index_add(struct head *h, uint32_t name, uint32_t value, uint32_t id
     idvec_push(&h->postings[idx], id);
 }
 
+static void table_put(uint32_t *table, uint32_t cap, uint64_t hash, uint32_t id)
+{
+    uint32_t i = (uint32_t)hash & (cap - 1);
+    while (table[i] != NO_SERIES)
+        i = (i + 1) & (cap - 1);
+    table[i] = id;
+}
+
+static void table_add(struct head *h, uint64_t hash, uint32_t id)
+{
+    if ((h->table_len + 1) * 10 > h->table_cap * 7) {
+        uint32_t cap = h->table_cap ? h->table_cap * 2 : 1024;
+        uint32_t *t = xmalloc(cap * sizeof *t);
+        memset(t, 0xff, cap * sizeof *t);
+        for (uint32_t i = 0; i < h->table_cap; i++)
+            if (h->table[i] != NO_SERIES)
+                table_put(t, cap, series_at(h, h->table[i])->hash, h->table[i]);
+        free(h->table);
+        h->table = t;
+        h->table_cap = cap;
+    }
+    table_put(h->table, h->table_cap, hash, id);
+    h->table_len++;
+}
+
+/* Room for n label symbol ids that do not straddle two arena blocks. */
+static uint32_t label_alloc(struct head *h, uint32_t n)
+{
+    if (!h->nlabel_blocks || h->label_used + n > LABEL_BLOCK) {
+        h->label_blocks =
+            xrealloc(h->label_blocks, (h->nlabel_blocks + 1) * sizeof *h->label_blocks);
+        h->label_blocks[h->nlabel_blocks++] = xmalloc(LABEL_BLOCK * sizeof(uint32_t));
+        h->label_used = 0;
+    }
+    uint32_t off = (h->nlabel_blocks - 1) * LABEL_BLOCK + h->label_used;
+    h->label_used += n;
+    return off;
+}
+
 static struct hseries *series_insert(struct head *h, uint32_t id, uint64_t hash,
                                      const struct head_label *ls, size_t n)
 {
-    struct hseries *s = xcalloc(1, sizeof *s + 2 * n * sizeof(uint32_t));
+    while ((id >> SLAB_SHIFT) >= h->nslabs) {
+        h->slabs = xrealloc(h->slabs, (h->nslabs + 1) * sizeof *h->slabs);
+        h->slabs[h->nslabs++] = xcalloc(SLAB_SERIES, sizeof(struct hseries));
+    }
+    struct hseries *s = &h->slabs[id >> SLAB_SHIFT][id & (SLAB_SERIES - 1)];
+    memset(s, 0, sizeof *s);
     s->hash = hash;
-    s->id = id;
     s->nlabels = (uint16_t)n;
     chunk_enc_init(&s->open);
+    s->label_off = label_alloc(h, (uint32_t)(2 * n));
+    uint32_t *sl = h->label_blocks[s->label_off / LABEL_BLOCK] + s->label_off % LABEL_BLOCK;
     for (size_t i = 0; i < n; i++) {
-        s->labels[2 * i] = sym_intern(h, ls[i].name, ls[i].name_len);
-        s->labels[2 * i + 1] = sym_intern(h, ls[i].value, ls[i].value_len);
+        sl[2 * i] = sym_intern(h, ls[i].name, ls[i].name_len);
+        sl[2 * i + 1] = sym_intern(h, ls[i].value, ls[i].value_len);
     }
-    if (id >= h->cap_series) {
-        uint32_t cap = h->cap_series ? h->cap_series : 1024;
-        while (cap <= id)
-            cap *= 2;
-        h->series = xrealloc(h->series, cap * sizeof *h->series);
-        memset(h->series + h->cap_series, 0, (cap - h->cap_series) * sizeof *h->series);
-        h->cap_series = cap;
-    }
-    h->series[id] = s;
     if (id >= h->nseries)
         h->nseries = id + 1;
-    hashmap_add(&h->by_hash, hash, id);
+    table_add(h, hash, id);
     for (size_t i = 0; i < n; i++)
-        index_add(h, s->labels[2 * i], s->labels[2 * i + 1], id);
+        index_add(h, sl[2 * i], sl[2 * i + 1], id);
     return s;
 }
 
@@ -255,8 +326,9 @@ static bool series_equal(const struct head *h, const struct hseries *s, const st
 {
     if (s->nlabels != n)
         return false;
+    const uint32_t *sl = series_labels(h, s);
     for (size_t i = 0; i < n; i++) {
-        uint32_t ns = s->labels[2 * i], vs = s->labels[2 * i + 1];
+        uint32_t ns = sl[2 * i], vs = sl[2 * i + 1];
         if (h->sym_len[ns] != ls[i].name_len || h->sym_len[vs] != ls[i].value_len ||
             memcmp(h->sym_str[ns], ls[i].name, ls[i].name_len) != 0 ||
             memcmp(h->sym_str[vs], ls[i].value, ls[i].value_len) != 0)
@@ -265,44 +337,49 @@ static bool series_equal(const struct head *h, const struct hseries *s, const st
     return true;
 }
 
-static struct hseries *series_find(const struct head *h, uint64_t hash, const struct head_label *ls,
-                                   size_t n)
+/* Id of the series with these labels, or NO_SERIES. */
+static uint32_t series_find(const struct head *h, uint64_t hash, const struct head_label *ls,
+                            size_t n)
 {
-    uint64_t id;
-    size_t pos;
-    for (bool ok = hashmap_find(&h->by_hash, hash, &id, &pos); ok;
-         ok = hashmap_next(&h->by_hash, hash, &id, &pos))
-        if (series_equal(h, h->series[id], ls, n))
-            return h->series[id];
-    return NULL;
+    if (!h->table_cap)
+        return NO_SERIES;
+    for (uint32_t i = (uint32_t)hash & (h->table_cap - 1); h->table[i] != NO_SERIES;
+         i = (i + 1) & (h->table_cap - 1)) {
+        const struct hseries *s = series_at(h, h->table[i]);
+        if (s->hash == hash && series_equal(h, s, ls, n))
+            return h->table[i];
+    }
+    return NO_SERIES;
 }
 
 uint32_t head_series_for(struct head *h, const struct batch *b, const struct batch_sample *s,
                          bool *is_new)
 {
-    struct head_label ls[256];
-    size_t n = s->nlabels < 256 ? s->nlabels : 256;
+    struct head_label ls[HEAD_MAX_LABELS];
+    size_t n = s->nlabels < HEAD_MAX_LABELS ? s->nlabels : HEAD_MAX_LABELS;
     for (size_t i = 0; i < n; i++) {
         const struct batch_label *bl = &b->labels[s->label_off + i];
         ls[i] = (struct head_label){batch_str(b, bl->name_off), bl->name_len,
                                     batch_str(b, bl->value_off), bl->value_len};
     }
-    struct hseries *se = series_find(h, s->hash, ls, n);
-    if (!se)
-        se = series_insert(h, h->nseries, s->hash, ls, n);
-    *is_new = se->logged == 0;
-    return se->id;
+    uint32_t id = series_find(h, s->hash, ls, n);
+    if (id == NO_SERIES) {
+        id = h->nseries;
+        series_insert(h, id, s->hash, ls, n);
+    }
+    *is_new = series_at(h, id)->logged == 0;
+    return id;
 }
 
 int head_series_create(struct head *h, uint32_t id, const struct head_label *ls, size_t n)
 {
-    uint64_t hash = hash_labels(ls, n);
-    if (id < h->nseries && h->series[id]) {
-        if (series_equal(h, h->series[id], ls, n))
-            return 0;
+    if (n == 0 || n > HEAD_MAX_LABELS || id == NO_SERIES)
         return SABA_EINVAL;
-    }
-    if (series_find(h, hash, ls, n))
+    uint64_t hash = hash_labels(ls, n);
+    const struct hseries *old = series_at(h, id);
+    if (old)
+        return series_equal(h, old, ls, n) ? 0 : SABA_EINVAL;
+    if (series_find(h, hash, ls, n) != NO_SERIES)
         return SABA_EINVAL;
     series_insert(h, id, hash, ls, n)->logged = 1;
     return 0;
@@ -310,12 +387,12 @@ int head_series_create(struct head *h, uint32_t id, const struct head_label *ls,
 
 void head_set_logged(struct head *h, uint32_t id, bool logged)
 {
-    h->series[id]->logged = logged;
+    series_at(h, id)->logged = logged;
 }
 
 bool head_has_series(const struct head *h, uint32_t id)
 {
-    return id < h->nseries && h->series[id] != NULL;
+    return series_at(h, id) != NULL;
 }
 
 uint32_t head_num_series(const struct head *h)
@@ -329,7 +406,7 @@ static void close_open_chunk(struct head *h, struct hseries *s)
 {
     uint32_t nb = chunk_enc_len(&s->open);
     struct closed_chunk *c = xmalloc(sizeof *c + nb);
-    c->min_t = s->open_min_t;
+    c->min_t = open_min_t(s);
     c->max_t = s->open.t;
     c->count = s->open.count;
     c->nbytes = nb;
@@ -461,7 +538,6 @@ static void insert_behind(struct head *h, struct hseries *s, int64_t t, double v
             keep = n - off;
         }
         encode_all(&s->open, ts, vs, keep);
-        s->open_min_t = ts[0];
     } else {
         if (c == s->nclosed)
             c--;
@@ -476,7 +552,7 @@ static void insert_behind(struct head *h, struct hseries *s, int64_t t, double v
 
 void head_append(struct head *h, uint32_t id, int64_t t, double v)
 {
-    struct hseries *s = h->series[id];
+    struct hseries *s = series_at(h, id);
     bool empty = s->open.count == 0 && s->nclosed == 0;
     int64_t last = s->open.count ? s->open.t : (s->nclosed ? s->closed[s->nclosed - 1]->max_t : 0);
     if (!empty && t <= last) {
@@ -491,8 +567,6 @@ void head_append(struct head *h, uint32_t id, int64_t t, double v)
     }
     if (s->open.count >= CHUNK_TARGET_SAMPLES)
         close_open_chunk(h, s);
-    if (s->open.count == 0)
-        s->open_min_t = t;
     chunk_enc_append(&s->open, t, v);
     h->nsamples++;
 }
@@ -582,11 +656,11 @@ static void intersect(struct idvec *a, const struct idvec *b)
     a->n = n;
 }
 
-static bool series_accepts(const struct hseries *s, const struct resolved *r)
+static bool series_accepts(const uint32_t *sl, uint16_t n, const struct resolved *r)
 {
-    for (uint16_t i = 0; i < s->nlabels; i++) {
-        if (s->labels[2 * i] == r->name) {
-            uint32_t vs = s->labels[2 * i + 1];
+    for (uint16_t i = 0; i < n; i++) {
+        if (sl[2 * i] == r->name) {
+            uint32_t vs = sl[2 * i + 1];
             return (r->allowed[vs / 8] >> (vs % 8)) & 1;
         }
     }
@@ -598,7 +672,7 @@ static bool series_overlaps(const struct hseries *s, int64_t mint, int64_t maxt)
     for (uint32_t c = 0; c < s->nclosed; c++)
         if (s->closed[c]->max_t >= mint && s->closed[c]->min_t <= maxt)
             return true;
-    return s->open.count && s->open.t >= mint && s->open_min_t <= maxt;
+    return s->open.count && s->open.t >= mint && open_min_t(s) <= maxt;
 }
 
 struct samplevec {
@@ -657,18 +731,18 @@ int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t min
     }
     if (!have_cand) {
         for (uint32_t id = 0; id < h->nseries; id++)
-            if (h->series[id])
+            if (series_at(h, id))
                 idvec_push(&cand, id);
     }
     size_t cap = 0;
     out->v = NULL;
     out->n = 0;
     for (uint32_t k = 0; k < cand.n; k++) {
-        const struct hseries *s = h->series[cand.v[k]];
+        const struct hseries *s = series_at(h, cand.v[k]);
         bool ok = s && series_overlaps(s, mint, maxt);
         for (size_t i = 0; ok && i < nm; i++)
             if (rs[i].matches_empty)
-                ok = series_accepts(s, &rs[i]);
+                ok = series_accepts(series_labels(h, s), s->nlabels, &rs[i]);
         if (!ok)
             continue;
         struct samplevec sv = {0};
@@ -678,7 +752,7 @@ int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t min
                 if (cc->max_t >= mint && cc->min_t <= maxt)
                     collect_chunk(&sv, cc->data, cc->nbytes, cc->count, mint, maxt);
             }
-            if (s->open.count && s->open.t >= mint && s->open_min_t <= maxt)
+            if (s->open.count && s->open.t >= mint && open_min_t(s) <= maxt)
                 collect_chunk(&sv, s->open.buf, chunk_enc_len(&s->open), s->open.count, mint, maxt);
             if (!sv.n)
                 continue;
@@ -689,7 +763,8 @@ int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t min
         }
         struct label ls[256];
         for (uint16_t i = 0; i < s->nlabels && i < 256; i++)
-            ls[i] = (struct label){h->sym_str[s->labels[2 * i]], h->sym_str[s->labels[2 * i + 1]]};
+            ls[i] = (struct label){h->sym_str[series_labels(h, s)[2 * i]],
+                                   h->sym_str[series_labels(h, s)[2 * i + 1]]};
         out->v[out->n++] = (struct series_data){labels_copy(ls, s->nlabels), sv.n, sv.t, sv.v};
     }
     qsort(out->v, out->n, sizeof *out->v, cmp_series_data);
@@ -729,13 +804,15 @@ void head_stats(struct head *h, struct storage_stats *out)
     out->samples = h->nsamples;
     out->out_of_order = h->ooo;
     out->overwritten = h->overwritten;
-    uint64_t bytes = h->chunk_bytes + hashmap_bytes(&h->sym_map) + hashmap_bytes(&h->by_hash) +
-                     hashmap_bytes(&h->postings_map) + hashmap_bytes(&h->values_map) +
-                     (uint64_t)h->narena * ARENA_BLOCK + (uint64_t)h->cap_series * 8;
+    uint64_t bytes = h->chunk_bytes + hashmap_bytes(&h->sym_map) + hashmap_bytes(&h->postings_map) +
+                     hashmap_bytes(&h->values_map) + (uint64_t)h->narena * ARENA_BLOCK +
+                     (uint64_t)h->table_cap * 4 +
+                     (uint64_t)h->nslabs * SLAB_SERIES * sizeof(struct hseries) +
+                     (uint64_t)h->nlabel_blocks * LABEL_BLOCK * 4;
     for (uint32_t i = 0; i < h->nseries; i++) {
-        const struct hseries *s = h->series[i];
+        const struct hseries *s = series_at(h, i);
         if (s)
-            bytes += sizeof *s + 8u * s->nlabels + s->open.cap + 8u * s->nclosed;
+            bytes += s->open.cap + 8u * s->nclosed;
     }
     for (uint32_t i = 0; i < h->npostings; i++)
         bytes += 4u * h->postings[i].cap;
