@@ -5,6 +5,7 @@
 #include "base/err.h"
 
 #include <ctype.h>
+#include <float.h>
 #include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
@@ -85,7 +86,9 @@ void num_put_float(struct buf *b, double v)
      * always suffice to identify a double's neighbourhood, 17 always round-trip),
      * then lay its digits out in positional notation. */
     char e[40];
-    for (int prec = 14; prec < 17; prec++) {
+    /* (not for subnormals: with fewer significant bits their shortest form
+     * can be shorter than 15 digits without being the 15-digit rounding) */
+    for (int prec = fabs(v) < DBL_MIN ? 0 : 14; prec < 17; prec++) {
         snprintf(e, sizeof e, "%.*e", prec, v);
         if (strtod(e, NULL) == v)
             break;

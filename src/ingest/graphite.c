@@ -40,8 +40,8 @@ int graphite_parse_line(const char *line, size_t n, int64_t now_ms, struct batch
                        "expected \"path value [timestamp]\", got extra fields");
     if (nv == 0)
         return err_set(err, SABA_EINVAL, 0, "missing value");
-    if (memchr(path, '\0', np))
-        return err_set(err, SABA_EINVAL, 0, "NUL byte in path");
+    if (memchr(line, '\0', (size_t)(end - line)))
+        return err_set(err, SABA_EINVAL, 0, "NUL byte in line");
 
     char num[64];
     if (nv >= sizeof num)

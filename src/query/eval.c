@@ -137,6 +137,19 @@ static int cmp_series(const void *a, const void *b)
                       &((const struct series_data *)b)->labels);
 }
 
+/* Sort by labels and fail if two series have the same labels, as they may
+ * once __name__ is dropped (Prometheus' ContainsSameLabelset check). */
+static int sort_unique(struct series_set *set, struct saba_err *err)
+{
+    if (set->n > 1)
+        qsort(set->v, set->n, sizeof *set->v, cmp_series);
+    for (size_t i = 1; i < set->n; i++)
+        if (labels_cmp(&set->v[i - 1].labels, &set->v[i].labels) == 0)
+            return err_set(err, SABA_EEXEC, 0,
+                           "vector cannot contain metrics with the same labelset");
+    return 0;
+}
+
 /* Copy a label set without __name__ (functions and aggregations drop it). */
 static struct labels without_name(const struct labels *ls)
 {
@@ -245,7 +258,13 @@ static int eval_over_time(const struct eval_opts *o, const struct node *call, co
             }
         }
         if (r.n) {
-            r.labels = without_name(&s->labels);
+            if (f == OT_LAST) {
+                /* last_over_time acts like offset: it keeps the name (Prometheus) */
+                r.labels = s->labels;
+                s->labels = (struct labels){0};
+            } else {
+                r.labels = without_name(&s->labels);
+            }
             out->v[out->n++] = r;
         } else {
             free(r.t);
@@ -253,7 +272,7 @@ static int eval_over_time(const struct eval_opts *o, const struct node *call, co
         }
     }
     series_set_free(&raw);
-    return 0;
+    return sort_unique(out, err);
 }
 
 enum agg { AGG_SUM, AGG_AVG, AGG_MIN, AGG_MAX, AGG_COUNT, AGG_GROUP, AGG_STDDEV, AGG_STDVAR };
@@ -297,8 +316,10 @@ static int eval_agg(const struct eval_opts *o, const struct node *n, const struc
 {
     struct series_set in = {0};
     int rc = eval_grid(o, n->inner, g, &in, err);
-    if (rc)
+    if (rc) {
+        series_set_free(&in);
         return rc;
+    }
     struct agg_group *groups = xcalloc(in.n ? in.n : 1, sizeof *groups);
     size_t ng = 0;
     struct hashmap index = HASHMAP_INIT; /* hash of the group labels -> group */
@@ -476,7 +497,9 @@ static int eval_matrix(const struct eval_opts *o, const struct node *n, int64_t 
                                      ref, true, out, err);
     if (rc)
         return rc;
-    /* drop staleness markers: they are not samples */
+    /* drop staleness markers: they are not samples; a series left without
+     * samples is left out, as in Prometheus */
+    size_t keep = 0;
     for (size_t i = 0; i < out->n; i++) {
         struct series_data *s = &out->v[i];
         size_t k = 0;
@@ -487,7 +510,15 @@ static int eval_matrix(const struct eval_opts *o, const struct node *n, int64_t 
             s->v[k++] = s->v[j];
         }
         s->n = k;
+        if (!k) {
+            labels_free(&s->labels);
+            free(s->t);
+            free(s->v);
+            continue;
+        }
+        out->v[keep++] = *s;
     }
+    out->n = keep;
     return 0;
 }
 

@@ -64,7 +64,14 @@ struct parser {
     struct saba_err *err;
     bool failed;
     int brackets; /* inside [...], ':' separates a subquery's range and step */
+    int depth;    /* nesting plus operator-chain length so far, see PROMQL_MAX_DEPTH */
 };
+
+/* The parser, node_value_type, node_free and the evaluator recurse over the
+ * tree, and a query can be megabytes long (a form-encoded POST): bound the
+ * tree's depth so that no query can overflow the stack (or, via a long
+ * operator chain, make node_value_type quadratic). */
+#define PROMQL_MAX_DEPTH 2000
 
 static void fail(struct parser *p, size_t pos, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -1016,13 +1023,27 @@ static bool is_set_op(enum binop op)
     return op >= OP_AND;
 }
 
+static bool too_deep(struct parser *p)
+{
+    if (++p->depth <= PROMQL_MAX_DEPTH)
+        return false;
+    fail(p, p->tpos, "expression too deeply nested or too long (more than %d levels)",
+         PROMQL_MAX_DEPTH);
+    return true;
+}
+
 static struct node *parse_expr(struct parser *p, int min_prec)
 {
+    int depth = p->depth;
+    if (too_deep(p))
+        return NULL;
     struct node *lhs = parse_unary(p);
     while (lhs && !p->failed) {
         enum binop op;
         int prec = binop_at(p, &op);
         if (!prec || prec < min_prec)
+            break;
+        if (too_deep(p)) /* each operator of a chain is one more tree level */
             break;
         struct node *n = node_new(NODE_BINARY, (int)p->tpos);
         n->op = op;
@@ -1088,6 +1109,7 @@ static struct node *parse_expr(struct parser *p, int min_prec)
         }
         lhs = n;
     }
+    p->depth = depth;
     if (p->failed) {
         node_free(lhs);
         return NULL;

@@ -144,18 +144,33 @@ void chunk_iter_init(struct chunk_iter *it, const uint8_t *data, uint32_t nbytes
     it->count = count;
 }
 
-/* Read n (<= 64) bits; returns -1 if the stream ends first. */
-static int get_bits(struct chunk_iter *it, unsigned n, uint64_t *out)
+/* Read n (<= 64) bits; returns -1 if the stream ends first. Reads a 64-bit
+ * big-endian word where 8 bytes remain (the common case), bytewise at the tail. */
+static inline int get_bits(struct chunk_iter *it, unsigned n, uint64_t *out)
 {
     if (it->pos + n > it->nbits)
         return -1;
+    if (n == 0) {
+        *out = 0;
+        return 0;
+    }
+    uint32_t byte = it->pos >> 3, shift = it->pos & 7;
+    if (n <= 56 && byte + 8 <= it->nbits / 8) {
+        const uint8_t *d = it->data + byte;
+        uint64_t w = (uint64_t)d[0] << 56 | (uint64_t)d[1] << 48 | (uint64_t)d[2] << 40 |
+                     (uint64_t)d[3] << 32 | (uint64_t)d[4] << 24 | (uint64_t)d[5] << 16 |
+                     (uint64_t)d[6] << 8 | d[7]; /* compilers turn this into one bswap */
+        *out = (w << shift) >> (64 - n);
+        it->pos += n;
+        return 0;
+    }
     uint64_t v = 0;
     while (n) {
         unsigned bitpos = it->pos & 7;
         unsigned room = 8 - bitpos;
         unsigned take = n < room ? n : room;
-        uint8_t byte = it->data[it->pos >> 3];
-        uint64_t bits = (byte >> (room - take)) & ((1u << take) - 1);
+        uint8_t b = it->data[it->pos >> 3];
+        uint64_t bits = (b >> (room - take)) & ((1u << take) - 1);
         v = (v << take) | bits;
         it->pos += take;
         n -= take;

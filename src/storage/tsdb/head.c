@@ -444,8 +444,11 @@ static size_t merge_sample(struct head *h, int64_t *ts, double *vs, size_t n, in
             hi = mid;
     }
     if (lo < n && ts[lo] == t) {
-        vs[lo] = v;
-        h->overwritten++;
+        /* an identical resend changes nothing and is not an overwrite */
+        if (memcmp(&vs[lo], &v, sizeof v) != 0) {
+            vs[lo] = v;
+            h->overwritten++;
+        }
         return n;
     }
     memmove(ts + lo + 1, ts + lo, (n - lo) * sizeof *ts);
@@ -767,7 +770,8 @@ int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t min
                                    h->sym_str[series_labels(h, s)[2 * i + 1]]};
         out->v[out->n++] = (struct series_data){labels_copy(ls, s->nlabels), sv.n, sv.t, sv.v};
     }
-    qsort(out->v, out->n, sizeof *out->v, cmp_series_data);
+    if (out->n > 1) /* out->v is NULL when nothing matched: qsort(NULL, ...) is UB */
+        qsort(out->v, out->n, sizeof *out->v, cmp_series_data);
     for (size_t i = 0; i < nm; i++) {
         free(rs[i].allowed);
         free(rs[i].values.v);

@@ -50,7 +50,9 @@ size_t wal_scan(const uint8_t *data, size_t n, wal_record_fn fn, void *ctx, uint
     size_t off = 0;
     while (n - off >= WAL_HEADER_BYTES) {
         uint32_t len = load_u32le(data + off), crc = load_u32le(data + off + 4);
-        if (len > WAL_MAX_RECORD_BYTES || len > n - off - WAL_HEADER_BYTES)
+        /* len 0 never occurs (wal_append refuses it): an all-zero header is
+         * the zero-filled tail a crash can leave, not a record */
+        if (len == 0 || len > WAL_MAX_RECORD_BYTES || len > n - off - WAL_HEADER_BYTES)
             break;
         const uint8_t *payload = data + off + WAL_HEADER_BYTES;
         if (crc32c(0, payload, len) != crc)
@@ -301,6 +303,8 @@ int wal_append(struct wal *w, const void *payload, size_t n, uint64_t *lsn, stru
 {
     if (n > WAL_MAX_RECORD_BYTES)
         return err_set(err, SABA_ETOOBIG, 0, "WAL record of %zu bytes is too large", n);
+    if (n == 0)
+        return err_set(err, SABA_EINVAL, 0, "empty WAL record");
     pthread_mutex_lock(&w->mu);
     int rc = 0;
     if (w->io_failed) {
