@@ -58,7 +58,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 
 unit-build: $(BUILD)/saba $(UNIT_BIN)
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 run: saba
 	./saba server --data ./data --listen 127.0.0.1:9650

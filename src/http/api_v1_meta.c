@@ -2,6 +2,7 @@
  * api_v1_meta.c - Prometheus' metadata endpoints: /api/v1/series,
  * /api/v1/labels and /api/v1/label/<name>/values, with match[], start, end.
  */
+#include "base/alloc.h"
 #include "base/timeutil.h"
 #include "http/api.h"
 #include "query/ast.h"
@@ -55,7 +56,7 @@ static int meta_args(struct saba_server *srv, struct http_req *req, struct http_
     }
     const char *const *m;
     size_t nm = http_params(req, "match[]", &m);
-    a->sel = calloc(nm ? nm : 1, sizeof *a->sel);
+    a->sel = xcalloc(nm ? nm : 1, sizeof *a->sel);
     for (size_t i = 0; i < nm; i++) {
         struct saba_err err = {0};
         struct node *n;
@@ -90,9 +91,11 @@ static int select_union(struct storage *st, const struct meta_args *a, struct se
             series_set_free(out);
             return rc;
         }
-        out->v = realloc(out->v, (out->n + s.n + 1) * sizeof *out->v);
-        memcpy(out->v + out->n, s.v, s.n * sizeof *s.v);
-        out->n += s.n;
+        if (s.n) {
+            out->v = xrealloc(out->v, (out->n + s.n) * sizeof *out->v);
+            memcpy(out->v + out->n, s.v, s.n * sizeof *s.v);
+            out->n += s.n;
+        }
         free(s.v);
     }
     return 0;
@@ -176,7 +179,7 @@ static void names_or_values(struct saba_server *srv, struct http_req *req, struc
             struct saba_err perr = {0};
             struct node *n;
             promql_parse("{__name__=~\".+\"}", &n, &perr);
-            a.sel = realloc(a.sel, sizeof *a.sel);
+            a.sel = xrealloc(a.sel, sizeof *a.sel);
             a.sel[a.nsel++] = n;
         }
         struct series_set set;

@@ -131,6 +131,7 @@ static int lex_string(struct parser *p)
 {
     char quote = p->q[p->pos++];
     buf_reset(&p->str);
+    buf_append(&p->str, "", 0); /* "" must still be a C string: data is NULL before any append */
     while (p->pos < p->len) {
         char c = p->q[p->pos++];
         if (c == quote)

@@ -116,8 +116,9 @@ static int label_cmp(const struct batch *b, const struct batch_label *x,
 
 int batch_series_end(struct batch *b, int64_t t, double v, struct saba_err *err)
 {
-    struct batch_label *ls = b->labels + b->open_label;
     size_t n = b->nlabels - b->open_label;
+    /* labels is NULL until the first label is added: no arithmetic on it then */
+    struct batch_label *ls = n ? b->labels + b->open_label : NULL;
     /* insertion sort: label sets are small and often nearly sorted already */
     for (size_t i = 1; i < n; i++) {
         struct batch_label x = ls[i];

@@ -57,7 +57,10 @@ class Saba:
                 f.write(self.config)
             cmd += ["--config", path]
         cmd += self.args
-        fd, self.log_path = tempfile.mkstemp(prefix="saba-log-", suffix=".txt")
+        # the log lives beside the data directory, in pytest's tmp_path
+        parent = os.path.dirname(os.path.abspath(self.data_dir))
+        os.makedirs(parent, exist_ok=True)
+        fd, self.log_path = tempfile.mkstemp(prefix="saba-log-", suffix=".txt", dir=parent)
         os.close(fd)
         self.log_file = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self.log_file, stderr=self.log_file)
@@ -178,11 +181,19 @@ def datadir(tmp_path):
     return str(d)
 
 
+def shutdown(s):
+    """Stop a server that is still running with SIGTERM and require exit status 0:
+    under AddressSanitizer this is where LeakSanitizer reports leaks."""
+    if s.proc and s.proc.poll() is None:
+        rc = s.stop()
+        assert rc == 0, "saba exited with %s on SIGTERM:\n%s" % (rc, s.log()[-4000:])
+
+
 @pytest.fixture
 def saba(datadir):
     s = Saba(datadir).start()
     yield s
-    s.kill()
+    shutdown(s)
 
 
 @pytest.fixture
@@ -199,7 +210,7 @@ def make_saba(tmp_path):
 
     yield factory
     for s in made:
-        s.kill()
+        shutdown(s)
 
 
 def gz(text):
