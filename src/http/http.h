@@ -3,8 +3,8 @@
  *
  * The server reads each request body whole (bounded by max_body_bytes,
  * gzip-decoded when Content-Encoding says so, form fields of urlencoded
- * POSTs parsed) and then calls the route's handler on one of its worker
- * threads. Handlers fill in a struct http_resp; they never see libmicrohttpd.
+ * POSTs parsed) and then calls the route's handler on the connection's
+ * thread. Handlers fill in a struct http_resp; they never see libmicrohttpd.
  */
 #ifndef SABA_HTTP_HTTP_H
 #define SABA_HTTP_HTTP_H
@@ -34,7 +34,7 @@ struct http_route {
 
 struct http_options {
     int listen_fd;          /* a bound, listening socket (the server takes ownership) */
-    int threads;            /* worker threads */
+    int max_connections;    /* concurrent connections, one thread each; more are refused */
     int64_t max_body_bytes; /* after decompression; larger bodies get 413 */
     const struct http_route *routes;
     void *ctx; /* passed to every handler */

@@ -65,16 +65,51 @@ static int64_t at_time(const struct node *n, const struct grid *g, int64_t t)
     }
 }
 
+/* Select the series of selector sel (a NODE_VECTOR) with samples in the
+ * window [ref(start) - window, ref(end)], where ref applies modifier node
+ * mod's @ and offset. With drop_stale, staleness markers (not samples) are
+ * removed, and series left without samples with them, as in Prometheus. */
+static int select_span(const struct eval_opts *o, const struct node *sel, const struct node *mod,
+                       const struct grid *g, int64_t window, bool drop_stale,
+                       struct series_set *out, struct saba_err *err)
+{
+    int64_t first = at_time(mod, g, g->start) - mod->offset_ms;
+    int64_t last = at_time(mod, g, g->end) - mod->offset_ms;
+    int rc = o->storage->ops->select(o->storage, sel->matchers, sel->nmatchers, first - window,
+                                     last, true, out, err);
+    if (rc || !drop_stale)
+        return rc;
+    size_t keep = 0;
+    for (size_t i = 0; i < out->n; i++) {
+        struct series_data *s = &out->v[i];
+        size_t k = 0;
+        for (size_t j = 0; j < s->n; j++) {
+            if (value_is_stale(s->v[j]))
+                continue;
+            s->t[k] = s->t[j];
+            s->v[k++] = s->v[j];
+        }
+        s->n = k;
+        if (!k) {
+            labels_free(&s->labels);
+            free(s->t);
+            free(s->v);
+            continue;
+        }
+        out->v[keep++] = *s;
+    }
+    out->n = keep;
+    return 0;
+}
+
 /* Vector selector over the grid: out gets one series_data per series with the
  * step timestamps and values where the series has a value. */
 static int eval_vector(const struct eval_opts *o, const struct node *n, const struct grid *g,
                        struct series_set *out, struct saba_err *err)
 {
-    int64_t first = at_time(n, g, g->start) - n->offset_ms;
-    int64_t last = at_time(n, g, g->end) - n->offset_ms;
     struct series_set raw = {0};
-    int rc = o->storage->ops->select(o->storage, n->matchers, n->nmatchers, first - o->lookback_ms,
-                                     last, true, &raw, err);
+    /* stale markers stay: a marker as the newest sample hides the series */
+    int rc = select_span(o, n, n, g, o->lookback_ms, false, &raw, err);
     if (rc)
         return rc;
     out->v = xcalloc(raw.n ? raw.n : 1, sizeof *out->v);
@@ -221,26 +256,14 @@ static int eval_over_time(const struct eval_opts *o, const struct node *call, co
                           enum over_time f, struct series_set *out, struct saba_err *err)
 {
     const struct node *m = call->args[0];
-    const struct node *sel = m->inner;
-    int64_t first = at_time(m, g, g->start) - m->offset_ms;
-    int64_t last = at_time(m, g, g->end) - m->offset_ms;
     struct series_set raw = {0};
-    int rc = o->storage->ops->select(o->storage, sel->matchers, sel->nmatchers, first - m->range_ms,
-                                     last, true, &raw, err);
+    int rc = select_span(o, m->inner, m, g, m->range_ms, true, &raw, err);
     if (rc)
         return rc;
     out->v = xcalloc(raw.n ? raw.n : 1, sizeof *out->v);
     out->n = 0;
     for (size_t i = 0; i < raw.n; i++) {
         struct series_data *s = &raw.v[i];
-        /* staleness markers are not samples */
-        size_t k = 0;
-        for (size_t j = 0; j < s->n; j++)
-            if (!value_is_stale(s->v[j])) {
-                s->t[k] = s->t[j];
-                s->v[k++] = s->v[j];
-            }
-        s->n = k;
         struct series_data r = {0};
         r.t = xmalloc(g->nsteps * sizeof *r.t);
         r.v = xmalloc(g->nsteps * sizeof *r.v);
@@ -489,37 +512,8 @@ static int eval_grid(const struct eval_opts *o, const struct node *n, const stru
 static int eval_matrix(const struct eval_opts *o, const struct node *n, int64_t t,
                        struct series_set *out, struct saba_err *err)
 {
-    const struct node *sel = n->inner;
     struct grid g = {t, t, 1, 1};
-    int64_t ref = at_time(n, &g, t) - n->offset_ms;
-    (void)sel;
-    int rc = o->storage->ops->select(o->storage, sel->matchers, sel->nmatchers, ref - n->range_ms,
-                                     ref, true, out, err);
-    if (rc)
-        return rc;
-    /* drop staleness markers: they are not samples; a series left without
-     * samples is left out, as in Prometheus */
-    size_t keep = 0;
-    for (size_t i = 0; i < out->n; i++) {
-        struct series_data *s = &out->v[i];
-        size_t k = 0;
-        for (size_t j = 0; j < s->n; j++) {
-            if (value_is_stale(s->v[j]))
-                continue;
-            s->t[k] = s->t[j];
-            s->v[k++] = s->v[j];
-        }
-        s->n = k;
-        if (!k) {
-            labels_free(&s->labels);
-            free(s->t);
-            free(s->v);
-            continue;
-        }
-        out->v[keep++] = *s;
-    }
-    out->n = keep;
-    return 0;
+    return select_span(o, n->inner, n, &g, n->range_ms, true, out, err);
 }
 
 int eval_instant(const struct eval_opts *o, const struct node *n, int64_t t,

@@ -25,7 +25,7 @@ void config_defaults(struct saba_config *c)
     c->fsync_interval_ms = 1000; /* DESIGN.md: default fsync every 1000 ms */
     c->wal_segment_bytes = 128 << 20;
     c->lookback_ms = 5 * 60 * 1000; /* Prometheus' default lookback delta */
-    c->http_threads = 4;
+    c->http_max_connections = 512;
     c->limits = batch_limits_default;
 }
 
@@ -63,7 +63,7 @@ static const struct setting settings[] = {
     {"wal.fsync", K_FSYNC, OFF(fsync_interval_ms), 0},
     {"wal.segment_size", K_SIZE, OFF(wal_segment_bytes), 1 << 20},
     {"query.lookback_delta", K_DURATION, OFF(lookback_ms), 1},
-    {"http.threads", K_INT, OFF(http_threads), 1},
+    {"http.max_connections", K_INT, OFF(http_max_connections), 1},
     {"limits.max_body_size", K_SIZE, OFF(limits.max_body_bytes), 1024},
     {"limits.max_line_size", K_SIZE, OFF(limits.max_line_bytes), 256},
     {"limits.max_labels_per_series", K_INT, OFF(limits.max_labels), 2},

@@ -67,6 +67,20 @@ static void handle_line(struct gconn *c, struct batch *b, const char *line, size
     }
 }
 
+/* Wait until fd is readable (true) or the listener is stopping (false). */
+static bool wait_readable(int fd, int stop_fd)
+{
+    for (;;) {
+        struct pollfd p[2] = {{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return false;
+        }
+        return !p[1].revents;
+    }
+}
+
 static void *conn_main(void *arg)
 {
     struct gconn *c = arg;
@@ -78,15 +92,7 @@ static void *conn_main(void *arg)
     size_t len = 0;
     long lineno = 0;
     bool skipping = false; /* inside an over-long line: drop until its newline */
-    for (;;) {
-        struct pollfd p[2] = {{c->fd, POLLIN, 0}, {g->stop_fd, POLLIN, 0}};
-        if (poll(p, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if (p[1].revents)
-            break;
+    while (wait_readable(c->fd, g->stop_fd)) {
         ssize_t r = read(c->fd, buf + len, cap - len - 1);
         if (r < 0 && errno == EINTR)
             continue;
@@ -142,15 +148,7 @@ static void *conn_main(void *arg)
 static void *accept_main(void *arg)
 {
     struct graphite_listener *g = arg;
-    for (;;) {
-        struct pollfd p[2] = {{g->listen_fd, POLLIN, 0}, {g->stop_fd, POLLIN, 0}};
-        if (poll(p, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if (p[1].revents)
-            break;
+    while (wait_readable(g->listen_fd, g->stop_fd)) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         int fd = accept4(g->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);

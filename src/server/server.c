@@ -160,7 +160,7 @@ int server_main(int argc, char **argv)
     if (hfd < 0)
         goto fail;
     struct http_options ho = {.listen_fd = hfd,
-                              .threads = cfg.http_threads,
+                              .max_connections = cfg.http_max_connections,
                               .max_body_bytes = cfg.limits.max_body_bytes,
                               .routes = api_routes,
                               .ctx = &srv};
