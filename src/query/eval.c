@@ -236,6 +236,13 @@ static double over_time(enum over_time f, const double *v, size_t lo, size_t hi)
                 acc = v[i];
         return acc;
     case OT_AVG:
+        /* a plain sum is exact enough and cheap; Welford below only when the
+         * sum overflows although the mean would not */
+        for (size_t i = lo; i < hi; i++)
+            acc += v[i];
+        if (isfinite(acc))
+            return acc / (double)n;
+        /* fall through */
     case OT_STDDEV:
     case OT_STDVAR:
         /* Welford's running mean and variance, stable for large values */

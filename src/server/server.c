@@ -141,6 +141,12 @@ int server_main(int argc, char **argv)
      * more than the decoding itself; keep up to 64 MiB of freed memory. */
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    /* Each connection has its own thread; with glibc's default of 8 arenas
+     * per core, a new connection often lands on a cold arena and faults its
+     * memory in again (queries ran 5 or 11 ms by chance). One arena per core
+     * keeps them warm without making threads wait for each other. */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    mallopt(M_ARENA_MAX, (int)(ncpu > 0 ? ncpu : 2));
 
     /* Block the stop signals in every thread created from here on. */
     sigset_t stop;

@@ -684,6 +684,8 @@ struct samplevec {
     size_t n, cap;
 };
 
+/* Append the samples of a chunk that fall in [mint, maxt]; sv has room for
+ * all of the chunk's samples (see head_select). */
 static void collect_chunk(struct samplevec *sv, const uint8_t *data, uint32_t nbytes,
                           uint16_t count, int64_t mint, int64_t maxt)
 {
@@ -696,11 +698,6 @@ static void collect_chunk(struct samplevec *sv, const uint8_t *data, uint32_t nb
             continue;
         if (t > maxt)
             break;
-        if (sv->n == sv->cap) {
-            sv->cap = sv->cap ? sv->cap * 2 : 128;
-            sv->t = xrealloc(sv->t, sv->cap * sizeof *sv->t);
-            sv->v = xrealloc(sv->v, sv->cap * sizeof *sv->v);
-        }
         sv->t[sv->n] = t;
         sv->v[sv->n++] = v;
     }
@@ -750,6 +747,18 @@ int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t min
             continue;
         struct samplevec sv = {0};
         if (samples) {
+            /* size the arrays once: at most every sample of the overlapping chunks */
+            size_t room = 0;
+            for (uint32_t c = 0; c < s->nclosed; c++)
+                if (s->closed[c]->max_t >= mint && s->closed[c]->min_t <= maxt)
+                    room += s->closed[c]->count;
+            if (s->open.count && s->open.t >= mint && open_min_t(s) <= maxt)
+                room += s->open.count;
+            if (!room)
+                continue;
+            sv.t = xmalloc(room * sizeof *sv.t);
+            sv.v = xmalloc(room * sizeof *sv.v);
+            sv.cap = room;
             for (uint32_t c = 0; c < s->nclosed; c++) {
                 const struct closed_chunk *cc = s->closed[c];
                 if (cc->max_t >= mint && cc->min_t <= maxt)
@@ -757,8 +766,11 @@ int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t min
             }
             if (s->open.count && s->open.t >= mint && open_min_t(s) <= maxt)
                 collect_chunk(&sv, s->open.buf, chunk_enc_len(&s->open), s->open.count, mint, maxt);
-            if (!sv.n)
+            if (!sv.n) {
+                free(sv.t);
+                free(sv.v);
                 continue;
+            }
         }
         if (out->n == cap) {
             cap = cap ? cap * 2 : 16;
