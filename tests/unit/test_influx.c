@@ -45,15 +45,6 @@ static void done(struct parsed *p)
     batch_free(&p->b);
 }
 
-#define assert_sample(p, i, want_labels, want_t, want_v)                                           \
-    do {                                                                                           \
-        char lb_[1024];                                                                            \
-        assert_true((i) < (p)->b.nsamples);                                                        \
-        assert_string_equal(unit_sample_labels(&(p)->b, (i), lb_, sizeof lb_), want_labels);       \
-        assert_int_equal((p)->b.samples[i].t, (want_t));                                           \
-        assert_double_bits_equal((p)->b.samples[i].v, (double)(want_v));                           \
-    } while (0)
-
 static void assert_fails(const char *input, long line, const char *reason)
 {
     struct parsed p;

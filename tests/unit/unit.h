@@ -91,6 +91,17 @@ static inline const char *unit_sample_labels(const struct batch *b, size_t i, ch
     }
     return out;
 }
+/* Sample i of the batch in a parse result p (a struct with a batch b) has these
+ * labels (as unit_sample_labels prints them), timestamp and value bits. */
+#define assert_sample(p, i, want_labels, want_t, want_v)                                           \
+    do {                                                                                           \
+        char lb_[1024];                                                                            \
+        assert_true((i) < (p)->b.nsamples);                                                        \
+        assert_string_equal(unit_sample_labels(&(p)->b, (i), lb_, sizeof lb_), want_labels);       \
+        assert_int_equal((p)->b.samples[i].t, (want_t));                                           \
+        assert_double_bits_equal((p)->b.samples[i].v, (double)(want_v));                           \
+    } while (0)
+
 #endif
 
 #endif
