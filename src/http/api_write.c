@@ -31,7 +31,7 @@ static int status_of(int code)
     }
 }
 
-/* Parse with fn's protocol, append, and answer. */
+/* Parse a line-protocol body, append it, and answer. */
 static void write_lines(struct saba_server *srv, struct http_req *req, struct http_resp *resp,
                         const char *precision, bool v2)
 {

@@ -51,26 +51,28 @@ struct setting {
     enum kind kind;
     size_t off; /* offset in struct saba_config */
     int64_t min;
+    int64_t max; /* K_INT only */
 };
 
 #define OFF(f) offsetof(struct saba_config, f)
 
 static const struct setting settings[] = {
-    {"listen", K_STR, OFF(listen), 0},
-    {"graphite_listen", K_STR, OFF(graphite_listen), 0},
-    {"data_dir", K_STR, OFF(data_dir), 0},
-    {"log_level", K_STR, OFF(log_level), 0},
-    {"wal.fsync", K_FSYNC, OFF(fsync_interval_ms), 0},
-    {"wal.segment_size", K_SIZE, OFF(wal_segment_bytes), 1 << 20},
-    {"query.lookback_delta", K_DURATION, OFF(lookback_ms), 1},
-    {"http.max_connections", K_INT, OFF(http_max_connections), 1},
-    {"limits.max_body_size", K_SIZE, OFF(limits.max_body_bytes), 1024},
-    {"limits.max_line_size", K_SIZE, OFF(limits.max_line_bytes), 256},
-    {"limits.max_labels_per_series", K_INT, OFF(limits.max_labels), 2},
-    {"limits.max_name_length", K_INT, OFF(limits.max_name_bytes), 16},
-    {"limits.max_label_value_length", K_INT, OFF(limits.max_value_bytes), 16},
-    {"limits.max_future", K_DURATION, OFF(limits.max_future_ms), 0},
-    {NULL, K_STR, 0, 0},
+    {"listen", K_STR, OFF(listen), 0, 0},
+    {"graphite_listen", K_STR, OFF(graphite_listen), 0, 0},
+    {"data_dir", K_STR, OFF(data_dir), 0, 0},
+    {"log_level", K_STR, OFF(log_level), 0, 0},
+    {"wal.fsync", K_FSYNC, OFF(fsync_interval_ms), 0, 0},
+    {"wal.segment_size", K_SIZE, OFF(wal_segment_bytes), 1 << 20, 0},
+    {"query.lookback_delta", K_DURATION, OFF(lookback_ms), 1, 0},
+    {"http.max_connections", K_INT, OFF(http_max_connections), 1, 100000},
+    {"limits.max_body_size", K_SIZE, OFF(limits.max_body_bytes), 1024, 0},
+    {"limits.max_line_size", K_SIZE, OFF(limits.max_line_bytes), 256, 0},
+    /* the WAL record and the head hold at most 256 labels per series */
+    {"limits.max_labels_per_series", K_INT, OFF(limits.max_labels), 2, 256},
+    {"limits.max_name_length", K_INT, OFF(limits.max_name_bytes), 16, 65536},
+    {"limits.max_label_value_length", K_INT, OFF(limits.max_value_bytes), 16, 1 << 20},
+    {"limits.max_future", K_DURATION, OFF(limits.max_future_ms), 0, 0},
+    {NULL, K_STR, 0, 0, 0},
 };
 
 static int node_line(struct fy_node *n)
@@ -147,7 +149,7 @@ static int apply(struct saba_config *c, const char *path, const char *key, struc
     case K_INT: {
         char *end;
         long x = strtol(v, &end, 10);
-        bad = *end || end == v || x < s->min || x > 1000000;
+        bad = *end || end == v || x < s->min || x > s->max;
         if (!bad)
             *(int *)field = (int)x;
         break;
@@ -157,9 +159,15 @@ static int apply(struct saba_config *c, const char *path, const char *key, struc
         static const char *const want[] = {"a string", "a duration like 5m",
                                            "\"always\" or a duration like 1s", "a size like 64MiB",
                                            "a whole number"};
+        char range[64] = "";
+        if (s->kind == K_INT)
+            snprintf(range, sizeof range, " from %lld to %lld", (long long)s->min,
+                     (long long)s->max);
+        else if (s->min > 0)
+            snprintf(range, sizeof range, " of at least %lld", (long long)s->min);
         return err_set(err, SABA_EINVAL, line,
                        "%s:%d: \"%s\": invalid value \"%s\" (expected %s%s)", path, line, key, v,
-                       want[s->kind], s->min > 0 ? ", above the minimum" : "");
+                       want[s->kind], range);
     }
     return 0;
 }

@@ -160,3 +160,12 @@ def test_self_metrics(saba):
     assert saba.metric('saba_ingested_samples_total{protocol="influx"}') == 2
     assert saba.metric("saba_head_series") == 2
     assert saba.metric("saba_wal_bytes") > 0
+
+
+def test_config_ranges_are_enforced(tmp_path):
+    path = tmp_path / "range.yml"
+    # the WAL record and the head hold at most 256 labels per series
+    path.write_text("limits:\n  max_labels_per_series: 300\n")
+    p = run_server("--config", str(path), "--data", str(tmp_path / "d"))
+    assert p.returncode != 0
+    assert "range.yml:2" in p.stderr and "from 2 to 256" in p.stderr

@@ -339,7 +339,7 @@ int wal_append(struct wal *w, const void *payload, size_t n, uint64_t *lsn, stru
         /* Cut a partial record so a later append cannot follow garbage. */
         if (ftruncate(w->fd, (off_t)w->seg_bytes) != 0)
             w->io_failed = true;
-        rc = err_set(err, e == ENOSPC ? SABA_EIO : SABA_EIO, 0, "write WAL: %s", strerror(e));
+        rc = err_set(err, SABA_EIO, 0, "write WAL: %s", strerror(e));
         goto out;
     }
     w->seg_bytes += sizeof hdr + n;
