@@ -59,6 +59,16 @@ static void put_sample(struct buf *b, int64_t t, double v)
     buf_puts(b, "\"]");
 }
 
+/* Open the i-th series object of a vector or matrix: `,{"metric":{...},` */
+static void put_series_head(struct buf *b, size_t i, const struct series_data *s)
+{
+    if (i)
+        buf_putc(b, ',');
+    buf_puts(b, "{\"metric\":");
+    labels_put_json(b, &s->labels);
+    buf_putc(b, ',');
+}
+
 static void put_result(struct buf *b, const struct query_result *r)
 {
     static const char *const types[] = {"scalar", "string", "vector", "matrix"};
@@ -79,11 +89,8 @@ static void put_result(struct buf *b, const struct query_result *r)
         buf_putc(b, '[');
         for (size_t i = 0; i < r->set.n; i++) {
             const struct series_data *s = &r->set.v[i];
-            if (i)
-                buf_putc(b, ',');
-            buf_puts(b, "{\"metric\":");
-            labels_put_json(b, &s->labels);
-            buf_puts(b, ",\"value\":");
+            put_series_head(b, i, s);
+            buf_puts(b, "\"value\":");
             put_sample(b, s->t[0], s->v[0]);
             buf_putc(b, '}');
         }
@@ -93,11 +100,8 @@ static void put_result(struct buf *b, const struct query_result *r)
         buf_putc(b, '[');
         for (size_t i = 0; i < r->set.n; i++) {
             const struct series_data *s = &r->set.v[i];
-            if (i)
-                buf_putc(b, ',');
-            buf_puts(b, "{\"metric\":");
-            labels_put_json(b, &s->labels);
-            buf_puts(b, ",\"values\":[");
+            put_series_head(b, i, s);
+            buf_puts(b, "\"values\":[");
             for (size_t k = 0; k < s->n; k++) {
                 if (k)
                     buf_putc(b, ',');

@@ -65,6 +65,15 @@ static int64_t at_time(const struct node *n, const struct grid *g, int64_t t)
     }
 }
 
+/* A result series with room for one value per step of the grid. */
+static struct series_data step_series_new(const struct grid *g)
+{
+    struct series_data r = {0};
+    r.t = xmalloc(g->nsteps * sizeof *r.t);
+    r.v = xmalloc(g->nsteps * sizeof *r.v);
+    return r;
+}
+
 /* Select the series of selector sel (a NODE_VECTOR) with samples in the
  * window [ref(start) - window, ref(end)], where ref applies modifier node
  * mod's @ and offset. With drop_stale, staleness markers (not samples) are
@@ -116,9 +125,8 @@ static int eval_vector(const struct eval_opts *o, const struct node *n, const st
     out->n = 0;
     for (size_t i = 0; i < raw.n; i++) {
         struct series_data *s = &raw.v[i];
-        struct series_data r = {.labels = s->labels};
-        r.t = xmalloc(g->nsteps * sizeof *r.t);
-        r.v = xmalloc(g->nsteps * sizeof *r.v);
+        struct series_data r = step_series_new(g);
+        r.labels = s->labels;
         size_t j = 0;
         for (size_t k = 0; k < g->nsteps; k++) {
             int64_t t = g->start + (int64_t)k * g->step;
@@ -271,9 +279,7 @@ static int eval_over_time(const struct eval_opts *o, const struct node *call, co
     out->n = 0;
     for (size_t i = 0; i < raw.n; i++) {
         struct series_data *s = &raw.v[i];
-        struct series_data r = {0};
-        r.t = xmalloc(g->nsteps * sizeof *r.t);
-        r.v = xmalloc(g->nsteps * sizeof *r.v);
+        struct series_data r = step_series_new(g);
         size_t lo = 0, hi = 0;
         for (size_t step = 0; step < g->nsteps; step++) {
             int64_t t = g->start + (int64_t)step * g->step;
@@ -414,9 +420,8 @@ static int eval_agg(const struct eval_opts *o, const struct node *n, const struc
     out->n = 0;
     for (size_t gi = 0; gi < ng; gi++) {
         struct agg_group *gr = &groups[gi];
-        struct series_data r = {.labels = gr->labels};
-        r.t = xmalloc(g->nsteps * sizeof *r.t);
-        r.v = xmalloc(g->nsteps * sizeof *r.v);
+        struct series_data r = step_series_new(g);
+        r.labels = gr->labels;
         for (size_t st = 0; st < g->nsteps; st++) {
             uint32_t c = gr->count[st];
             if (!c)
@@ -467,9 +472,8 @@ static int eval_grid(const struct eval_opts *o, const struct node *n, const stru
         out->v = xcalloc(1, sizeof *out->v);
         out->n = 1;
         struct series_data *s = &out->v[0];
+        *s = step_series_new(g);
         s->labels = labels_copy(NULL, 0);
-        s->t = xmalloc(g->nsteps * sizeof *s->t);
-        s->v = xmalloc(g->nsteps * sizeof *s->v);
         for (size_t k = 0; k < g->nsteps; k++) {
             s->t[k] = g->start + (int64_t)k * g->step;
             s->v[k] = n->num;
