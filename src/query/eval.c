@@ -1,18 +1,23 @@
 /*
- * eval.c - PromQL evaluation of selectors and literals (see eval.h).
+ * eval.c - PromQL evaluation: selectors, subqueries, dispatch and the shared
+ * series helpers (see eval.h and eval_impl.h).
  *
  * Everything is evaluated over the step grid of the query (one step for an
- * instant query): a vector selector reads its series once for the whole
- * span and walks the steps with one cursor per series.
+ * instant query): a vector selector reads its series once for the whole span
+ * and walks the steps with one cursor per series, so a range query costs one
+ * storage read per selector, not one per step.
  */
 #include "query/eval.h"
 #include "base/alloc.h"
 #include "base/hashmap.h"
+#include "query/eval_impl.h"
+#include "query/functions.h"
 #include "storage/labels.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
 int value_is_stale(double v)
@@ -29,44 +34,9 @@ void query_result_free(struct query_result *r)
     memset(r, 0, sizeof *r);
 }
 
-struct grid {
-    int64_t start, end, step;
-    size_t nsteps;
-};
+/* ---- series helpers ---- */
 
-static int unsupported(const struct node *n, struct saba_err *err)
-{
-    switch (n->type) {
-    case NODE_CALL:
-        return err_set(err, SABA_EEXEC, 0, "function \"%s\" is not supported by saba yet", n->func);
-    case NODE_AGG:
-        return err_set(err, SABA_EEXEC, 0, "aggregation \"%s\" is not supported by saba yet",
-                       n->func);
-    case NODE_BINARY:
-        return err_set(err, SABA_EEXEC, 0, "binary operators are not supported by saba yet");
-    case NODE_SUBQUERY:
-        return err_set(err, SABA_EEXEC, 0, "subqueries are not supported by saba yet");
-    default:
-        return err_set(err, SABA_EEXEC, 0, "expression is not supported by saba yet");
-    }
-}
-
-static int64_t at_time(const struct node *n, const struct grid *g, int64_t t)
-{
-    switch (n->at) {
-    case AT_TIME:
-        return n->at_ms;
-    case AT_START:
-        return g->start;
-    case AT_END:
-        return g->end;
-    default:
-        return t;
-    }
-}
-
-/* A result series with room for one value per step of the grid. */
-static struct series_data step_series_new(const struct grid *g)
+struct series_data step_series_new(const struct grid *g)
 {
     struct series_data r = {0};
     r.t = xmalloc(g->nsteps * sizeof *r.t);
@@ -74,18 +44,281 @@ static struct series_data step_series_new(const struct grid *g)
     return r;
 }
 
-/* Select the series of selector sel (a NODE_VECTOR) with samples in the
- * window [ref(start) - window, ref(end)], where ref applies modifier node
+void series_data_free(struct series_data *s)
+{
+    labels_free(&s->labels);
+    free(s->t);
+    free(s->v);
+    memset(s, 0, sizeof *s);
+}
+
+void set_push(struct series_set *set, size_t *cap, struct series_data d)
+{
+    if (set->n == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        set->v = xrealloc(set->v, *cap * sizeof *set->v);
+    }
+    set->v[set->n++] = d;
+}
+
+static int cmp_series(const void *a, const void *b)
+{
+    return labels_cmp(&((const struct series_data *)a)->labels,
+                      &((const struct series_data *)b)->labels);
+}
+
+/* Merge b's points into a (both in time order); fails on a shared time. */
+static bool merge_points(struct series_data *a, struct series_data *b)
+{
+    size_t n = a->n + b->n, i = 0, j = 0, k = 0;
+    int64_t *t = xmalloc((n ? n : 1) * sizeof *t);
+    double *v = xmalloc((n ? n : 1) * sizeof *v);
+    while (i < a->n || j < b->n) {
+        if (j == b->n || (i < a->n && a->t[i] < b->t[j])) {
+            t[k] = a->t[i];
+            v[k++] = a->v[i++];
+        } else if (i == a->n || b->t[j] < a->t[i]) {
+            t[k] = b->t[j];
+            v[k++] = b->v[j++];
+        } else {
+            free(t);
+            free(v);
+            return false;
+        }
+    }
+    free(a->t);
+    free(a->v);
+    a->t = t;
+    a->v = v;
+    a->n = k;
+    return true;
+}
+
+int set_finish(struct series_set *set, struct saba_err *err)
+{
+    if (set->n > 1)
+        qsort(set->v, set->n, sizeof *set->v, cmp_series);
+    size_t keep = 0;
+    int rc = 0;
+    for (size_t i = 0; i < set->n; i++) {
+        struct series_data *s = &set->v[i];
+        if (!s->n) {
+            series_data_free(s);
+            continue;
+        }
+        if (keep && !rc && labels_cmp(&set->v[keep - 1].labels, &s->labels) == 0) {
+            if (!merge_points(&set->v[keep - 1], s))
+                rc = err_set(err, SABA_EEXEC, 0,
+                             "vector cannot contain metrics with the same labelset");
+            series_data_free(s);
+            continue;
+        }
+        set->v[keep++] = *s;
+    }
+    set->n = keep;
+    return rc;
+}
+
+uint64_t labels_hash(const struct labels *ls)
+{
+    XXH3_state_t st;
+    XXH3_64bits_reset(&st);
+    for (size_t i = 0; i < ls->n; i++) {
+        XXH3_64bits_update(&st, ls->v[i].name, strlen(ls->v[i].name) + 1);
+        XXH3_64bits_update(&st, ls->v[i].value, strlen(ls->v[i].value) + 1);
+    }
+    return XXH3_64bits_digest(&st);
+}
+
+bool name_in(const char *name, char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(name, list[i]))
+            return true;
+    return false;
+}
+
+void lb_init(struct lbuild *b, const struct labels *ls)
+{
+    b->n = 0;
+    for (size_t i = 0; ls && i < ls->n && b->n < LB_MAX; i++)
+        b->v[b->n++] = ls->v[i];
+}
+
+void lb_del(struct lbuild *b, const char *name)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (strcmp(b->v[i].name, name))
+            b->v[k++] = b->v[i];
+    b->n = k;
+}
+
+void lb_set(struct lbuild *b, const char *name, const char *value)
+{
+    if (!*value) {
+        lb_del(b, name);
+        return;
+    }
+    for (size_t i = 0; i < b->n; i++)
+        if (!strcmp(b->v[i].name, name)) {
+            b->v[i].value = value;
+            return;
+        }
+    if (b->n < LB_MAX)
+        b->v[b->n++] = (struct label){name, value};
+}
+
+void lb_keep(struct lbuild *b, char *const *names, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (name_in(b->v[i].name, names, n))
+            b->v[k++] = b->v[i];
+    b->n = k;
+}
+
+struct labels lb_done(const struct lbuild *b)
+{
+    return labels_copy(b->v, b->n);
+}
+
+struct labels labels_without_name(const struct labels *ls)
+{
+    struct lbuild b;
+    lb_init(&b, ls);
+    lb_del(&b, LABEL_NAME);
+    return lb_done(&b);
+}
+
+void outmap_init(struct outmap *m, const struct grid *g)
+{
+    memset(m, 0, sizeof *m);
+    m->idx = xcalloc(1, sizeof *m->idx);
+    m->g = g;
+}
+
+size_t outmap_get(struct outmap *m, struct labels ls)
+{
+    uint64_t h = labels_hash(&ls), found;
+    size_t pos;
+    for (bool ok = hashmap_find(m->idx, h, &found, &pos); ok;
+         ok = hashmap_next(m->idx, h, &found, &pos))
+        if (labels_cmp(&m->set.v[found].labels, &ls) == 0) {
+            labels_free(&ls);
+            return (size_t)found;
+        }
+    struct series_data s = step_series_new(m->g);
+    s.labels = ls;
+    hashmap_add(m->idx, h, m->set.n);
+    set_push(&m->set, &m->cap, s);
+    return m->set.n - 1;
+}
+
+bool outmap_add(struct outmap *m, size_t i, size_t k, double v)
+{
+    struct series_data *s = &m->set.v[i];
+    int64_t t = grid_t(m->g, k);
+    if (s->n && s->t[s->n - 1] == t)
+        return false;
+    s->t[s->n] = t;
+    s->v[s->n++] = v;
+    return true;
+}
+
+void outmap_done(struct outmap *m, struct series_set *out)
+{
+    hashmap_free(m->idx);
+    free(m->idx);
+    *out = m->set;
+    struct saba_err ignore = {0};
+    set_finish(out, &ignore); /* labels are unique here: only sorts and drops empties */
+}
+
+static int cmp_nan_first(const void *pa, const void *pb)
+{
+    double a = *(const double *)pa, b = *(const double *)pb;
+    if (isnan(a))
+        return isnan(b) ? 0 : -1;
+    if (isnan(b))
+        return 1;
+    return (a > b) - (a < b);
+}
+
+double quantile_of(double q, double *v, size_t n)
+{
+    if (!n)
+        return NAN;
+    if (q < 0)
+        return -INFINITY;
+    if (q > 1)
+        return INFINITY;
+    qsort(v, n, sizeof *v, cmp_nan_first);
+    double rank = q * (double)(n - 1);
+    double lower = fmax(0, floor(rank));
+    double upper = fmin((double)(n - 1), lower + 1);
+    double weight = rank - floor(rank);
+    return v[(size_t)lower] * (1 - weight) + v[(size_t)upper] * weight;
+}
+
+double go_max(double a, double b)
+{
+    if (isinf(a) && a > 0)
+        return a;
+    if (isinf(b) && b > 0)
+        return b;
+    if (isnan(a) || isnan(b))
+        return NAN;
+    if (a == 0 && b == 0)
+        return signbit(a) ? b : a;
+    return a > b ? a : b;
+}
+
+double go_min(double a, double b)
+{
+    if (isinf(a) && a < 0)
+        return a;
+    if (isinf(b) && b < 0)
+        return b;
+    if (isnan(a) || isnan(b))
+        return NAN;
+    if (a == 0 && b == 0)
+        return signbit(a) ? a : b;
+    return a < b ? a : b;
+}
+
+/* ---- selectors ---- */
+
+int64_t node_ref(const struct ev *ev, const struct node *n, int64_t t)
+{
+    switch (n->at) {
+    case AT_TIME:
+        t = n->at_ms;
+        break;
+    case AT_START:
+        t = ev->qstart;
+        break;
+    case AT_END:
+        t = ev->qend;
+        break;
+    default:
+        break;
+    }
+    return t - n->offset_ms;
+}
+
+/* Select the series of selector sel (a NODE_VECTOR) with samples in
+ * [ref(first step) - window, ref(last step)], where ref applies modifier node
  * mod's @ and offset. With drop_stale, staleness markers (not samples) are
  * removed, and series left without samples with them, as in Prometheus. */
-static int select_span(const struct eval_opts *o, const struct node *sel, const struct node *mod,
+static int select_span(struct ev *ev, const struct node *sel, const struct node *mod,
                        const struct grid *g, int64_t window, bool drop_stale,
                        struct series_set *out, struct saba_err *err)
 {
-    int64_t first = at_time(mod, g, g->start) - mod->offset_ms;
-    int64_t last = at_time(mod, g, g->end) - mod->offset_ms;
-    int rc = o->storage->ops->select(o->storage, sel->matchers, sel->nmatchers, first - window,
-                                     last, true, out, err);
+    int64_t first = node_ref(ev, mod, g->start), last = node_ref(ev, mod, g->end);
+    struct storage *st = ev->o->storage;
+    int rc =
+        st->ops->select(st, sel->matchers, sel->nmatchers, first - window, last, true, out, err);
     if (rc || !drop_stale)
         return rc;
     size_t keep = 0;
@@ -100,9 +333,7 @@ static int select_span(const struct eval_opts *o, const struct node *sel, const 
         }
         s->n = k;
         if (!k) {
-            labels_free(&s->labels);
-            free(s->t);
-            free(s->v);
+            series_data_free(s);
             continue;
         }
         out->v[keep++] = *s;
@@ -111,14 +342,17 @@ static int select_span(const struct eval_opts *o, const struct node *sel, const 
     return 0;
 }
 
-/* Vector selector over the grid: out gets one series_data per series with the
- * step timestamps and values where the series has a value. */
-static int eval_vector(const struct eval_opts *o, const struct node *n, const struct grid *g,
+/* Vector selector over the grid: per series, the newest sample in
+ * [ref - lookback, ref] at each step unless it is a staleness marker. With
+ * sample_time, the point's value is that sample's timestamp in seconds
+ * (what timestamp() of a selector returns). */
+static int eval_vector(struct ev *ev, const struct node *n, const struct grid *g, bool sample_time,
                        struct series_set *out, struct saba_err *err)
 {
     struct series_set raw = {0};
+    int64_t lookback = ev->o->lookback_ms;
     /* stale markers stay: a marker as the newest sample hides the series */
-    int rc = select_span(o, n, n, g, o->lookback_ms, false, &raw, err);
+    int rc = select_span(ev, n, n, g, lookback, false, &raw, err);
     if (rc)
         return rc;
     out->v = xcalloc(raw.n ? raw.n : 1, sizeof *out->v);
@@ -126,405 +360,166 @@ static int eval_vector(const struct eval_opts *o, const struct node *n, const st
     for (size_t i = 0; i < raw.n; i++) {
         struct series_data *s = &raw.v[i];
         struct series_data r = step_series_new(g);
-        r.labels = s->labels;
         size_t j = 0;
         for (size_t k = 0; k < g->nsteps; k++) {
-            int64_t t = g->start + (int64_t)k * g->step;
-            int64_t ref = at_time(n, g, t) - n->offset_ms;
+            int64_t t = grid_t(g, k), ref = node_ref(ev, n, t);
             while (j + 1 < s->n && s->t[j + 1] <= ref)
                 j++;
-            if (s->n && s->t[j] <= ref && s->t[j] >= ref - o->lookback_ms &&
-                !value_is_stale(s->v[j])) {
+            if (s->n && s->t[j] <= ref && s->t[j] >= ref - lookback && !value_is_stale(s->v[j])) {
                 r.t[r.n] = t;
-                r.v[r.n++] = s->v[j];
+                r.v[r.n++] = sample_time ? (double)s->t[j] / 1000.0 : s->v[j];
             }
         }
+        r.labels = s->labels;
         s->labels = (struct labels){0}; /* moved into r */
-        if (r.n) {
+        if (r.n)
             out->v[out->n++] = r;
-        } else {
-            labels_free(&r.labels);
-            free(r.t);
-            free(r.v);
-        }
+        else
+            series_data_free(&r);
     }
     series_set_free(&raw);
     return 0;
 }
 
-/* Remove __name__ from every series; fail if two series then collide. */
-static int drop_names(struct series_set *set, struct saba_err *err)
+int eval_timestamp_selector(struct ev *ev, const struct node *n, const struct grid *g,
+                            struct series_set *out, struct saba_err *err)
 {
-    for (size_t i = 0; i < set->n; i++) {
-        struct labels *ls = &set->v[i].labels;
-        struct label tmp[256];
-        size_t k = 0;
-        for (size_t j = 0; j < ls->n && k < 256; j++)
-            if (strcmp(ls->v[j].name, LABEL_NAME))
-                tmp[k++] = ls->v[j];
-        struct labels nl = labels_copy(tmp, k);
-        labels_free(ls);
-        *ls = nl;
-    }
-    for (size_t i = 0; i < set->n; i++)
-        for (size_t j = i + 1; j < set->n; j++)
-            if (labels_cmp(&set->v[i].labels, &set->v[j].labels) == 0)
-                return err_set(err, SABA_EEXEC, 0,
-                               "vector cannot contain metrics with the same labelset");
-    return 0;
+    return eval_vector(ev, n, g, true, out, err);
 }
 
-static int cmp_series(const void *a, const void *b)
+/* The subquery's own grid: steps at multiples of its resolution from the
+ * first one at or after ref(first outer step) - range, to ref(last step). */
+static void subquery_grid(const struct ev *ev, const struct node *sq, const struct grid *g,
+                          struct grid *sub)
 {
-    return labels_cmp(&((const struct series_data *)a)->labels,
-                      &((const struct series_data *)b)->labels);
+    int64_t step = sq->step_ms > 0 ? sq->step_ms : EVAL_DEFAULT_SUBQUERY_STEP_MS;
+    int64_t first = node_ref(ev, sq, g->start) - sq->range_ms;
+    int64_t last = node_ref(ev, sq, g->end);
+    int64_t start = step * (first / step);
+    if (start < first)
+        start += step;
+    sub->start = start;
+    sub->step = step;
+    sub->end = last;
+    sub->nsteps = last >= start ? (size_t)((last - start) / step) + 1 : 0;
+    if (sub->nsteps)
+        sub->end = start + (int64_t)(sub->nsteps - 1) * step;
 }
 
-/* Sort by labels and fail if two series have the same labels, as they may
- * once __name__ is dropped (Prometheus' ContainsSameLabelset check). */
-static int sort_unique(struct series_set *set, struct saba_err *err)
+int eval_range_source(struct ev *ev, const struct node *m, const struct grid *g,
+                      struct series_set *raw, struct saba_err *err)
 {
-    if (set->n > 1)
-        qsort(set->v, set->n, sizeof *set->v, cmp_series);
-    for (size_t i = 1; i < set->n; i++)
-        if (labels_cmp(&set->v[i - 1].labels, &set->v[i].labels) == 0)
-            return err_set(err, SABA_EEXEC, 0,
-                           "vector cannot contain metrics with the same labelset");
-    return 0;
-}
-
-/* Copy a label set without __name__ (functions and aggregations drop it). */
-static struct labels without_name(const struct labels *ls)
-{
-    struct label tmp[256];
-    size_t k = 0;
-    for (size_t j = 0; j < ls->n && k < 256; j++)
-        if (strcmp(ls->v[j].name, LABEL_NAME))
-            tmp[k++] = ls->v[j];
-    return labels_copy(tmp, k);
-}
-
-enum over_time {
-    OT_AVG,
-    OT_SUM,
-    OT_MIN,
-    OT_MAX,
-    OT_COUNT,
-    OT_LAST,
-    OT_STDDEV,
-    OT_STDVAR,
-    OT_PRESENT
-};
-
-static const char *const over_time_names[] = {
-    "avg_over_time",  "sum_over_time",    "min_over_time",    "max_over_time",    "count_over_time",
-    "last_over_time", "stddev_over_time", "stdvar_over_time", "present_over_time"};
-
-/* One window [lo, hi) of samples -> the function's value. */
-static double over_time(enum over_time f, const double *v, size_t lo, size_t hi)
-{
-    size_t n = hi - lo;
-    double acc = 0, mean = 0, m2 = 0;
-    switch (f) {
-    case OT_COUNT:
-        return (double)n;
-    case OT_PRESENT:
-        return 1;
-    case OT_LAST:
-        return v[hi - 1];
-    case OT_SUM:
-        for (size_t i = lo; i < hi; i++)
-            acc += v[i];
-        return acc;
-    case OT_MIN:
-    case OT_MAX:
-        acc = v[lo];
-        for (size_t i = lo + 1; i < hi; i++)
-            if ((f == OT_MIN ? v[i] < acc : v[i] > acc) || isnan(acc))
-                acc = v[i];
-        return acc;
-    case OT_AVG:
-        /* a plain sum is exact enough and cheap; Welford below only when the
-         * sum overflows although the mean would not */
-        for (size_t i = lo; i < hi; i++)
-            acc += v[i];
-        if (isfinite(acc))
-            return acc / (double)n;
-        /* fall through */
-    case OT_STDDEV:
-    case OT_STDVAR:
-        /* Welford's running mean and variance, stable for large values */
-        for (size_t i = lo; i < hi; i++) {
-            double d = v[i] - mean;
-            mean += d / (double)(i - lo + 1);
-            m2 += d * (v[i] - mean);
-        }
-        if (f == OT_AVG)
-            return mean;
-        return f == OT_STDVAR ? m2 / (double)n : sqrt(m2 / (double)n);
-    }
-    return NAN;
-}
-
-/* f(selector[range]) at every step: the samples in [ref - range, ref]. */
-static int eval_over_time(const struct eval_opts *o, const struct node *call, const struct grid *g,
-                          enum over_time f, struct series_set *out, struct saba_err *err)
-{
-    const struct node *m = call->args[0];
-    struct series_set raw = {0};
-    int rc = select_span(o, m->inner, m, g, m->range_ms, true, &raw, err);
-    if (rc)
-        return rc;
-    out->v = xcalloc(raw.n ? raw.n : 1, sizeof *out->v);
-    out->n = 0;
-    for (size_t i = 0; i < raw.n; i++) {
-        struct series_data *s = &raw.v[i];
-        struct series_data r = step_series_new(g);
-        size_t lo = 0, hi = 0;
-        for (size_t step = 0; step < g->nsteps; step++) {
-            int64_t t = g->start + (int64_t)step * g->step;
-            int64_t ref = at_time(m, g, t) - m->offset_ms;
-            while (hi < s->n && s->t[hi] <= ref)
-                hi++;
-            while (lo < hi && s->t[lo] < ref - m->range_ms)
-                lo++;
-            if (lo < hi) {
-                r.t[r.n] = t;
-                r.v[r.n++] = over_time(f, s->v, lo, hi);
-            }
-        }
-        if (r.n) {
-            if (f == OT_LAST) {
-                /* last_over_time acts like offset: it keeps the name (Prometheus) */
-                r.labels = s->labels;
-                s->labels = (struct labels){0};
-            } else {
-                r.labels = without_name(&s->labels);
-            }
-            out->v[out->n++] = r;
-        } else {
-            free(r.t);
-            free(r.v);
-        }
-    }
-    series_set_free(&raw);
-    return sort_unique(out, err);
-}
-
-enum agg { AGG_SUM, AGG_AVG, AGG_MIN, AGG_MAX, AGG_COUNT, AGG_GROUP, AGG_STDDEV, AGG_STDVAR };
-
-static const char *const agg_names[] = {"sum",   "avg",   "min",    "max",
-                                        "count", "group", "stddev", "stdvar"};
-
-static bool in_list(const char *name, char *const *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(name, list[i]))
-            return true;
-    return false;
-}
-
-/* The grouping key of a series under by(...)/without(...). */
-static struct labels group_labels(const struct node *n, const struct labels *ls)
-{
-    struct label tmp[256];
-    size_t k = 0;
-    for (size_t j = 0; j < ls->n && k < 256; j++) {
-        bool listed = in_list(ls->v[j].name, n->grouping, n->ngrouping);
-        bool keep = n->without ? !listed && strcmp(ls->v[j].name, LABEL_NAME) : listed;
-        if (keep)
-            tmp[k++] = ls->v[j];
-    }
-    return labels_copy(tmp, k);
-}
-
-struct agg_group {
-    struct labels labels;
-    double *acc, *mean, *m2; /* per step */
-    uint32_t *count;
-};
-
-static int eval_grid(const struct eval_opts *o, const struct node *n, const struct grid *g,
-                     struct series_set *out, struct saba_err *err);
-
-static int eval_agg(const struct eval_opts *o, const struct node *n, const struct grid *g,
-                    enum agg a, struct series_set *out, struct saba_err *err)
-{
-    struct series_set in = {0};
-    int rc = eval_grid(o, n->inner, g, &in, err);
-    if (rc) {
-        series_set_free(&in);
-        return rc;
-    }
-    struct agg_group *groups = xcalloc(in.n ? in.n : 1, sizeof *groups);
-    size_t ng = 0;
-    struct hashmap index = HASHMAP_INIT; /* hash of the group labels -> group */
-    struct buf hb = BUF_INIT;
-    for (size_t i = 0; i < in.n; i++) {
-        const struct series_data *s = &in.v[i];
-        struct labels key = group_labels(n, &s->labels);
-        buf_reset(&hb);
-        for (size_t j = 0; j < key.n; j++) {
-            buf_puts(&hb, key.v[j].name);
-            buf_putc(&hb, (char)0xff);
-            buf_puts(&hb, key.v[j].value);
-            buf_putc(&hb, (char)0xff);
-        }
-        uint64_t h = XXH3_64bits(hb.data ? hb.data : "", hb.len), found;
-        size_t pos, gi = ng;
-        for (bool ok = hashmap_find(&index, h, &found, &pos); ok;
-             ok = hashmap_next(&index, h, &found, &pos))
-            if (labels_cmp(&groups[found].labels, &key) == 0) {
-                gi = (size_t)found;
-                break;
-            }
-        if (gi == ng)
-            hashmap_add(&index, h, ng);
-        struct agg_group *gr = &groups[gi];
-        if (gi == ng) {
-            ng++;
-            gr->labels = key;
-            gr->acc = xcalloc(g->nsteps, sizeof *gr->acc);
-            gr->mean = xcalloc(g->nsteps, sizeof *gr->mean);
-            gr->m2 = xcalloc(g->nsteps, sizeof *gr->m2);
-            gr->count = xcalloc(g->nsteps, sizeof *gr->count);
-        } else {
-            labels_free(&key);
-        }
-        for (size_t k = 0; k < s->n; k++) {
-            size_t st = (size_t)((s->t[k] - g->start) / g->step);
-            double v = s->v[k];
-            uint32_t c = ++gr->count[st];
-            switch (a) {
-            case AGG_SUM:
-                gr->acc[st] += v;
-                break;
-            case AGG_MIN:
-            case AGG_MAX:
-                if (c == 1 || (a == AGG_MIN ? v < gr->acc[st] : v > gr->acc[st]) ||
-                    isnan(gr->acc[st]))
-                    gr->acc[st] = v;
-                break;
-            default: { /* avg, stddev, stdvar: Welford */
-                double d = v - gr->mean[st];
-                gr->mean[st] += d / c;
-                gr->m2[st] += d * (v - gr->mean[st]);
-            }
-            }
-        }
-    }
-    series_set_free(&in);
-    hashmap_free(&index);
-    buf_free(&hb);
-    out->v = xcalloc(ng ? ng : 1, sizeof *out->v);
-    out->n = 0;
-    for (size_t gi = 0; gi < ng; gi++) {
-        struct agg_group *gr = &groups[gi];
-        struct series_data r = step_series_new(g);
-        r.labels = gr->labels;
-        for (size_t st = 0; st < g->nsteps; st++) {
-            uint32_t c = gr->count[st];
-            if (!c)
-                continue;
-            double v;
-            switch (a) {
-            case AGG_SUM:
-            case AGG_MIN:
-            case AGG_MAX:
-                v = gr->acc[st];
-                break;
-            case AGG_COUNT:
-                v = c;
-                break;
-            case AGG_GROUP:
-                v = 1;
-                break;
-            case AGG_AVG:
-                v = gr->mean[st];
-                break;
-            case AGG_STDVAR:
-                v = gr->m2[st] / c;
-                break;
-            default:
-                v = sqrt(gr->m2[st] / c);
-            }
-            r.t[r.n] = g->start + (int64_t)st * g->step;
-            r.v[r.n++] = v;
-        }
-        out->v[out->n++] = r;
-        free(gr->acc);
-        free(gr->mean);
-        free(gr->m2);
-        free(gr->count);
-    }
-    free(groups);
-    qsort(out->v, out->n, sizeof *out->v, cmp_series);
-    return 0;
-}
-
-/* Evaluate an instant-vector or scalar expression over the grid. Scalars come
- * back as one series with no labels and a value at every step. */
-static int eval_grid(const struct eval_opts *o, const struct node *n, const struct grid *g,
-                     struct series_set *out, struct saba_err *err)
-{
-    switch (n->type) {
-    case NODE_NUMBER: {
-        out->v = xcalloc(1, sizeof *out->v);
-        out->n = 1;
-        struct series_data *s = &out->v[0];
-        *s = step_series_new(g);
-        s->labels = labels_copy(NULL, 0);
-        for (size_t k = 0; k < g->nsteps; k++) {
-            s->t[k] = g->start + (int64_t)k * g->step;
-            s->v[k] = n->num;
-        }
-        s->n = g->nsteps;
+    while (m->type == NODE_PAREN)
+        m = m->inner;
+    if (m->type == NODE_MATRIX)
+        return select_span(ev, m->inner, m, g, m->range_ms, true, raw, err);
+    if (m->type != NODE_SUBQUERY)
+        return err_set(err, SABA_EEXEC, 0, "expected a range vector");
+    struct grid sub;
+    subquery_grid(ev, m, g, &sub);
+    memset(raw, 0, sizeof *raw);
+    if (!sub.nsteps)
         return 0;
+    if (sub.nsteps > EVAL_MAX_SUBQUERY_POINTS)
+        return err_set(err, SABA_EEXEC, 0,
+                       "subquery needs %zu steps, more than the limit of %d: use a coarser "
+                       "resolution or a shorter range",
+                       sub.nsteps, EVAL_MAX_SUBQUERY_POINTS);
+    return eval_grid(ev, m->inner, &sub, raw, err);
+}
+
+int eval_scalar_steps(struct ev *ev, const struct node *n, const struct grid *g, double *vals,
+                      struct saba_err *err)
+{
+    struct series_set s = {0};
+    int rc = eval_grid(ev, n, g, &s, err);
+    if (!rc) {
+        for (size_t k = 0; k < g->nsteps; k++)
+            vals[k] = NAN;
+        if (s.n)
+            for (size_t j = 0; j < s.v[0].n; j++)
+                vals[(size_t)((s.v[0].t[j] - g->start) / g->step)] = s.v[0].v[j];
     }
+    series_set_free(&s);
+    return rc;
+}
+
+static void scalar_series(const struct grid *g, double v, struct series_set *out)
+{
+    out->v = xcalloc(1, sizeof *out->v);
+    out->n = 1;
+    struct series_data *s = &out->v[0];
+    *s = step_series_new(g);
+    s->labels = labels_copy(NULL, 0);
+    for (size_t k = 0; k < g->nsteps; k++) {
+        s->t[k] = grid_t(g, k);
+        s->v[k] = v;
+    }
+    s->n = g->nsteps;
+}
+
+int eval_grid(struct ev *ev, const struct node *n, const struct grid *g, struct series_set *out,
+              struct saba_err *err)
+{
+    memset(out, 0, sizeof *out);
+    switch (n->type) {
+    case NODE_NUMBER:
+        scalar_series(g, n->num, out);
+        return 0;
     case NODE_VECTOR:
-        return eval_vector(o, n, g, out, err);
+        return eval_vector(ev, n, g, false, out, err);
     case NODE_PAREN:
-        return eval_grid(o, n->inner, g, out, err);
+        return eval_grid(ev, n->inner, g, out, err);
     case NODE_UNARY: {
-        int rc = eval_grid(o, n->inner, g, out, err);
+        int rc = eval_grid(ev, n->inner, g, out, err);
         if (rc || n->unary_op == '+')
             return rc;
-        for (size_t i = 0; i < out->n; i++)
+        bool vec = node_value_type(n->inner) == VAL_VECTOR;
+        for (size_t i = 0; i < out->n; i++) {
             for (size_t k = 0; k < out->v[i].n; k++)
                 out->v[i].v[k] = -out->v[i].v[k];
-        if (node_value_type(n->inner) == VAL_VECTOR) {
-            rc = drop_names(out, err);
-            qsort(out->v, out->n, sizeof *out->v, cmp_series);
+            if (vec) {
+                struct labels nl = labels_without_name(&out->v[i].labels);
+                labels_free(&out->v[i].labels);
+                out->v[i].labels = nl;
+            }
         }
-        return rc;
+        return vec ? set_finish(out, err) : 0;
     }
     case NODE_CALL:
-        for (int f = 0; f <= OT_PRESENT; f++) {
-            if (strcmp(n->func, over_time_names[f]))
-                continue;
-            if (n->nargs != 1 || n->args[0]->type != NODE_MATRIX)
-                return err_set(err, SABA_EINVAL, 0,
-                               "expected 1 argument of type range vector in call to function "
-                               "\"%s\"",
-                               n->func);
-            return eval_over_time(o, n, g, (enum over_time)f, out, err);
-        }
-        return unsupported(n, err);
+        return eval_call(ev, n, g, out, err);
     case NODE_AGG:
-        for (int a = 0; a <= AGG_STDVAR; a++)
-            if (!strcmp(n->func, agg_names[a]))
-                return eval_agg(o, n, g, (enum agg)a, out, err);
-        return unsupported(n, err);
-    default:
-        return unsupported(n, err);
+        return eval_aggregation(ev, n, g, out, err);
+    case NODE_BINARY:
+        return eval_binary(ev, n, g, out, err);
+    case NODE_STRING:
+        return err_set(err, SABA_EEXEC, 0, "a string is not a scalar or instant vector");
+    case NODE_MATRIX:
+    case NODE_SUBQUERY:
+        return err_set(err, SABA_EEXEC, 0, "a range vector is not a scalar or instant vector");
     }
+    return err_set(err, SABA_EEXEC, 0, "unknown expression");
 }
 
-static int eval_matrix(const struct eval_opts *o, const struct node *n, int64_t t,
-                       struct series_set *out, struct saba_err *err)
+static const struct node *unparen(const struct node *n)
 {
-    struct grid g = {t, t, 1, 1};
-    return select_span(o, n->inner, n, &g, n->range_ms, true, out, err);
+    while (n->type == NODE_PAREN)
+        n = n->inner;
+    return n;
+}
+
+static int cmp_value_asc(const void *pa, const void *pb)
+{
+    const struct series_data *a = pa, *b = pb;
+    return cmp_nan_first(a->v, b->v);
+}
+
+static int cmp_value_desc(const void *pa, const void *pb)
+{
+    const struct series_data *a = pa, *b = pb;
+    if (isnan(a->v[0]) || isnan(b->v[0]))
+        return cmp_nan_first(a->v, b->v);
+    return cmp_nan_first(b->v, a->v);
 }
 
 int eval_instant(const struct eval_opts *o, const struct node *n, int64_t t,
@@ -533,33 +528,35 @@ int eval_instant(const struct eval_opts *o, const struct node *n, int64_t t,
     memset(out, 0, sizeof *out);
     out->t = t;
     out->type = node_value_type(n);
-    const struct node *inner = n;
-    while (inner->type == NODE_PAREN)
-        inner = inner->inner;
+    struct ev ev = {o, t, t};
+    struct grid g = {t, t, 1, 1};
+    const struct node *inner = unparen(n);
     switch (out->type) {
     case VAL_STRING:
-        if (inner->type != NODE_STRING)
-            return unsupported(inner, err);
         out->string = xstrdup(inner->str);
         return 0;
     case VAL_MATRIX:
-        if (inner->type != NODE_MATRIX)
-            return unsupported(inner, err);
-        return eval_matrix(o, inner, t, &out->set, err);
+        return eval_range_source(&ev, inner, &g, &out->set, err);
     case VAL_SCALAR:
     case VAL_VECTOR: {
-        struct grid g = {t, t, 1, 1};
-        int rc = eval_grid(o, n, &g, &out->set, err);
+        int rc = eval_grid(&ev, n, &g, &out->set, err);
         if (rc)
             return rc;
         if (out->type == VAL_SCALAR) {
             out->scalar = out->set.n && out->set.v[0].n ? out->set.v[0].v[0] : NAN;
             series_set_free(&out->set);
+        } else if (inner->type == NODE_CALL && out->set.n > 1) {
+            /* sort() and sort_desc() order an instant result by value */
+            const struct func_sig *f = func_lookup(inner->func);
+            if (f->id == F_SORT)
+                qsort(out->set.v, out->set.n, sizeof *out->set.v, cmp_value_asc);
+            else if (f->id == F_SORT_DESC)
+                qsort(out->set.v, out->set.n, sizeof *out->set.v, cmp_value_desc);
         }
         return 0;
     }
     }
-    return unsupported(n, err);
+    return err_set(err, SABA_EEXEC, 0, "unknown expression type");
 }
 
 int eval_range(const struct eval_opts *o, const struct node *n, int64_t start, int64_t end,
@@ -572,7 +569,8 @@ int eval_range(const struct eval_opts *o, const struct node *n, int64_t start, i
                        "invalid expression type \"%s\" for range query, must be Scalar or "
                        "instant Vector",
                        value_type_name(vt));
+    struct ev ev = {o, start, end};
     struct grid g = {start, end, step, (size_t)((end - start) / step) + 1};
     out->type = VAL_MATRIX;
-    return eval_grid(o, n, &g, &out->set, err);
+    return eval_grid(&ev, n, &g, &out->set, err);
 }

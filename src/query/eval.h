@@ -7,11 +7,10 @@
  * selector takes every sample in [t - offset - range, t - offset]. A range
  * query evaluates at start, start + step, ... <= end.
  *
- * Evaluated so far: literals, selectors, parentheses, unary minus, offset
- * and @, the aggregations sum/avg/min/max/count/group/stddev/stdvar with
- * by/without, and the <agg>_over_time functions. Other operators, functions
- * and aggregations parse but are refused with an "execution" error naming
- * them.
+ * The whole language is evaluated: literals, selectors with offset and @,
+ * subqueries, unary and binary operators with bool / on / ignoring /
+ * group_left / group_right, every aggregation and the function library of
+ * functions.h, with Prometheus' results and error messages.
  */
 #ifndef SABA_QUERY_EVAL_H
 #define SABA_QUERY_EVAL_H
@@ -24,6 +23,10 @@
 
 #define EVAL_DEFAULT_LOOKBACK_MS (5 * 60 * 1000)
 #define EVAL_MAX_POINTS          11000 /* per series in a range query, as Prometheus */
+/* A subquery without a resolution uses Prometheus' default evaluation interval. */
+#define EVAL_DEFAULT_SUBQUERY_STEP_MS (60 * 1000)
+/* Steps one subquery may evaluate (over all steps of the outer query). */
+#define EVAL_MAX_SUBQUERY_POINTS 1000000
 
 struct query_result {
     enum value_type type;

@@ -6,6 +6,7 @@
  * Unary minus binds weaker than ^ (-2^2 is -4), stronger than the rest.
  */
 #include "query/ast.h"
+#include "query/functions.h"
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/timeutil.h"
@@ -500,10 +501,10 @@ enum value_type node_value_type(const struct node *n)
         return node_value_type(n->lhs) == VAL_SCALAR && node_value_type(n->rhs) == VAL_SCALAR
                    ? VAL_SCALAR
                    : VAL_VECTOR;
-    case NODE_CALL:
-        if (!strcmp(n->func, "time") || !strcmp(n->func, "scalar") || !strcmp(n->func, "pi"))
-            return VAL_SCALAR;
-        return VAL_VECTOR;
+    case NODE_CALL: {
+        const struct func_sig *f = func_lookup(n->func);
+        return f ? f->ret : VAL_VECTOR;
+    }
     }
     return VAL_VECTOR;
 }
@@ -675,6 +676,41 @@ static struct node *parse_call_args(struct parser *p, struct node *n)
     return n;
 }
 
+/* Argument count and types against the function's signature, with
+ * Prometheus' messages. */
+static bool check_call(struct parser *p, const struct node *n)
+{
+    const struct func_sig *f = func_lookup(n->func);
+    size_t want = f->nargs;
+    if (f->variadic == 0 && n->nargs != want) {
+        fail(p, (size_t)n->pos, "expected %zu argument(s) in call to \"%s\", got %zu", want,
+             n->func, n->nargs);
+        return false;
+    }
+    if (f->variadic != 0 && n->nargs < want - 1) {
+        fail(p, (size_t)n->pos, "expected at least %zu argument(s) in call to \"%s\", got %zu",
+             want - 1, n->func, n->nargs);
+        return false;
+    }
+    if (f->variadic > 0 && n->nargs > want - 1 + (size_t)f->variadic) {
+        fail(p, (size_t)n->pos, "expected at most %zu argument(s) in call to \"%s\", got %zu",
+             want - 1 + (size_t)f->variadic, n->func, n->nargs);
+        return false;
+    }
+    for (size_t i = 0; i < n->nargs; i++) {
+        if (i >= want && f->variadic != -1)
+            break;
+        enum value_type t = f->args[i < want ? i : want - 1];
+        enum value_type got = node_value_type(n->args[i]);
+        if (got != t) {
+            fail(p, (size_t)n->args[i]->pos, "expected type %s in call to function \"%s\", got %s",
+                 value_type_name(t), n->func, value_type_name(got));
+            return false;
+        }
+    }
+    return true;
+}
+
 static struct node *parse_aggregation(struct parser *p)
 {
     struct node *n = node_new(NODE_AGG, (int)p->tpos);
@@ -717,6 +753,14 @@ static struct node *parse_aggregation(struct parser *p)
     free(n->args);
     n->args = NULL;
     n->nargs = 0;
+    if (n->param) {
+        enum value_type want_t = strcmp(n->func, "count_values") ? VAL_SCALAR : VAL_STRING;
+        if (node_value_type(n->param) != want_t) {
+            fail(p, (size_t)n->param->pos, "expected type %s in aggregation parameter, got %s",
+                 value_type_name(want_t), value_type_name(node_value_type(n->param)));
+            goto fail;
+        }
+    }
     if (node_value_type(n->inner) != VAL_VECTOR) {
         fail(p, (size_t)n->inner->pos,
              "expected type instant vector in aggregation expression, "
@@ -772,8 +816,13 @@ static struct node *parse_primary(struct parser *p)
         if (save < p->len && p->q[save] == '(') {
             n = node_new(NODE_CALL, (int)p->tpos);
             n->func = xstrdup(p->str.data);
+            if (!func_lookup(n->func)) {
+                fail(p, p->tpos, "unknown function with name \"%s\"", n->func);
+                node_free(n);
+                return NULL;
+            }
             next(p);
-            if (!parse_call_args(p, n)) {
+            if (!parse_call_args(p, n) || !check_call(p, n)) {
                 node_free(n);
                 return NULL;
             }
@@ -1087,6 +1136,23 @@ static struct node *parse_expr(struct parser *p, int min_prec)
         if ((lt != VAL_SCALAR && lt != VAL_VECTOR) || (rt != VAL_SCALAR && rt != VAL_VECTOR)) {
             fail(p, (size_t)n->pos,
                  "binary expression must contain only scalar and instant vector types");
+            node_free(n);
+            return NULL;
+        }
+        for (size_t i = 0; n->on && i < n->nmatch_labels; i++)
+            for (size_t j = 0; j < n->ninclude_labels; j++)
+                if (!strcmp(n->match_labels[i], n->include_labels[j])) {
+                    fail(p, (size_t)n->pos,
+                         "label \"%s\" must not occur in ON and GROUP clause at once",
+                         n->include_labels[j]);
+                    node_free(n);
+                    return NULL;
+                }
+        if (is_set_op(op) && n->group && lt == VAL_VECTOR && rt == VAL_VECTOR) {
+            fail(p, (size_t)n->pos, "no grouping allowed for \"%s\" operation",
+                 op == OP_AND  ? "and"
+                 : op == OP_OR ? "or"
+                               : "unless");
             node_free(n);
             return NULL;
         }

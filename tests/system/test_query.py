@@ -136,7 +136,7 @@ def test_post_form_encoded(loaded):
     ({"query": 'x{a=~"("}'}, 400, "bad_data", "error parsing regexp"),
     ({"query": "x", "time": "yesterday"}, 400, "bad_data",
      'invalid parameter "time": cannot parse "yesterday"'),
-    ({"query": "rate(x[5m])"}, 422, "execution", 'function "rate" is not supported'),
+    ({"query": "label_replace(x, \"1x\", \"\", \"a\", \"\")"}, 422, "execution", "invalid destination label name"),
 ])
 def test_query_errors(saba, params, status, etype, text):
     r = saba.get("/api/v1/query", **params)

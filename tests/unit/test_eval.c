@@ -686,42 +686,118 @@ static void check_refused(struct fx *f, const char *q, int code, const char *msg
         fail_msg("\"%s\": \"%s\" does not mention \"%s\"", q, err.msg, msg);
 }
 
-static void test_unsupported_and_invalid(void **state)
+static void eval_error(struct fx *f, const char *q, int code, const char *want)
+{
+    struct query_result r;
+    struct saba_err err = {0};
+    struct node *n = NULL;
+    int rc = promql_parse(q, &n, &err);
+    if (rc == 0) {
+        rc = instant_lb(f, q, T0 + MIN, EVAL_DEFAULT_LOOKBACK_MS, &r, &err);
+        query_result_free(&r);
+        node_free(n);
+    }
+    assert_int_equal(rc, code);
+    if (!strstr(err.msg, want))
+        fail_msg("\"%s\": error \"%s\" lacks \"%s\"", q, err.msg, want);
+}
+
+/* The rest of the language, on values worked out by hand from the fixture. */
+static void test_operators_and_functions(void **state)
 {
     struct fx *f = *state;
-    check_refused(f, "rate(up[5m])", SABA_EEXEC, "rate");
-    check_refused(f, "topk(1, up)", SABA_EEXEC, "topk");
-    check_refused(f, "quantile(0.5, up)", SABA_EEXEC, "quantile");
-    check_refused(f, "count_values(\"v\", up)", SABA_EEXEC, "count_values");
-    check_refused(f, "sum(rate(up[5m]))", SABA_EEXEC, "rate");
-    check_refused(f, "avg_over_time(up[5m:1m])", SABA_EINVAL, "range vector");
-    check_refused(f, "up + 1", SABA_EEXEC, "binary");
-    check_refused(f, "-(up * 2)", SABA_EEXEC, "binary");
-    check_refused(f, "up[5m:1m]", SABA_EEXEC, "subquer");
-    check_refused(f, "time()", SABA_EEXEC, "time");
+    struct query_result r;
+    instant(f, "up + 1", T0 + MIN, &r);
+    assert_result(&r, "{job=a}=3@60000 {job=b}=11@60000");
+    query_result_free(&r);
+    instant(f, "up{job=\"a\"} + on(job) up2", T0 + MIN, &r);
+    assert_result(&r, "{job=a}=9@60000");
+    query_result_free(&r);
+    instant(f, "up > 2", T0 + MIN, &r); /* a filter keeps the name */
+    assert_result(&r, "{__name__=up,job=b}=10@60000");
+    query_result_free(&r);
+    instant(f, "up > bool 2", T0 + MIN, &r);
+    assert_result(&r, "{job=a}=0@60000 {job=b}=1@60000");
+    query_result_free(&r);
+    instant(f, "up unless up2", T0 + MIN, &r);
+    assert_result(&r, "{__name__=up,job=b}=10@60000");
+    query_result_free(&r);
+    instant(f, "up2 or up", T0 + MIN, &r);
+    assert_result(&r, "{__name__=up,job=b}=10@60000 {__name__=up2,job=a}=7@60000");
+    query_result_free(&r);
 
-    /* an _over_time function needs a range vector selector */
-    struct query_result r0;
-    struct saba_err e0 = {0};
-    assert_int_equal(instant_lb(f, "avg_over_time(up)", T0, EVAL_DEFAULT_LOOKBACK_MS, &r0, &e0),
-                     SABA_EINVAL);
-    assert_non_null(strstr(e0.msg, "avg_over_time"));
-    query_result_free(&r0);
+    /* 1, 2, 3 at 0, 60, 120 s: an increase of 2 over exactly 120 s */
+    instant(f, "rate(up{job=\"a\"}[2m])", T0 + 2 * MIN, &r);
+    assert_int_equal(r.set.n, 1);
+    assert_near(r.set.v[0].v[0], 2.0 / 120, 1e-15);
+    query_result_free(&r);
+    instant(f, "deriv(up{job=\"a\"}[2m])", T0 + 2 * MIN, &r);
+    assert_near(r.set.v[0].v[0], 1.0 / 60, 1e-15);
+    query_result_free(&r);
+    instant(f, "predict_linear(up{job=\"a\"}[2m], 60)", T0 + 2 * MIN, &r);
+    assert_near(r.set.v[0].v[0], 4, 1e-12);
+    query_result_free(&r);
+
+    instant(f, "topk(1, up)", T0 + MIN, &r);
+    assert_result(&r, "{__name__=up,job=b}=10@60000");
+    query_result_free(&r);
+    instant(f, "quantile(0.5, up)", T0 + MIN, &r);
+    assert_result(&r, "{}=6@60000");
+    query_result_free(&r);
+    instant(f, "count_values(\"v\", up * 1e21)", T0 + MIN, &r);
+    assert_result(&r, "{v=10000000000000000000000}=1@60000 {v=2000000000000000000000}=1@60000");
+    query_result_free(&r);
+    instant(f, "label_replace(up, \"x\", \"$1-${1}z$$\", \"job\", \"(.*)\")", T0 + MIN, &r);
+    assert_result(&r, "{__name__=up,job=a,x=a-az$}=2@60000 {__name__=up,job=b,x=b-bz$}=10@60000");
+    query_result_free(&r);
+    instant(f, "label_join(up, \"x\", \"+\", \"job\", \"__name__\")", T0 + MIN, &r);
+    assert_result(&r, "{__name__=up,job=a,x=a+up}=2@60000 {__name__=up,job=b,x=b+up}=10@60000");
+    query_result_free(&r);
+    instant(f, "absent(nope{job=\"x\"})", T0 + MIN, &r);
+    assert_result(&r, "{job=x}=1@60000");
+    query_result_free(&r);
+    instant(f, "clamp(up, 3, 5)", T0 + MIN, &r);
+    assert_result(&r, "{job=a}=3@60000 {job=b}=5@60000");
+    query_result_free(&r);
+
+    /* the subquery's steps are multiples of 1m: T0+40s (value 1), T0+100s (2) */
+    instant(f, "max_over_time(up{job=\"a\"}[2m:1m])", T0 + 2 * MIN, &r);
+    assert_result(&r, "{job=a}=2@120000");
+    query_result_free(&r);
+    instant(f, "up{job=\"a\"}[2m:1m]", T0 + 2 * MIN, &r);
+    assert_result(&r, "{__name__=up,job=a}=[1@40000,2@100000]");
+    query_result_free(&r);
+
+    instant(f, "time()", T0, &r);
+    assert_int_equal(r.type, VAL_SCALAR);
+    assert_near(r.scalar, T0 / 1000.0, 0);
+    query_result_free(&r);
+}
+
+static void test_errors(void **state)
+{
+    struct fx *f = *state;
+    eval_error(f, "rate(up)", SABA_EINVAL,
+               "expected type range vector in call to function \"rate\", got instant vector");
+    eval_error(f, "nope(up)", SABA_EINVAL, "unknown function with name \"nope\"");
+    eval_error(f, "round()", SABA_EINVAL, "expected at least 1 argument(s) in call to \"round\"");
+    eval_error(f, "topk(\"x\", up)", SABA_EINVAL, "expected type scalar in aggregation parameter");
+    eval_error(f, "up and on(job) group_left up2", SABA_EINVAL, "no grouping allowed for \"and\"");
+    eval_error(f, "up + on() up2", SABA_EEXEC, "many-to-one matching must be explicit");
+    eval_error(f, "up2 + on() up", SABA_EEXEC, "found duplicate series for the match group {}");
+    eval_error(f, "label_replace(up, \"1x\", \"\", \"job\", \"\")", SABA_EEXEC,
+               "invalid destination label name");
+    eval_error(f, "label_replace(up, \"x\", \"\", \"job\", \"(\")", SABA_EEXEC,
+               "invalid regular expression in label_replace()");
+    eval_error(f, "count_values(\"1\", up)", SABA_EEXEC, "invalid label name \"1\"");
+    eval_error(f, "label_replace(up, \"job\", \"x\", \"\", \"\")", SABA_EEXEC,
+               "vector cannot contain metrics with the same labelset");
 
     /* a range query of a range vector (or a string) is invalid */
     check_refused(f, "up[5m]", SABA_EINVAL, "range vector");
     check_refused(f, "(up[5m])", SABA_EINVAL, "range vector");
     check_refused(f, "up[5m:1m]", SABA_EINVAL, "range vector");
     check_refused(f, "\"s\"", SABA_EINVAL, "string");
-
-    /* and refused in a range query too, as an execution error */
-    struct node *n = parse("rate(up[5m])");
-    struct eval_opts o = {.lookback_ms = EVAL_DEFAULT_LOOKBACK_MS, .storage = f->st};
-    struct saba_err err = {0};
-    struct query_result r;
-    assert_int_equal(eval_range(&o, n, T0, T0 + MIN, 15 * SEC, &r, &err), SABA_EEXEC);
-    query_result_free(&r);
-    node_free(n);
 }
 
 /* Regression test (was a bug; same as test_head.c's test_select_matching_nothing): a selector that
@@ -769,7 +845,8 @@ int main(void)
         T(test_last_over_time_keeps_name),
         T(test_over_time_same_labelset_is_an_error),
         T(test_failed_aggregation_does_not_leak),
-        T(test_unsupported_and_invalid),
+        T(test_operators_and_functions),
+        T(test_errors),
         T(test_selecting_nothing), /* last: see its note */
     };
 #undef T

@@ -32,6 +32,14 @@ static inline double bitsd(uint64_t u)
 
 #define assert_double_bits_equal(a, b) assert_int_equal(dbits(a), dbits(b))
 
+/* |a - b| <= eps (cmocka 1.1 has no assert_double_equal). */
+#define assert_near(a, b, eps)                                                                     \
+    do {                                                                                           \
+        double a_ = (a), b_ = (b);                                                                 \
+        if (!(fabs(a_ - b_) <= (eps)))                                                             \
+            fail_msg("%.17g != %.17g (eps %g)", a_, b_, (double)(eps));                            \
+    } while (0)
+
 /* Silence the log: tests provoke warnings on purpose. */
 static inline void unit_quiet_logs(void)
 {

@@ -1,0 +1,393 @@
+/*
+ * eval_agg.c - PromQL aggregation operators with by / without.
+ *
+ * sum, avg, min, max, count, group, stddev and stdvar fold each input series
+ * into its group's per-step accumulators in one pass over the series (the
+ * common case, e.g. `sum by (job) (rate(x[5m]))` over many steps). topk,
+ * bottomk, quantile and count_values need all of a group's values at a step
+ * together, so they walk the steps with a cursor per input series.
+ */
+#include "base/alloc.h"
+#include "base/hashmap.h"
+#include "query/eval_impl.h"
+#include "storage/labels.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum agg {
+    AGG_SUM,
+    AGG_AVG,
+    AGG_MIN,
+    AGG_MAX,
+    AGG_COUNT,
+    AGG_GROUP,
+    AGG_STDDEV,
+    AGG_STDVAR,
+    AGG_TOPK,
+    AGG_BOTTOMK,
+    AGG_QUANTILE,
+    AGG_COUNT_VALUES,
+};
+
+static const char *const agg_names[] = {"sum",   "avg",     "min",      "max",
+                                        "count", "group",   "stddev",   "stdvar",
+                                        "topk",  "bottomk", "quantile", "count_values"};
+
+/* The grouping key of a series under by(...)/without(...). */
+static struct labels group_key(const struct node *n, const struct labels *ls, const char *extra)
+{
+    struct lbuild b;
+    lb_init(&b, ls);
+    if (n->without) {
+        for (size_t i = 0; i < n->ngrouping; i++)
+            lb_del(&b, n->grouping[i]);
+        lb_del(&b, LABEL_NAME);
+    } else {
+        size_t k = 0;
+        for (size_t i = 0; i < b.n; i++)
+            if (name_in(b.v[i].name, n->grouping, n->ngrouping) ||
+                (extra && !strcmp(b.v[i].name, extra)))
+                b.v[k++] = b.v[i];
+        b.n = k;
+    }
+    return lb_done(&b);
+}
+
+struct acc {
+    double *val, *mean;
+    uint32_t *count;
+};
+
+static int agg_fold(const struct node *n, enum agg a, const struct grid *g, struct series_set *in,
+                    struct series_set *out)
+{
+    struct outmap om;
+    outmap_init(&om, g);
+    struct acc *acc = NULL;
+    size_t nacc = 0;
+    for (size_t i = 0; i < in->n; i++) {
+        const struct series_data *s = &in->v[i];
+        size_t gi = outmap_get(&om, group_key(n, &s->labels, NULL));
+        if (gi == nacc) {
+            acc = xrealloc(acc, (nacc + 1) * sizeof *acc);
+            acc[nacc].val = xcalloc(g->nsteps, sizeof(double));
+            acc[nacc].mean = xcalloc(g->nsteps, sizeof(double));
+            acc[nacc].count = xcalloc(g->nsteps, sizeof(uint32_t));
+            nacc++;
+        }
+        struct acc *gr = &acc[gi];
+        for (size_t j = 0; j < s->n; j++) {
+            size_t k = (size_t)((s->t[j] - g->start) / g->step);
+            double v = s->v[j];
+            uint32_t c = ++gr->count[k];
+            if (c == 1) {
+                gr->val[k] = a == AGG_STDDEV || a == AGG_STDVAR ? 0 : v;
+                gr->mean[k] = v;
+                continue;
+            }
+            switch (a) {
+            case AGG_SUM:
+                gr->val[k] += v;
+                break;
+            case AGG_MIN:
+                if (gr->val[k] > v || isnan(gr->val[k]))
+                    gr->val[k] = v;
+                break;
+            case AGG_MAX:
+                if (gr->val[k] < v || isnan(gr->val[k]))
+                    gr->val[k] = v;
+                break;
+            case AGG_AVG: {
+                double mean = gr->mean[k];
+                if (isinf(mean)) {
+                    if (isinf(v) && (mean > 0) == (v > 0))
+                        break;
+                    if (!isinf(v) && !isnan(v))
+                        break;
+                }
+                gr->mean[k] += v / c - mean / c;
+                break;
+            }
+            case AGG_STDDEV:
+            case AGG_STDVAR: {
+                double d = v - gr->mean[k];
+                gr->mean[k] += d / c;
+                gr->val[k] += d * (v - gr->mean[k]);
+                break;
+            }
+            default:
+                break;
+            }
+        }
+    }
+    for (size_t gi = 0; gi < nacc; gi++) {
+        struct acc *gr = &acc[gi];
+        for (size_t k = 0; k < g->nsteps; k++) {
+            uint32_t c = gr->count[k];
+            if (!c)
+                continue;
+            double v;
+            switch (a) {
+            case AGG_COUNT:
+                v = c;
+                break;
+            case AGG_GROUP:
+                v = 1;
+                break;
+            case AGG_AVG:
+                v = gr->mean[k];
+                break;
+            case AGG_STDVAR:
+                v = gr->val[k] / c;
+                break;
+            case AGG_STDDEV:
+                v = sqrt(gr->val[k] / c);
+                break;
+            default:
+                v = gr->val[k];
+            }
+            outmap_add(&om, gi, k, v);
+        }
+        free(gr->val);
+        free(gr->mean);
+        free(gr->count);
+    }
+    free(acc);
+    outmap_done(&om, out);
+    return 0;
+}
+
+/* Go's strconv.FormatFloat(v, 'f', -1, 64): the shortest digits that read
+ * back as v, written without an exponent. */
+static void format_float_f(double v, char *out, size_t cap)
+{
+    if (isnan(v)) {
+        snprintf(out, cap, "NaN");
+        return;
+    }
+    if (isinf(v)) {
+        snprintf(out, cap, v > 0 ? "+Inf" : "-Inf");
+        return;
+    }
+    char e[40];
+    for (int p = 0; p < 17; p++) {
+        snprintf(e, sizeof e, "%.*e", p, v);
+        if (strtod(e, NULL) == v)
+            break;
+    }
+    /* e is [-]d[.ddd]e[+-]xx */
+    const char *s = e;
+    bool neg = *s == '-';
+    if (neg)
+        s++;
+    char digits[40];
+    size_t nd = 0;
+    for (; *s && *s != 'e'; s++)
+        if (*s != '.')
+            digits[nd++] = *s;
+    int exp = atoi(s + 1);
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
+    size_t o = 0;
+    if (neg)
+        out[o++] = '-';
+    if (exp < 0) {
+        out[o++] = '0';
+        out[o++] = '.';
+        for (int i = -1; i > exp && o < cap - 2; i--)
+            out[o++] = '0';
+        for (size_t i = 0; i < nd && o < cap - 1; i++)
+            out[o++] = digits[i];
+    } else {
+        for (int i = 0; i <= exp || (size_t)i < nd; i++) {
+            if (i == exp + 1 && o < cap - 1)
+                out[o++] = '.';
+            if (o < cap - 1)
+                out[o++] = (size_t)i < nd ? digits[i] : '0';
+        }
+    }
+    out[o] = 0;
+}
+
+struct cand {
+    double v;
+    size_t series;
+};
+
+static int cmp_top(const void *pa, const void *pb)
+{
+    const struct cand *a = pa, *b = pb;
+    if (isnan(a->v) != isnan(b->v))
+        return isnan(a->v) ? 1 : -1; /* NaN ranks last */
+    if (a->v != b->v)
+        return a->v > b->v ? -1 : 1;
+    return (a->series > b->series) - (a->series < b->series);
+}
+
+static int cmp_bottom(const void *pa, const void *pb)
+{
+    const struct cand *a = pa, *b = pb;
+    if (isnan(a->v) != isnan(b->v))
+        return isnan(a->v) ? 1 : -1;
+    if (a->v != b->v)
+        return a->v < b->v ? -1 : 1;
+    return (a->series > b->series) - (a->series < b->series);
+}
+
+/* topk, bottomk, quantile and count_values: step by step. */
+static int agg_steps(struct ev *ev, const struct node *n, enum agg a, const struct grid *g,
+                     struct series_set *in, struct series_set *out, struct saba_err *err)
+{
+    double *param = NULL;
+    const char *value_label = NULL;
+    int rc = 0;
+    if (a == AGG_COUNT_VALUES) {
+        const struct node *p = n->param;
+        while (p->type == NODE_PAREN)
+            p = p->inner;
+        value_label = p->str;
+        if (!*value_label || !label_name_is_identifier(value_label, strlen(value_label)))
+            return err_set(err, SABA_EEXEC, 0, "invalid label name \"%s\"", value_label);
+    } else {
+        param = xmalloc(g->nsteps * sizeof *param);
+        rc = eval_scalar_steps(ev, n->param, g, param, err);
+        for (size_t k = 0; !rc && (a == AGG_TOPK || a == AGG_BOTTOMK) && k < g->nsteps; k++)
+            if (!(param[k] <= 9.2233720368547758e18 && param[k] >= -9.2233720368547758e18))
+                rc = err_set(err, SABA_EEXEC, 0, "Scalar value %s overflows int64",
+                             isnan(param[k]) ? "NaN"
+                             : param[k] > 0  ? "+Inf"
+                                             : "-Inf");
+        if (rc) {
+            free(param);
+            return rc;
+        }
+    }
+    size_t *group = xmalloc((in->n ? in->n : 1) * sizeof *group);
+    size_t *cur = xcalloc(in->n ? in->n : 1, sizeof *cur);
+    struct outmap groups, om;
+    outmap_init(&groups, g);
+    outmap_init(&om, g);
+    if (a != AGG_COUNT_VALUES)
+        for (size_t i = 0; i < in->n; i++)
+            group[i] = outmap_get(&groups, group_key(n, &in->v[i].labels, NULL));
+    size_t ng = groups.set.n;
+    struct cand **cands = xcalloc(ng ? ng : 1, sizeof *cands);
+    size_t *nc = xcalloc(ng ? ng : 1, sizeof *nc), *capc = xcalloc(ng ? ng : 1, sizeof *capc);
+    size_t *out_of = xmalloc((in->n ? in->n : 1) * sizeof *out_of); /* topk: input -> output */
+    for (size_t i = 0; i < in->n; i++)
+        out_of[i] = SIZE_MAX;
+    double *counts = NULL;
+    size_t ncounts = 0, *touched = NULL, ntouched = 0;
+    char num[400];
+    for (size_t k = 0; k < g->nsteps; k++) {
+        int64_t t = grid_t(g, k);
+        for (size_t i = 0; i < in->n; i++) {
+            const struct series_data *s = &in->v[i];
+            if (cur[i] >= s->n || s->t[cur[i]] != t)
+                continue;
+            double v = s->v[cur[i]++];
+            if (a == AGG_COUNT_VALUES) {
+                format_float_f(v, num, sizeof num);
+                struct lbuild b;
+                lb_init(&b, &s->labels);
+                lb_set(&b, value_label, num);
+                struct labels with = lb_done(&b);
+                size_t oi = outmap_get(&om, group_key(n, &with, value_label));
+                labels_free(&with);
+                if (oi >= ncounts) {
+                    counts = xrealloc(counts, (oi + 1) * sizeof *counts);
+                    touched = xrealloc(touched, (oi + 1) * sizeof *touched);
+                    for (size_t j = ncounts; j <= oi; j++)
+                        counts[j] = 0;
+                    ncounts = oi + 1;
+                }
+                if (counts[oi]++ == 0)
+                    touched[ntouched++] = oi;
+                continue;
+            }
+            size_t gi = group[i];
+            if (nc[gi] == capc[gi]) {
+                capc[gi] = capc[gi] ? capc[gi] * 2 : 16;
+                cands[gi] = xrealloc(cands[gi], capc[gi] * sizeof **cands);
+            }
+            cands[gi][nc[gi]++] = (struct cand){v, i};
+        }
+        for (size_t j = 0; j < ntouched; j++) {
+            outmap_add(&om, touched[j], k, counts[touched[j]]);
+            counts[touched[j]] = 0;
+        }
+        ntouched = 0;
+        for (size_t gi = 0; gi < ng; gi++) {
+            size_t m = nc[gi];
+            if (!m)
+                continue;
+            nc[gi] = 0;
+            struct cand *c = cands[gi];
+            if (a == AGG_QUANTILE) {
+                double *vals = xmalloc(m * sizeof *vals);
+                for (size_t j = 0; j < m; j++)
+                    vals[j] = c[j].v;
+                outmap_add(&groups, gi, k, quantile_of(param[k], vals, m));
+                free(vals);
+                continue;
+            }
+            int64_t kk = (int64_t)param[k];
+            if (kk < 1)
+                continue;
+            qsort(c, m, sizeof *c, a == AGG_TOPK ? cmp_top : cmp_bottom);
+            for (size_t j = 0; j < m && (int64_t)j < kk; j++) {
+                size_t i = c[j].series;
+                if (out_of[i] == SIZE_MAX) {
+                    struct lbuild b;
+                    lb_init(&b, &in->v[i].labels);
+                    out_of[i] = outmap_get(&om, lb_done(&b));
+                }
+                outmap_add(&om, out_of[i], k, c[j].v);
+            }
+        }
+    }
+    for (size_t gi = 0; gi < ng; gi++)
+        free(cands[gi]);
+    free(cands);
+    free(nc);
+    free(capc);
+    free(out_of);
+    free(counts);
+    free(touched);
+    free(group);
+    free(cur);
+    free(param);
+    if (a == AGG_QUANTILE) {
+        outmap_done(&groups, out);
+        struct series_set empty = {0};
+        outmap_done(&om, &empty);
+        series_set_free(&empty);
+    } else {
+        struct series_set g2 = {0};
+        outmap_done(&groups, &g2);
+        series_set_free(&g2);
+        outmap_done(&om, out);
+    }
+    return 0;
+}
+
+int eval_aggregation(struct ev *ev, const struct node *n, const struct grid *g,
+                     struct series_set *out, struct saba_err *err)
+{
+    int a = -1;
+    for (size_t i = 0; i < sizeof agg_names / sizeof agg_names[0]; i++)
+        if (!strcmp(n->func, agg_names[i]))
+            a = (int)i;
+    if (a < 0)
+        return err_set(err, SABA_EINVAL, 0, "unknown aggregation \"%s\"", n->func);
+    struct series_set in = {0};
+    int rc = eval_grid(ev, n->inner, g, &in, err);
+    if (!rc)
+        rc = a >= AGG_TOPK ? agg_steps(ev, n, (enum agg)a, g, &in, out, err)
+                           : agg_fold(n, (enum agg)a, g, &in, out);
+    series_set_free(&in);
+    return rc;
+}

@@ -1,0 +1,968 @@
+/*
+ * eval_func.c - the PromQL function library (signatures in functions.c).
+ *
+ * Each function follows Prometheus 2.x to the bit where it matters: rate()'s
+ * extrapolation to the window edges, the least-squares fit of deriv() and
+ * predict_linear(), histogram_quantile()'s bucket interpolation, Go's regexp
+ * template expansion in label_replace(), Go's math.Max/Min NaN rules in
+ * clamp(). Functions drop the metric name except last_over_time, sort,
+ * sort_desc, label_replace and label_join, as Prometheus does.
+ */
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "query/eval_impl.h"
+#include "query/functions.h"
+#include "storage/labels.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <math.h>
+#include <pcre2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const struct node *unparen(const struct node *n)
+{
+    while (n->type == NODE_PAREN)
+        n = n->inner;
+    return n;
+}
+
+/* ---- functions over a range vector ---- */
+
+struct window {
+    const int64_t *t;
+    const double *v;
+    size_t n;
+    int64_t ref, range; /* the window is [ref - range, ref] */
+    int64_t ts;         /* the evaluation step's time */
+    double a1, a2;      /* scalar arguments at this step */
+};
+
+/* Prometheus' extrapolatedRate: delta, increase and rate. */
+static bool extrapolated_rate(const struct window *w, bool counter, bool is_rate, double *out)
+{
+    if (w->n < 2)
+        return false;
+    const int64_t *t = w->t;
+    const double *v = w->v;
+    size_t n = w->n;
+    double result = v[n - 1] - v[0];
+    if (counter) {
+        double last = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (v[i] < last)
+                result += last;
+            last = v[i];
+        }
+    }
+    double to_start = (double)(t[0] - (w->ref - w->range)) / 1000;
+    double to_end = (double)(w->ref - t[n - 1]) / 1000;
+    double sampled = (double)(t[n - 1] - t[0]) / 1000;
+    double avg_gap = sampled / (double)(n - 1);
+    if (counter && result > 0 && v[0] >= 0) {
+        /* a counter cannot go below zero: extrapolate at most to where it was 0 */
+        double to_zero = sampled * (v[0] / result);
+        if (to_zero < to_start)
+            to_start = to_zero;
+    }
+    double threshold = avg_gap * 1.1, interval = sampled;
+    interval += to_start < threshold ? to_start : avg_gap / 2;
+    interval += to_end < threshold ? to_end : avg_gap / 2;
+    result = result * (interval / sampled);
+    if (is_rate)
+        result /= (double)w->range / 1000;
+    *out = result;
+    return true;
+}
+
+/* irate and idelta: the last two samples. */
+static bool instant_value(const struct window *w, bool is_rate, double *out)
+{
+    if (w->n < 2)
+        return false;
+    double last = w->v[w->n - 1], prev = w->v[w->n - 2];
+    double result = is_rate && last < prev ? last : last - prev;
+    int64_t interval = w->t[w->n - 1] - w->t[w->n - 2];
+    if (interval == 0)
+        return false;
+    if (is_rate)
+        result /= (double)interval / 1000;
+    *out = result;
+    return true;
+}
+
+static void kahan_inc(double inc, double *sum, double *c)
+{
+    double t = *sum + inc;
+    if (fabs(*sum) >= fabs(inc))
+        *c += (*sum - t) + inc;
+    else
+        *c += (inc - t) + *sum;
+    *sum = t;
+}
+
+/* Least squares over the window with x in seconds relative to intercept_t. */
+static void linear_regression(const struct window *w, int64_t intercept_t, double *slope,
+                              double *intercept)
+{
+    double n = 0, sx = 0, cx = 0, sy = 0, cy = 0, sxy = 0, cxy = 0, sx2 = 0, cx2 = 0;
+    double init_y = w->v[0];
+    bool const_y = true;
+    for (size_t i = 0; i < w->n; i++) {
+        if (const_y && i > 0 && w->v[i] != init_y)
+            const_y = false;
+        n += 1;
+        double x = (double)(w->t[i] - intercept_t) / 1e3;
+        kahan_inc(x, &sx, &cx);
+        kahan_inc(w->v[i], &sy, &cy);
+        kahan_inc(x * w->v[i], &sxy, &cxy);
+        kahan_inc(x * x, &sx2, &cx2);
+    }
+    if (const_y) {
+        if (isinf(init_y)) {
+            *slope = *intercept = NAN;
+            return;
+        }
+        *slope = 0;
+        *intercept = init_y;
+        return;
+    }
+    sx += cx;
+    sy += cy;
+    sxy += cxy;
+    sx2 += cx2;
+    double cov = sxy - sx * sy / n, var = sx2 - sx * sx / n;
+    *slope = cov / var;
+    *intercept = sy / n - *slope * sx / n;
+}
+
+static double holt_winters(const struct window *w, double sf, double tf)
+{
+    double s0 = 0, s1 = w->v[0], b = w->v[1] - w->v[0];
+    for (size_t i = 1; i < w->n; i++) {
+        double x = sf * w->v[i];
+        if (i > 1) /* the trend starts from the first difference */
+            b = tf * (s1 - s0) + (1 - tf) * b;
+        double y = (1 - sf) * (s1 + b);
+        s0 = s1;
+        s1 = x + y;
+    }
+    return s1;
+}
+
+static bool range_value(enum func_id id, const struct window *w, double *out)
+{
+    const double *v = w->v;
+    size_t n = w->n;
+    switch (id) {
+    case F_RATE:
+        return extrapolated_rate(w, true, true, out);
+    case F_INCREASE:
+        return extrapolated_rate(w, true, false, out);
+    case F_DELTA:
+        return extrapolated_rate(w, false, false, out);
+    case F_IRATE:
+        return instant_value(w, true, out);
+    case F_IDELTA:
+        return instant_value(w, false, out);
+    case F_DERIV: {
+        if (n < 2)
+            return false;
+        double intercept;
+        linear_regression(w, w->t[0], out, &intercept);
+        return true;
+    }
+    case F_PREDICT_LINEAR: {
+        if (n < 2)
+            return false;
+        double slope, intercept;
+        linear_regression(w, w->ts, &slope, &intercept);
+        *out = slope * w->a1 + intercept;
+        return true;
+    }
+    case F_HOLT_WINTERS:
+        if (n < 2)
+            return false;
+        *out = holt_winters(w, w->a1, w->a2);
+        return true;
+    case F_CHANGES:
+    case F_RESETS: {
+        double c = 0;
+        for (size_t i = 1; i < n; i++) {
+            if (id == F_RESETS ? v[i] < v[i - 1]
+                               : v[i] != v[i - 1] && !(isnan(v[i]) && isnan(v[i - 1])))
+                c++;
+        }
+        *out = c;
+        return true;
+    }
+    case F_COUNT_OVER_TIME:
+        *out = (double)n;
+        return true;
+    case F_PRESENT_OVER_TIME:
+        *out = 1;
+        return true;
+    case F_LAST_OVER_TIME:
+        *out = v[n - 1];
+        return true;
+    case F_SUM_OVER_TIME: {
+        double s = 0, c = 0;
+        for (size_t i = 0; i < n; i++)
+            kahan_inc(v[i], &s, &c);
+        *out = isinf(s) ? s : s + c;
+        return true;
+    }
+    case F_AVG_OVER_TIME: {
+        double mean = 0, c = 0, count = 0;
+        for (size_t i = 0; i < n; i++) {
+            count++;
+            if (isinf(mean)) {
+                if (isinf(v[i]) && (mean > 0) == (v[i] > 0))
+                    continue;
+                if (!isinf(v[i]) && !isnan(v[i]))
+                    continue;
+            }
+            kahan_inc(v[i] / count - mean / count, &mean, &c);
+        }
+        *out = isinf(mean) ? mean : mean + c;
+        return true;
+    }
+    case F_MIN_OVER_TIME:
+    case F_MAX_OVER_TIME: {
+        double acc = v[0];
+        for (size_t i = 1; i < n; i++)
+            if ((id == F_MIN_OVER_TIME ? v[i] < acc : v[i] > acc) || isnan(acc))
+                acc = v[i];
+        *out = acc;
+        return true;
+    }
+    case F_STDDEV_OVER_TIME:
+    case F_STDVAR_OVER_TIME: {
+        double count = 0, mean = 0, cm = 0, aux = 0, ca = 0;
+        for (size_t i = 0; i < n; i++) {
+            count++;
+            double delta = v[i] - (mean + cm);
+            kahan_inc(delta / count, &mean, &cm);
+            kahan_inc(delta * (v[i] - (mean + cm)), &aux, &ca);
+        }
+        double var = (aux + ca) / count;
+        *out = id == F_STDVAR_OVER_TIME ? var : sqrt(var);
+        return true;
+    }
+    case F_QUANTILE_OVER_TIME: {
+        double *tmp = xmalloc(n * sizeof *tmp);
+        memcpy(tmp, v, n * sizeof *tmp);
+        *out = quantile_of(w->a1, tmp, n);
+        free(tmp);
+        return true;
+    }
+    default:
+        return false;
+    }
+}
+
+/* The labels absent() and absent_over_time() give their 1: the equality
+ * matchers of a plain selector argument, except names matched twice or by
+ * another kind of matcher. */
+static struct labels absent_labels(const struct node *arg)
+{
+    arg = unparen(arg);
+    if (arg->type == NODE_MATRIX)
+        arg = arg->inner;
+    struct lbuild b = {.n = 0};
+    if (arg->type != NODE_VECTOR)
+        return lb_done(&b);
+    const char *drop[LB_MAX];
+    size_t ndrop = 0;
+    for (size_t i = 0; i < arg->nmatchers; i++) {
+        const struct matcher *m = arg->matchers[i];
+        const char *name = matcher_name(m);
+        if (!strcmp(name, LABEL_NAME))
+            continue;
+        bool has = false;
+        for (size_t j = 0; j < b.n; j++)
+            has |= !strcmp(b.v[j].name, name);
+        if (matcher_type(m) == MATCH_EQ && !has)
+            lb_set(&b, name, matcher_value(m));
+        else if (ndrop < LB_MAX)
+            drop[ndrop++] = name;
+    }
+    for (size_t i = 0; i < ndrop; i++)
+        lb_del(&b, drop[i]);
+    return lb_done(&b);
+}
+
+static int eval_range_func(struct ev *ev, const struct node *n, const struct func_sig *f,
+                           const struct grid *g, struct series_set *out, struct saba_err *err)
+{
+    size_t mi = f->id == F_QUANTILE_OVER_TIME ? 1 : 0;
+    const struct node *m = unparen(n->args[mi]);
+    double *a1 = NULL, *a2 = NULL;
+    int rc = 0;
+    if (f->id == F_QUANTILE_OVER_TIME || f->id == F_PREDICT_LINEAR || f->id == F_HOLT_WINTERS) {
+        a1 = xmalloc(g->nsteps * sizeof *a1);
+        rc = eval_scalar_steps(ev, n->args[f->id == F_QUANTILE_OVER_TIME ? 0 : 1], g, a1, err);
+    }
+    if (!rc && f->id == F_HOLT_WINTERS) {
+        a2 = xmalloc(g->nsteps * sizeof *a2);
+        rc = eval_scalar_steps(ev, n->args[2], g, a2, err);
+        for (size_t k = 0; !rc && k < g->nsteps; k++) {
+            if (!(a1[k] > 0 && a1[k] < 1))
+                rc = err_set(err, SABA_EEXEC, 0,
+                             "invalid smoothing factor. Expected: 0 < sf < 1, got: %f", a1[k]);
+            else if (!(a2[k] > 0 && a2[k] < 1))
+                rc = err_set(err, SABA_EEXEC, 0,
+                             "invalid trend factor. Expected: 0 < tf < 1, got: %f", a2[k]);
+        }
+    }
+    struct series_set raw = {0};
+    if (!rc)
+        rc = eval_range_source(ev, m, g, &raw, err);
+    if (rc) {
+        free(a1);
+        free(a2);
+        series_set_free(&raw);
+        return rc;
+    }
+    int64_t range = m->range_ms;
+    size_t cap = 0;
+    if (f->id == F_ABSENT_OVER_TIME) {
+        /* 1 at the steps where no series has a sample in the window */
+        bool *seen = xcalloc(g->nsteps, sizeof *seen);
+        for (size_t i = 0; i < raw.n; i++) {
+            const struct series_data *s = &raw.v[i];
+            size_t lo = 0, hi = 0;
+            for (size_t k = 0; k < g->nsteps; k++) {
+                int64_t ref = node_ref(ev, m, grid_t(g, k));
+                while (hi < s->n && s->t[hi] <= ref)
+                    hi++;
+                while (lo < hi && s->t[lo] < ref - range)
+                    lo++;
+                seen[k] |= lo < hi;
+            }
+        }
+        struct series_data r = step_series_new(g);
+        r.labels = absent_labels(m);
+        for (size_t k = 0; k < g->nsteps; k++)
+            if (!seen[k]) {
+                r.t[r.n] = grid_t(g, k);
+                r.v[r.n++] = 1;
+            }
+        free(seen);
+        set_push(out, &cap, r);
+        series_set_free(&raw);
+        return set_finish(out, err);
+    }
+    /* with @ the call is evaluated once, at the query's start, as in Prometheus */
+    bool fixed = m->at != AT_NONE;
+    for (size_t i = 0; i < raw.n; i++) {
+        struct series_data *s = &raw.v[i];
+        struct series_data r = step_series_new(g);
+        size_t lo = 0, hi = 0;
+        for (size_t k = 0; k < g->nsteps; k++) {
+            int64_t t = grid_t(g, k), ref = node_ref(ev, m, t);
+            while (hi < s->n && s->t[hi] <= ref)
+                hi++;
+            while (lo < hi && s->t[lo] < ref - range)
+                lo++;
+            if (lo == hi)
+                continue;
+            struct window w = {
+                s->t + lo,      s->v + lo,     hi - lo, ref, range, fixed ? ev->qstart : t,
+                a1 ? a1[k] : 0, a2 ? a2[k] : 0};
+            double v;
+            if (range_value(f->id, &w, &v)) {
+                r.t[r.n] = t;
+                r.v[r.n++] = v;
+            }
+        }
+        if (f->id == F_LAST_OVER_TIME) {
+            r.labels = s->labels;
+            s->labels = (struct labels){0};
+        } else {
+            r.labels = labels_without_name(&s->labels);
+        }
+        set_push(out, &cap, r);
+    }
+    free(a1);
+    free(a2);
+    series_set_free(&raw);
+    return set_finish(out, err);
+}
+
+/* ---- functions over an instant vector ---- */
+
+static double sgn(double v)
+{
+    return v < 0 ? -1 : v > 0 ? 1 : v;
+}
+
+/* Calendar fields of Unix time v (seconds), UTC, as Go's time package. */
+static double date_value(enum func_id id, double v)
+{
+    if (!(v > -1e17 && v < 1e17))
+        return NAN;
+    time_t secs = (time_t)(int64_t)v;
+    struct tm tm;
+    if (!gmtime_r(&secs, &tm))
+        return NAN;
+    switch (id) {
+    case F_DAY_OF_MONTH:
+        return tm.tm_mday;
+    case F_DAY_OF_WEEK:
+        return tm.tm_wday;
+    case F_DAY_OF_YEAR:
+        return tm.tm_yday + 1;
+    case F_HOUR:
+        return tm.tm_hour;
+    case F_MINUTE:
+        return tm.tm_min;
+    case F_MONTH:
+        return tm.tm_mon + 1;
+    case F_YEAR:
+        return tm.tm_year + 1900.0;
+    case F_DAYS_IN_MONTH: {
+        static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        long y = tm.tm_year + 1900L;
+        bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        return days[tm.tm_mon] + (tm.tm_mon == 1 && leap);
+    }
+    default:
+        return NAN;
+    }
+}
+
+static bool map_value(enum func_id id, double v, double a1, double a2, double *out)
+{
+    switch (id) {
+    case F_ABS:
+        *out = fabs(v);
+        break;
+    case F_CEIL:
+        *out = ceil(v);
+        break;
+    case F_FLOOR:
+        *out = floor(v);
+        break;
+    case F_EXP:
+        *out = exp(v);
+        break;
+    case F_LN:
+        *out = log(v);
+        break;
+    case F_LOG2:
+        *out = log2(v);
+        break;
+    case F_LOG10:
+        *out = log10(v);
+        break;
+    case F_SQRT:
+        *out = sqrt(v);
+        break;
+    case F_SGN:
+        *out = sgn(v);
+        break;
+    case F_ACOS:
+        *out = acos(v);
+        break;
+    case F_ACOSH:
+        *out = acosh(v);
+        break;
+    case F_ASIN:
+        *out = asin(v);
+        break;
+    case F_ASINH:
+        *out = asinh(v);
+        break;
+    case F_ATAN:
+        *out = atan(v);
+        break;
+    case F_ATANH:
+        *out = atanh(v);
+        break;
+    case F_COS:
+        *out = cos(v);
+        break;
+    case F_COSH:
+        *out = cosh(v);
+        break;
+    case F_SIN:
+        *out = sin(v);
+        break;
+    case F_SINH:
+        *out = sinh(v);
+        break;
+    case F_TAN:
+        *out = tan(v);
+        break;
+    case F_TANH:
+        *out = tanh(v);
+        break;
+    case F_DEG:
+        *out = v * 180 / M_PI;
+        break;
+    case F_RAD:
+        *out = v * M_PI / 180;
+        break;
+    case F_CLAMP:
+        if (a2 < a1)
+            return false;
+        *out = go_max(a1, go_min(a2, v));
+        break;
+    case F_CLAMP_MAX:
+        *out = go_min(a1, v);
+        break;
+    case F_CLAMP_MIN:
+        *out = go_max(a1, v);
+        break;
+    case F_ROUND: {
+        double inv = 1.0 / a1;
+        *out = floor(v * inv + 0.5) / inv;
+        break;
+    }
+    case F_TIMESTAMP:
+    case F_SORT:
+    case F_SORT_DESC:
+        *out = v;
+        break;
+    default:
+        *out = date_value(id, v);
+    }
+    return true;
+}
+
+static int eval_map_func(struct ev *ev, const struct node *n, const struct func_sig *f,
+                         const struct grid *g, struct series_set *out, struct saba_err *err)
+{
+    double *a1 = NULL, *a2 = NULL;
+    int rc = 0;
+    if (n->nargs > 1) {
+        a1 = xmalloc(g->nsteps * sizeof *a1);
+        rc = eval_scalar_steps(ev, n->args[1], g, a1, err);
+    }
+    if (!rc && n->nargs > 2) {
+        a2 = xmalloc(g->nsteps * sizeof *a2);
+        rc = eval_scalar_steps(ev, n->args[2], g, a2, err);
+    }
+    const struct node *arg = unparen(n->args[0]);
+    if (!rc) {
+        if (f->id == F_TIMESTAMP && arg->type == NODE_VECTOR)
+            rc = eval_timestamp_selector(ev, arg, g, out, err);
+        else
+            rc = eval_grid(ev, arg, g, out, err);
+    }
+    bool keep_name = f->id == F_SORT || f->id == F_SORT_DESC;
+    for (size_t i = 0; !rc && i < out->n; i++) {
+        struct series_data *s = &out->v[i];
+        size_t k = 0;
+        for (size_t j = 0; j < s->n; j++) {
+            size_t st = (size_t)((s->t[j] - g->start) / g->step);
+            double v = s->v[j];
+            if (f->id == F_TIMESTAMP && arg->type != NODE_VECTOR)
+                v = (double)s->t[j] / 1000;
+            double r;
+            if (map_value(f->id, v,
+                          f->id == F_ROUND && !a1 ? 1
+                          : a1                    ? a1[st]
+                                                  : 0,
+                          a2 ? a2[st] : 0, &r)) {
+                s->t[k] = s->t[j];
+                s->v[k++] = r;
+            }
+        }
+        s->n = k;
+        if (!keep_name) {
+            struct labels nl = labels_without_name(&s->labels);
+            labels_free(&s->labels);
+            s->labels = nl;
+        }
+    }
+    free(a1);
+    free(a2);
+    return rc ? rc : set_finish(out, err);
+}
+
+/* ---- label_replace and label_join ---- */
+
+static bool is_label_name(const char *s)
+{
+    return *s && label_name_is_identifier(s, strlen(s));
+}
+
+/* Go's Regexp.ExpandString: $1, ${1}, $name, ${name}, $$. */
+static void expand_template(struct buf *out, const char *tpl, const char *src, const PCRE2_SIZE *ov,
+                            int ngroups, const pcre2_code *re)
+{
+    while (*tpl) {
+        const char *dollar = strchr(tpl, '$');
+        if (!dollar) {
+            buf_puts(out, tpl);
+            return;
+        }
+        buf_append(out, tpl, (size_t)(dollar - tpl));
+        tpl = dollar + 1;
+        if (*tpl == '$') {
+            buf_putc(out, '$');
+            tpl++;
+            continue;
+        }
+        bool brace = *tpl == '{';
+        const char *name = tpl + brace;
+        size_t len = 0;
+        while (name[len] &&
+               (name[len] == '_' || (name[len] >= 'a' && name[len] <= 'z') ||
+                (name[len] >= 'A' && name[len] <= 'Z') || (name[len] >= '0' && name[len] <= '9') ||
+                (unsigned char)name[len] >= 0x80))
+            len++;
+        if (!len || (brace && name[len] != '}')) {
+            buf_putc(out, '$'); /* malformed: the $ is literal text */
+            continue;
+        }
+        tpl = name + len + brace;
+        long num = 0;
+        for (size_t i = 0; i < len; i++) {
+            if (name[i] < '0' || name[i] > '9' || num >= 100000000) {
+                num = -1;
+                break;
+            }
+            num = num * 10 + (name[i] - '0');
+        }
+        if (name[0] == '0' && len > 1)
+            num = -1;
+        if (num < 0) {
+            /* a named group; names that are not groups expand to nothing */
+            char nm[256];
+            if (len >= sizeof nm)
+                continue;
+            memcpy(nm, name, len);
+            nm[len] = 0;
+            int idx = pcre2_substring_number_from_name(re, (PCRE2_SPTR)nm);
+            if (idx <= 0)
+                continue;
+            num = idx;
+        }
+        if (num < ngroups && ov[2 * num] != PCRE2_UNSET)
+            buf_append(out, src + ov[2 * num], ov[2 * num + 1] - ov[2 * num]);
+    }
+}
+
+static int eval_label_func(struct ev *ev, const struct node *n, const struct func_sig *f,
+                           const struct grid *g, struct series_set *out, struct saba_err *err)
+{
+    const char *dst = unparen(n->args[1])->str;
+    const char *fname = f->id == F_LABEL_REPLACE ? "label_replace" : "label_join";
+    if (!is_label_name(dst))
+        return err_set(err, SABA_EEXEC, 0, "invalid destination label name in %s(): %s", fname,
+                       dst);
+    pcre2_code *re = NULL;
+    pcre2_match_data *md = NULL;
+    if (f->id == F_LABEL_REPLACE) {
+        struct buf pat = BUF_INIT;
+        buf_printf(&pat, "^(?:%s)$", unparen(n->args[4])->str);
+        int ec;
+        PCRE2_SIZE eo;
+        re = pcre2_compile((PCRE2_SPTR)pat.data, pat.len, PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &ec,
+                           &eo, NULL);
+        buf_free(&pat);
+        if (!re) {
+            PCRE2_UCHAR msg[256];
+            pcre2_get_error_message(ec, msg, sizeof msg);
+            return err_set(err, SABA_EEXEC, 0, "invalid regular expression in label_replace(): %s",
+                           (const char *)msg);
+        }
+        md = pcre2_match_data_create_from_pattern(re, NULL);
+    } else {
+        for (size_t i = 3; i < n->nargs; i++) {
+            const char *src = unparen(n->args[i])->str;
+            if (!is_label_name(src))
+                return err_set(err, SABA_EEXEC, 0, "invalid source label name in label_join(): %s",
+                               src);
+        }
+    }
+    int rc = eval_grid(ev, n->args[0], g, out, err);
+    struct buf val = BUF_INIT;
+    for (size_t i = 0; !rc && i < out->n; i++) {
+        struct series_data *s = &out->v[i];
+        buf_reset(&val);
+        bool set = true;
+        if (re) {
+            const char *src = labels_get(&s->labels, unparen(n->args[3])->str);
+            if (!src)
+                src = "";
+            int r = pcre2_match(re, (PCRE2_SPTR)src, strlen(src), 0, 0, md, NULL);
+            set = r >= 0;
+            if (set)
+                expand_template(&val, unparen(n->args[2])->str, src, pcre2_get_ovector_pointer(md),
+                                r, re);
+        } else {
+            const char *sep = unparen(n->args[2])->str;
+            for (size_t j = 3; j < n->nargs; j++) {
+                if (j > 3)
+                    buf_puts(&val, sep);
+                const char *v = labels_get(&s->labels, unparen(n->args[j])->str);
+                buf_puts(&val, v ? v : "");
+            }
+        }
+        if (!set)
+            continue;
+        struct lbuild b;
+        lb_init(&b, &s->labels);
+        lb_set(&b, dst, val.data ? val.data : "");
+        struct labels nl = lb_done(&b);
+        labels_free(&s->labels);
+        s->labels = nl;
+    }
+    buf_free(&val);
+    if (md)
+        pcre2_match_data_free(md);
+    if (re)
+        pcre2_code_free(re);
+    return rc ? rc : set_finish(out, err);
+}
+
+/* ---- histogram_quantile ---- */
+
+struct bucket {
+    double upper, count;
+};
+
+static int cmp_bucket(const void *pa, const void *pb)
+{
+    double a = ((const struct bucket *)pa)->upper, b = ((const struct bucket *)pb)->upper;
+    return (a > b) - (a < b);
+}
+
+/* Prometheus' bucketQuantile. */
+static double bucket_quantile(double q, struct bucket *b, size_t n)
+{
+    if (q < 0)
+        return -INFINITY;
+    if (q > 1)
+        return INFINITY;
+    qsort(b, n, sizeof *b, cmp_bucket);
+    if (!(isinf(b[n - 1].upper) && b[n - 1].upper > 0))
+        return NAN;
+    size_t k = 0; /* coalesce buckets with the same upper bound */
+    for (size_t i = 1; i < n; i++) {
+        if (b[i].upper == b[k].upper)
+            b[k].count += b[i].count;
+        else
+            b[++k] = b[i];
+    }
+    n = k + 1;
+    double max = -INFINITY; /* make the counts monotonic */
+    for (size_t i = 0; i < n; i++) {
+        if (b[i].count > max)
+            max = b[i].count;
+        else if (b[i].count < max)
+            b[i].count = max;
+    }
+    if (n < 2)
+        return NAN;
+    double observations = b[n - 1].count;
+    if (observations == 0)
+        return NAN;
+    double rank = q * observations;
+    size_t i = 0; /* first bucket with count >= rank among the first n-1 */
+    while (i < n - 1 && !(b[i].count >= rank))
+        i++;
+    if (i == n - 1)
+        return b[n - 2].upper;
+    if (i == 0 && b[0].upper <= 0)
+        return b[0].upper;
+    double start = 0, end = b[i].upper, count = b[i].count;
+    if (i > 0) {
+        start = b[i - 1].upper;
+        count -= b[i - 1].count;
+        rank -= b[i - 1].count;
+    }
+    return start + (end - start) * (rank / count);
+}
+
+/* Go's strconv.ParseFloat accepts what strtod does, minus leading space. */
+static bool parse_le(const char *s, double *out)
+{
+    if (!s || !*s || (unsigned char)*s <= ' ')
+        return false;
+    char *end;
+    *out = strtod(s, &end);
+    return *end == 0;
+}
+
+static int eval_histogram_quantile(struct ev *ev, const struct node *n, const struct grid *g,
+                                   struct series_set *out, struct saba_err *err)
+{
+    double *q = xmalloc(g->nsteps * sizeof *q);
+    struct series_set in = {0};
+    int rc = eval_scalar_steps(ev, n->args[0], g, q, err);
+    if (!rc)
+        rc = eval_grid(ev, n->args[1], g, &in, err);
+    if (rc) {
+        free(q);
+        series_set_free(&in);
+        return rc;
+    }
+    /* group the bucket series by their labels without le and __name__ */
+    struct outmap om;
+    outmap_init(&om, g);
+    size_t *group = xmalloc((in.n ? in.n : 1) * sizeof *group);
+    double *upper = xmalloc((in.n ? in.n : 1) * sizeof *upper);
+    size_t *cur = xcalloc(in.n ? in.n : 1, sizeof *cur);
+    for (size_t i = 0; i < in.n; i++) {
+        if (!parse_le(labels_get(&in.v[i].labels, "le"), &upper[i])) {
+            group[i] = SIZE_MAX;
+            continue;
+        }
+        struct lbuild b;
+        lb_init(&b, &in.v[i].labels);
+        lb_del(&b, LABEL_NAME);
+        lb_del(&b, "le");
+        group[i] = outmap_get(&om, lb_done(&b));
+    }
+    size_t ng = om.set.n;
+    struct bucket **bk = xcalloc(ng ? ng : 1, sizeof *bk);
+    size_t *nb = xcalloc(ng ? ng : 1, sizeof *nb), *capb = xcalloc(ng ? ng : 1, sizeof *capb);
+    for (size_t k = 0; k < g->nsteps; k++) {
+        int64_t t = grid_t(g, k);
+        for (size_t i = 0; i < in.n; i++) {
+            const struct series_data *s = &in.v[i];
+            if (group[i] == SIZE_MAX || cur[i] >= s->n || s->t[cur[i]] != t)
+                continue;
+            size_t gi = group[i];
+            if (nb[gi] == capb[gi]) {
+                capb[gi] = capb[gi] ? capb[gi] * 2 : 16;
+                bk[gi] = xrealloc(bk[gi], capb[gi] * sizeof **bk);
+            }
+            bk[gi][nb[gi]++] = (struct bucket){upper[i], s->v[cur[i]++]};
+        }
+        for (size_t gi = 0; gi < ng; gi++) {
+            if (!nb[gi])
+                continue;
+            outmap_add(&om, gi, k, bucket_quantile(q[k], bk[gi], nb[gi]));
+            nb[gi] = 0;
+        }
+    }
+    for (size_t gi = 0; gi < ng; gi++)
+        free(bk[gi]);
+    free(bk);
+    free(nb);
+    free(capb);
+    free(group);
+    free(upper);
+    free(cur);
+    free(q);
+    series_set_free(&in);
+    outmap_done(&om, out);
+    return 0;
+}
+
+/* ---- the rest ---- */
+
+static void step_series(const struct grid *g, struct series_set *out, struct labels ls,
+                        const double *vals, const bool *present)
+{
+    struct series_data r = step_series_new(g);
+    r.labels = ls;
+    for (size_t k = 0; k < g->nsteps; k++) {
+        if (present && !present[k])
+            continue;
+        r.t[r.n] = grid_t(g, k);
+        r.v[r.n++] = vals ? vals[k] : 1;
+    }
+    size_t cap = 0;
+    set_push(out, &cap, r);
+}
+
+int eval_call(struct ev *ev, const struct node *n, const struct grid *g, struct series_set *out,
+              struct saba_err *err)
+{
+    const struct func_sig *f = func_lookup(n->func);
+    if (!f)
+        return err_set(err, SABA_EINVAL, 0, "unknown function with name \"%s\"", n->func);
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < f->nargs && i < n->nargs; i++)
+        if (f->args[i] == VAL_MATRIX)
+            return eval_range_func(ev, n, f, g, out, err);
+    switch (f->id) {
+    case F_TIME:
+    case F_PI: {
+        double *vals = xmalloc(g->nsteps * sizeof *vals);
+        for (size_t k = 0; k < g->nsteps; k++)
+            vals[k] = f->id == F_PI ? M_PI : (double)grid_t(g, k) / 1000;
+        step_series(g, out, labels_copy(NULL, 0), vals, NULL);
+        free(vals);
+        return 0;
+    }
+    case F_VECTOR:
+    case F_SCALAR: {
+        /* vector(s): s as an unlabeled series; scalar(v): the only element, or NaN */
+        double *vals = xmalloc(g->nsteps * sizeof *vals);
+        int rc;
+        if (f->id == F_VECTOR) {
+            rc = eval_scalar_steps(ev, n->args[0], g, vals, err);
+        } else {
+            struct series_set in = {0};
+            rc = eval_grid(ev, n->args[0], g, &in, err);
+            size_t *count = xcalloc(g->nsteps, sizeof *count);
+            for (size_t i = 0; !rc && i < in.n; i++)
+                for (size_t j = 0; j < in.v[i].n; j++) {
+                    size_t k = (size_t)((in.v[i].t[j] - g->start) / g->step);
+                    if (count[k]++ == 0)
+                        vals[k] = in.v[i].v[j];
+                }
+            for (size_t k = 0; k < g->nsteps; k++)
+                if (count[k] != 1)
+                    vals[k] = NAN;
+            free(count);
+            series_set_free(&in);
+        }
+        if (!rc)
+            step_series(g, out, labels_copy(NULL, 0), vals, NULL);
+        free(vals);
+        return rc;
+    }
+    case F_ABSENT: {
+        struct series_set in = {0};
+        int rc = eval_grid(ev, n->args[0], g, &in, err);
+        if (rc) {
+            series_set_free(&in);
+            return rc;
+        }
+        bool *missing = xmalloc(g->nsteps * sizeof *missing);
+        for (size_t k = 0; k < g->nsteps; k++)
+            missing[k] = true;
+        for (size_t i = 0; i < in.n; i++)
+            for (size_t j = 0; j < in.v[i].n; j++)
+                missing[(size_t)((in.v[i].t[j] - g->start) / g->step)] = false;
+        series_set_free(&in);
+        step_series(g, out, absent_labels(n->args[0]), NULL, missing);
+        free(missing);
+        return set_finish(out, err);
+    }
+    case F_DAYS_IN_MONTH:
+    case F_DAY_OF_MONTH:
+    case F_DAY_OF_WEEK:
+    case F_DAY_OF_YEAR:
+    case F_HOUR:
+    case F_MINUTE:
+    case F_MONTH:
+    case F_YEAR:
+        if (n->nargs == 0) { /* of vector(time()) */
+            double *vals = xmalloc(g->nsteps * sizeof *vals);
+            for (size_t k = 0; k < g->nsteps; k++)
+                vals[k] = date_value(f->id, (double)(grid_t(g, k) / 1000));
+            step_series(g, out, labels_copy(NULL, 0), vals, NULL);
+            free(vals);
+            return 0;
+        }
+        return eval_map_func(ev, n, f, g, out, err);
+    case F_LABEL_REPLACE:
+    case F_LABEL_JOIN:
+        return eval_label_func(ev, n, f, g, out, err);
+    case F_HISTOGRAM_QUANTILE:
+        return eval_histogram_quantile(ev, n, g, out, err);
+    default:
+        return eval_map_func(ev, n, f, g, out, err);
+    }
+}

@@ -1,0 +1,112 @@
+/*
+ * eval_impl.h - what the parts of the evaluator share (not a public API).
+ *
+ * Every expression is evaluated over a grid of steps: the query's steps for a
+ * range query, one step for an instant query, the subquery's own aligned
+ * steps inside a subquery. An instant-vector result is a series_set whose
+ * series hold points only at grid times, in time order (a series is absent at
+ * the steps where it has no point). A scalar result is one unlabeled series
+ * with a point at every step.
+ */
+#ifndef SABA_QUERY_EVAL_IMPL_H
+#define SABA_QUERY_EVAL_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "query/eval.h"
+
+struct grid {
+    int64_t start, end, step;
+    size_t nsteps;
+};
+
+static inline int64_t grid_t(const struct grid *g, size_t k)
+{
+    return g->start + (int64_t)k * g->step;
+}
+
+/* One query's evaluation: options plus the query's own start and end, which
+ * @ start() and @ end() refer to at every depth of subqueries. */
+struct ev {
+    const struct eval_opts *o;
+    int64_t qstart, qend;
+};
+
+/* Evaluate a scalar or instant-vector expression over g. */
+int eval_grid(struct ev *ev, const struct node *n, const struct grid *g, struct series_set *out,
+              struct saba_err *err);
+/* Evaluate a scalar expression over g into vals[g->nsteps]. */
+int eval_scalar_steps(struct ev *ev, const struct node *n, const struct grid *g, double *vals,
+                      struct saba_err *err);
+/* The raw samples behind a range-vector expression (a matrix selector or a
+ * subquery) for every window the steps of g read: per series, all points in
+ * [ref(first step) - range, ref(last step)], staleness markers removed. */
+int eval_range_source(struct ev *ev, const struct node *m, const struct grid *g,
+                      struct series_set *raw, struct saba_err *err);
+/* timestamp(selector): the timestamps of the samples a selector picks. */
+int eval_timestamp_selector(struct ev *ev, const struct node *n, const struct grid *g,
+                            struct series_set *out, struct saba_err *err);
+/* The reference time of step time t under n's @ and offset modifiers. */
+int64_t node_ref(const struct ev *ev, const struct node *n, int64_t t);
+
+int eval_call(struct ev *ev, const struct node *n, const struct grid *g, struct series_set *out,
+              struct saba_err *err);
+int eval_aggregation(struct ev *ev, const struct node *n, const struct grid *g,
+                     struct series_set *out, struct saba_err *err);
+int eval_binary(struct ev *ev, const struct node *n, const struct grid *g, struct series_set *out,
+                struct saba_err *err);
+
+/* ---- series helpers ---- */
+
+/* A series with room for one point per step of g and no labels yet. */
+struct series_data step_series_new(const struct grid *g);
+void series_data_free(struct series_data *s);
+/* Append d to set (growing set->v; *cap tracks its capacity). */
+void set_push(struct series_set *set, size_t *cap, struct series_data d);
+/* Sort by labels, merge series that ended up with equal labels (their points
+ * must fall on different steps, else "vector cannot contain metrics with the
+ * same labelset", as Prometheus checks per step) and drop empty series. */
+int set_finish(struct series_set *set, struct saba_err *err);
+/* Hash of a label set, for maps keyed by labels. */
+uint64_t labels_hash(const struct labels *ls);
+bool name_in(const char *name, char *const *list, size_t n);
+
+/* A label set under construction (Prometheus' labels.Builder). */
+#define LB_MAX 300
+struct lbuild {
+    struct label v[LB_MAX];
+    size_t n;
+};
+void lb_init(struct lbuild *b, const struct labels *ls);
+void lb_del(struct lbuild *b, const char *name);
+/* Set name to value; an empty value deletes the label. */
+void lb_set(struct lbuild *b, const char *name, const char *value);
+void lb_keep(struct lbuild *b, char *const *names, size_t n);
+struct labels lb_done(const struct lbuild *b);
+struct labels labels_without_name(const struct labels *ls);
+
+/* Map from result label sets to the series of a result being built, for
+ * operators whose output series are not their input series. */
+struct outmap {
+    struct series_set set;
+    size_t cap;
+    struct hashmap *idx;
+    const struct grid *g;
+};
+void outmap_init(struct outmap *m, const struct grid *g);
+/* Index of the series with labels ls (taking ownership of ls). */
+size_t outmap_get(struct outmap *m, struct labels ls);
+/* Add a point at step k to series i; false if that series already has one. */
+bool outmap_add(struct outmap *m, size_t i, size_t k, double v);
+/* Move the result into out (sorted by labels) and free the map. */
+void outmap_done(struct outmap *m, struct series_set *out);
+
+/* Prometheus' quantile over values (sorted in place, NaN first). */
+double quantile_of(double q, double *v, size_t n);
+/* Go's math.Max/Min: NaN if either is NaN. */
+double go_max(double a, double b);
+double go_min(double a, double b);
+
+#endif
