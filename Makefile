@@ -6,7 +6,7 @@
 #   make fuzz       run every fuzz target for FUZZ_SECONDS (default 60) each
 #   make bench      the side-by-side benchmark against VictoriaMetrics, Prometheus, InfluxDB
 
-PKGS     := libmicrohttpd jansson libfyaml libpcre2-8 zlib libxxhash
+PKGS     := libmicrohttpd jansson libfyaml libpcre2-8 zlib libxxhash libprotobuf-c snappy
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 CC       ?= cc
 CSTD     := -std=c17 -D_DEFAULT_SOURCE -D_GNU_SOURCE
@@ -22,12 +22,15 @@ else
 endif
 BUILD ?= build/$(MODE)
 
-CFLAGS  := $(CSTD) $(WARN) $(OPT) -pthread -Isrc -DSABA_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+CFLAGS  := $(CSTD) $(WARN) $(OPT) -pthread -Isrc -I$(BUILD)/gen -DSABA_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
 LDLIBS  := $(PKG_LIBS) -lm -pthread
 
 SRC      := $(shell find src -name '*.c' | sort)
 LIB_SRC  := $(filter-out src/main.c,$(SRC))
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+# protobuf-c code generated from the .proto files (remote write)
+PROTO    := $(shell find src -name '*.proto' | sort)
+GEN_SRC  := $(patsubst %.proto,$(BUILD)/gen/%.pb-c.c,$(notdir $(PROTO)))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(GEN_SRC:%.c=%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -45,6 +48,18 @@ saba: deps
 $(BUILD)/saba: $(LIB_OBJ) $(BUILD)/obj/src/main.o
 	@echo "LD [$(MODE)] $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: src/ingest/%.proto
+	@mkdir -p $(dir $@)
+	@echo "PROTOC $<"
+	@protoc-c --proto_path=$(dir $<) --c_out=$(BUILD)/gen $<
+
+$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
+	@echo "CC [$(MODE)] $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
+
+# sources include the generated headers: generate them first
+$(LIB_SRC:%.c=$(BUILD)/obj/%.o): | $(GEN_SRC:.c=.h)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -9,15 +9,17 @@
 # (build those elsewhere, e.g. B=build/fuzz/strict, so the normal binaries stay).
 
 FUZZ_CC  ?= clang
-PKGS     := libmicrohttpd jansson libfyaml libpcre2-8 zlib libxxhash
+PKGS     := libmicrohttpd jansson libfyaml libpcre2-8 zlib libxxhash libprotobuf-c snappy
 B        ?= build/fuzz
 SAN      := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 CFLAGS   := -g -O1 -std=c17 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Wshadow \
-            -Wno-unused-parameter -pthread -Isrc $(shell pkg-config --cflags $(PKGS))
+            -Wno-unused-parameter -pthread -Isrc -I$(B)/gen $(shell pkg-config --cflags $(PKGS))
 LDLIBS   := $(shell pkg-config --libs $(PKGS)) -lm -pthread
 
 LIB_SRC  := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
-LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o)
+PROTO    := $(shell find src -name '*.proto' | sort)
+GEN_SRC  := $(patsubst %.proto,$(B)/gen/%.pb-c.c,$(notdir $(PROTO)))
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o) $(GEN_SRC:%.c=%.o)
 TARGETS  ?= $(patsubst fuzz/%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
 
 .PHONY: all
@@ -26,6 +28,15 @@ all: $(TARGETS:%=$(B)/%)
 
 # keep the objects: they are shared by every target, not intermediates
 .SECONDARY: $(LIB_OBJ)
+
+$(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: src/ingest/%.proto
+	@mkdir -p $(dir $@)
+	@protoc-c --proto_path=$(dir $<) --c_out=$(B)/gen $<
+
+$(B)/gen/%.pb-c.o: $(B)/gen/%.pb-c.c
+	@$(FUZZ_CC) $(CFLAGS) $(SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(LIB_SRC:%.c=$(B)/obj/%.o): | $(GEN_SRC:.c=.h)
 
 $(B)/obj/%.o: %.c fuzz/build.mk
 	@mkdir -p $(dir $@)

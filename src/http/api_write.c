@@ -14,6 +14,7 @@
 #include "http/api.h"
 #include "ingest/influx.h"
 #include "ingest/json.h"
+#include "ingest/remote_write.h"
 #include "server/server.h"
 
 #include <stdio.h>
@@ -106,6 +107,41 @@ void api_v0_metrics(void *ctx, struct http_req *req, struct http_resp *resp)
     }
     resp->status = 200;
     buf_printf(&resp->body, "{\"success\":true,\"samples\":%zu}\n", b.nsamples);
+out:
+    batch_free(&b);
+}
+
+/* Prometheus remote write 1.0. The status codes are the protocol's contract
+ * with the sender: 204 stored; 400 (and 413) bad data, which the sender
+ * drops rather than retries; 5xx a storage failure, which it retries. */
+void api_v1_write(void *ctx, struct http_req *req, struct http_resp *resp)
+{
+    struct saba_server *srv = ctx;
+    size_t n;
+    const char *body = http_body(req, &n);
+    struct batch b;
+    batch_init(&b, &srv->limits);
+    struct remote_write_stats st = {0};
+    struct saba_err err = {0};
+    int rc = remote_write_parse((const uint8_t *)body, n, &b, &st, &err);
+    if (rc) {
+        atomic_fetch_add(&srv->rejected[PROTO_REMOTE_WRITE], 1);
+        http_reply_error(resp, status_of(rc), err.line, err.msg);
+        goto out;
+    }
+    static int64_t skipped_log_ms;
+    if ((st.histograms || st.exemplars) && log_ratelimited(&skipped_log_ms, 60000))
+        log_warn("http",
+                 "msg=\"remote write: native histograms and exemplars are not stored\" "
+                 "histograms=%llu exemplars=%llu",
+                 (unsigned long long)st.histograms, (unsigned long long)st.exemplars);
+    rc = server_append(srv, PROTO_REMOTE_WRITE, &b, &err);
+    if (rc) {
+        http_reply_error(resp, status_of(rc), 0, err.msg);
+        goto out;
+    }
+    resp->status = 204;
+    resp->content_type = NULL;
 out:
     batch_free(&b);
 }

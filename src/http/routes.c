@@ -10,6 +10,7 @@ const struct http_route api_routes[] = {
     {"POST", "/write", api_write_influx_v1},
     {"POST", "/api/v2/write", api_write_influx_v2},
     {"POST", "/api/v0/metrics", api_v0_metrics},
+    {"POST", "/api/v1/write", api_v1_write},
     {"GET,POST", "/api/v1/query", api_v1_query},
     {"GET,POST", "/api/v1/query_range", api_v1_query_range},
     {"GET,POST", "/api/v1/series", api_v1_series},

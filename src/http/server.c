@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <snappy-c.h>
 #include <zlib.h>
 
 struct http_server {
@@ -162,6 +163,28 @@ static enum MHD_Result send_error(struct MHD_Connection *c, int status, const ch
     return reply_send(c, &resp);
 }
 
+/* Decode a snappy block (remote write's encoding) into out, bounded by max bytes. */
+static int unsnappy(const char *in, size_t n, int64_t max, struct buf *out, char *why, size_t wn)
+{
+    size_t len;
+    if (snappy_uncompressed_length(in, n, &len) != SNAPPY_OK) {
+        snprintf(why, wn, "invalid snappy body: cannot read its length");
+        return -1;
+    }
+    if ((int64_t)len > max) {
+        snprintf(why, wn, "decompressed body larger than %lld bytes", (long long)max);
+        return -2;
+    }
+    buf_reserve(out, len + 1);
+    if (snappy_uncompress(in, n, out->data, &len) != SNAPPY_OK) {
+        snprintf(why, wn, "invalid snappy body");
+        return -1;
+    }
+    out->len = len;
+    out->data[len] = '\0';
+    return 0;
+}
+
 /* Inflate a gzip or zlib body into out, bounded by max bytes. */
 static int gunzip(const char *in, size_t n, int64_t max, struct buf *out, char *why, size_t wn)
 {
@@ -284,16 +307,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     const char *ce = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Encoding");
     if (ce && *ce && strcasecmp(ce, "identity")) {
-        if (strcasecmp(ce, "gzip") && strcasecmp(ce, "x-gzip") && strcasecmp(ce, "deflate")) {
+        bool snappy = !strcasecmp(ce, "snappy");
+        if (!snappy && strcasecmp(ce, "gzip") && strcasecmp(ce, "x-gzip") &&
+            strcasecmp(ce, "deflate")) {
             char msg[128];
-            snprintf(msg, sizeof msg, "unsupported Content-Encoding \"%.40s\" (use gzip)", ce);
+            snprintf(msg, sizeof msg, "unsupported Content-Encoding \"%.40s\" (use gzip or snappy)",
+                     ce);
             http_reply_error(&resp, 415, 0, msg);
             return reply_send(conn, &resp);
         }
         struct buf plain = BUF_INIT;
         char why[160];
-        int rc = gunzip(r->body.data ? r->body.data : "", r->body.len, s->o.max_body_bytes, &plain,
-                        why, sizeof why);
+        int rc = (snappy ? unsnappy : gunzip)(r->body.data ? r->body.data : "", r->body.len,
+                                              s->o.max_body_bytes, &plain, why, sizeof why);
         if (rc) {
             buf_free(&plain);
             http_reply_error(&resp, rc == -2 ? 413 : 400, 0, why);

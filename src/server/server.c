@@ -23,7 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-const char *const ingest_proto_names[PROTO_COUNT] = {"influx", "json", "graphite"};
+const char *const ingest_proto_names[PROTO_COUNT] = {"influx", "json", "graphite", "remote_write"};
 
 int server_append(struct saba_server *srv, enum ingest_proto proto, const struct batch *b,
                   struct saba_err *err)
