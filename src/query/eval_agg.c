@@ -217,24 +217,74 @@ struct cand {
     size_t series;
 };
 
-static int cmp_top(const void *pa, const void *pb)
+/* topk and bottomk keep their candidates in a heap exactly as Prometheus
+ * does (Go's container/heap, NaN ranking lowest), so that among equal
+ * values the same series win. */
+static bool heap_less(const struct cand *h, size_t i, size_t j, bool top)
 {
-    const struct cand *a = pa, *b = pb;
-    if (isnan(a->v) != isnan(b->v))
-        return isnan(a->v) ? 1 : -1; /* NaN ranks last */
-    if (a->v != b->v)
-        return a->v > b->v ? -1 : 1;
-    return (a->series > b->series) - (a->series < b->series);
+    if (isnan(h[i].v))
+        return true;
+    return top ? h[i].v < h[j].v : h[i].v > h[j].v;
 }
 
-static int cmp_bottom(const void *pa, const void *pb)
+static void heap_swap(struct cand *h, size_t i, size_t j)
 {
-    const struct cand *a = pa, *b = pb;
-    if (isnan(a->v) != isnan(b->v))
-        return isnan(a->v) ? 1 : -1;
-    if (a->v != b->v)
-        return a->v < b->v ? -1 : 1;
-    return (a->series > b->series) - (a->series < b->series);
+    struct cand x = h[i];
+    h[i] = h[j];
+    h[j] = x;
+}
+
+static void heap_up(struct cand *h, size_t j, bool top)
+{
+    while (j > 0) {
+        size_t i = (j - 1) / 2;
+        if (!heap_less(h, j, i, top))
+            break;
+        heap_swap(h, i, j);
+        j = i;
+    }
+}
+
+static bool heap_down(struct cand *h, size_t i0, size_t n, bool top)
+{
+    size_t i = i0;
+    for (;;) {
+        size_t j = 2 * i + 1;
+        if (j >= n)
+            break;
+        if (j + 1 < n && heap_less(h, j + 1, j, top))
+            j++;
+        if (!heap_less(h, j, i, top))
+            break;
+        heap_swap(h, i, j);
+        i = j;
+    }
+    return i > i0;
+}
+
+/* The k winners among c[0..m) (in input order); returns how many. A full
+ * heap takes a candidate that beats its root (or replaces a NaN root) by
+ * popping the root and pushing the candidate, in place when k is 1. */
+static size_t select_k(const struct cand *c, size_t m, int64_t k, bool top, struct cand *heap)
+{
+    size_t n = 0;
+    for (size_t j = 0; j < m; j++) {
+        if (!((int64_t)n < k || (top ? heap[0].v < c[j].v : heap[0].v > c[j].v) ||
+              isnan(heap[0].v)))
+            continue;
+        if ((int64_t)n == k) {
+            if (k == 1) {
+                heap[0] = c[j];
+                continue;
+            }
+            heap_swap(heap, 0, n - 1);
+            heap_down(heap, 0, n - 1, top);
+            n--;
+        }
+        heap[n] = c[j];
+        heap_up(heap, n++, top);
+    }
+    return n;
 }
 
 /* topk, bottomk, quantile and count_values: step by step. */
@@ -337,16 +387,18 @@ static int agg_steps(struct ev *ev, const struct node *n, enum agg a, const stru
             int64_t kk = (int64_t)param[k];
             if (kk < 1)
                 continue;
-            qsort(c, m, sizeof *c, a == AGG_TOPK ? cmp_top : cmp_bottom);
-            for (size_t j = 0; j < m && (int64_t)j < kk; j++) {
-                size_t i = c[j].series;
+            struct cand *heap = xmalloc(m * sizeof *heap);
+            size_t nw = select_k(c, m, kk, a == AGG_TOPK, heap);
+            for (size_t j = 0; j < nw; j++) {
+                size_t i = heap[j].series;
                 if (out_of[i] == SIZE_MAX) {
                     struct lbuild b;
                     lb_init(&b, &in->v[i].labels);
                     out_of[i] = outmap_get(&om, lb_done(&b));
                 }
-                outmap_add(&om, out_of[i], k, c[j].v);
+                outmap_add(&om, out_of[i], k, heap[j].v);
             }
+            free(heap);
         }
     }
     for (size_t gi = 0; gi < ng; gi++)

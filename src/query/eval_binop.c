@@ -71,6 +71,13 @@ static double elem_binop(enum binop op, double l, double r, bool *keep)
     }
 }
 
+/* Prometheus drops the metric name for the arithmetic operators other than
+ * atan2, and for comparisons with bool (shouldDropMetricName). */
+static bool drops_name(const struct node *n)
+{
+    return (n->op >= OP_ADD && n->op <= OP_POW) || n->return_bool;
+}
+
 static void series_drop_name(struct series_data *s)
 {
     struct labels nl = labels_without_name(&s->labels);
@@ -113,7 +120,7 @@ static int vector_scalar(const struct node *n, const struct grid *g, struct seri
         sv[k] = NAN;
     for (size_t j = 0; sc->n && j < sc->v[0].n; j++)
         sv[(sc->v[0].t[j] - g->start) / g->step] = sc->v[0].v[j];
-    bool drop = !is_comparison(n->op) || n->return_bool;
+    bool drop = drops_name(n);
     for (size_t i = 0; i < vec->n; i++) {
         struct series_data *s = &vec->v[i];
         size_t k = 0;
@@ -271,7 +278,7 @@ static struct labels result_labels(const struct node *n, const struct labels *ma
 {
     struct lbuild b;
     lb_init(&b, many);
-    if (!is_comparison(n->op) || n->return_bool)
+    if (drops_name(n))
         lb_del(&b, LABEL_NAME);
     if (!n->group) {
         if (n->on)
