@@ -297,7 +297,18 @@ static int eval_range_func(struct ev *ev, const struct node *n, const struct fun
                            const struct grid *g, struct series_set *out, struct saba_err *err)
 {
     size_t mi = f->id == F_QUANTILE_OVER_TIME ? 1 : 0;
-    const struct node *m = unparen(n->args[mi]);
+    const struct node *m = unparen(n->args[mi]), *msel = m;
+    struct node slid;
+    if (f->id == F_PREDICT_LINEAR && m->at != AT_NONE) {
+        /* Prometheus evaluates predict_linear (which depends on the step's
+         * time) at every step even with @, having turned the @ into an offset
+         * from the query's start: the window slides with the steps, over
+         * the samples the @ window selected (msel). */
+        slid = *m;
+        slid.at = AT_NONE;
+        slid.offset_ms = m->offset_ms + (ev->qstart - node_ref(ev, m, ev->qstart) - m->offset_ms);
+        m = &slid;
+    }
     double *a1 = NULL, *a2 = NULL;
     int rc = 0;
     if (f->id == F_QUANTILE_OVER_TIME || f->id == F_PREDICT_LINEAR || f->id == F_HOLT_WINTERS) {
@@ -318,7 +329,7 @@ static int eval_range_func(struct ev *ev, const struct node *n, const struct fun
     }
     struct series_set raw = {0};
     if (!rc)
-        rc = eval_range_source(ev, m, g, &raw, err);
+        rc = eval_range_source(ev, msel, g, &raw, err);
     if (rc) {
         free(a1);
         free(a2);
