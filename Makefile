@@ -23,14 +23,18 @@ endif
 BUILD ?= build/$(MODE)
 
 CFLAGS  := $(CSTD) $(WARN) $(OPT) -pthread -Isrc -I$(BUILD)/gen -DSABA_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
-LDLIBS  := $(PKG_LIBS) -lm -pthread
+# double-conversion (C++, no pkg-config file) formats query results: see src/base/dtoa.h
+CXX     ?= g++
+CXXFLAGS := -std=c++17 -Wall -Wextra -Werror $(OPT) -Isrc
+LDLIBS  := $(PKG_LIBS) -ldouble-conversion -lstdc++ -lm -pthread
 
 SRC      := $(shell find src -name '*.c' | sort)
 LIB_SRC  := $(filter-out src/main.c,$(SRC))
+CXX_SRC  := $(shell find src -name '*.cc' | sort)
 # protobuf-c code generated from the .proto files (remote write)
 PROTO    := $(shell find src -name '*.proto' | sort)
 GEN_SRC  := $(patsubst %.proto,$(BUILD)/gen/%.pb-c.c,$(notdir $(PROTO)))
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(GEN_SRC:%.c=%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CXX_SRC:%.cc=$(BUILD)/obj/%.o) $(GEN_SRC:%.c=%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -61,6 +65,11 @@ $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
 # sources include the generated headers: generate them first
 $(LIB_SRC:%.c=$(BUILD)/obj/%.o): | $(GEN_SRC:.c=.h)
 
+$(BUILD)/obj/%.o: %.cc
+	@mkdir -p $(dir $@)
+	@echo "CXX [$(MODE)] $<"
+	@$(CXX) $(CXXFLAGS) -MMD -MP -c -o $@ $<
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "CC [$(MODE)] $<"
@@ -87,13 +96,13 @@ test: deps
 
 lint:
 	@echo "lint: clang-format"
-	@clang-format --dry-run -Werror $(shell find src tests/unit fuzz -name '*.[ch]')
+	@clang-format --dry-run -Werror $(shell find src tests/unit fuzz -name '*.[ch]' -o -name '*.cc')
 	@echo "lint: cppcheck"
 	@cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
 	  --inline-suppr --suppress=missingIncludeSystem -Isrc src
 
 format:
-	clang-format -i $(shell find src tests/unit fuzz -name '*.[ch]')
+	clang-format -i $(shell find src tests/unit fuzz -name '*.[ch]' -o -name '*.cc')
 
 FUZZ_SECONDS ?= 60
 fuzz: deps

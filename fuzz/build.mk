@@ -14,12 +14,13 @@ B        ?= build/fuzz
 SAN      := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 CFLAGS   := -g -O1 -std=c17 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Wshadow \
             -Wno-unused-parameter -pthread -Isrc -I$(B)/gen $(shell pkg-config --cflags $(PKGS))
-LDLIBS   := $(shell pkg-config --libs $(PKGS)) -lm -pthread
+LDLIBS   := $(shell pkg-config --libs $(PKGS)) -ldouble-conversion -lstdc++ -lm -pthread
 
 LIB_SRC  := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
 PROTO    := $(shell find src -name '*.proto' | sort)
 GEN_SRC  := $(patsubst %.proto,$(B)/gen/%.pb-c.c,$(notdir $(PROTO)))
-LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o) $(GEN_SRC:%.c=%.o)
+CXX_SRC  := $(shell find src -name '*.cc' | sort)
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o) $(CXX_SRC:%.cc=$(B)/obj/%.o) $(GEN_SRC:%.c=%.o)
 TARGETS  ?= $(patsubst fuzz/%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
 
 .PHONY: all
@@ -37,6 +38,10 @@ $(B)/gen/%.pb-c.o: $(B)/gen/%.pb-c.c
 	@$(FUZZ_CC) $(CFLAGS) $(SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(LIB_SRC:%.c=$(B)/obj/%.o): | $(GEN_SRC:.c=.h)
+
+$(B)/obj/%.o: %.cc fuzz/build.mk
+	@mkdir -p $(dir $@)
+	@$(FUZZ_CC)++ -g -O1 -std=c++17 -Isrc $(SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(B)/obj/%.o: %.c fuzz/build.mk
 	@mkdir -p $(dir $@)

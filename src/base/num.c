@@ -2,6 +2,7 @@
  * num.c - number formatting and parsing (see num.h).
  */
 #include "base/num.h"
+#include "base/dtoa.h"
 #include "base/err.h"
 
 #include <ctype.h>
@@ -82,35 +83,14 @@ void num_put_float(struct buf *b, double v)
     }
     if (put_short_decimal(b, v))
         return;
-    /* Find the shortest %.*e form that reads back as v (15 significant digits
-     * always suffice to identify a double's neighbourhood, 17 always round-trip),
-     * then lay its digits out in positional notation. */
-    char e[40];
-    /* (not for subnormals: with fewer significant bits their shortest form
-     * can be shorter than 15 digits without being the 15-digit rounding) */
-    for (int prec = fabs(v) < DBL_MIN ? 0 : 14; prec < 17; prec++) {
-        snprintf(e, sizeof e, "%.*e", prec, v);
-        if (strtod(e, NULL) == v)
-            break;
-    }
-    char digits[24] = {0};
-    int nd = 0;
-    const char *p = e;
-    int neg = 0;
-    if (*p == '-') {
-        neg = 1;
-        p++;
-    }
-    for (; *p && *p != 'e'; p++)
-        if (isdigit((unsigned char)*p))
-            digits[nd++] = *p;
-    int exp10 = atoi(p + 1);
-    while (nd > 1 && digits[nd - 1] == '0')
-        nd--;
+    /* The shortest digits that read back as v, laid out positionally. */
+    char digits[DTOA_MAX_DIGITS + 1];
+    int point;
+    int nd = dtoa_shortest(v, digits, &point);
+    bool neg = signbit(v);
     if (neg)
         buf_putc(b, '-');
-    /* The value is 0.d1d2d3... * 10^(exp10+1). */
-    int point = exp10 + 1;
+    /* The value is 0.d1d2d3... * 10^point. */
     if (point <= 0) {
         buf_puts(b, "0.");
         for (int i = 0; i < -point; i++)

@@ -8,7 +8,9 @@
  * together, so they walk the steps with a cursor per input series.
  */
 #include "base/alloc.h"
+#include "base/buf.h"
 #include "base/hashmap.h"
+#include "base/num.h"
 #include "query/eval_impl.h"
 #include "storage/labels.h"
 
@@ -160,58 +162,6 @@ static int agg_fold(const struct node *n, enum agg a, const struct grid *g, stru
     return 0;
 }
 
-/* Go's strconv.FormatFloat(v, 'f', -1, 64): the shortest digits that read
- * back as v, written without an exponent. */
-static void format_float_f(double v, char *out, size_t cap)
-{
-    if (isnan(v)) {
-        snprintf(out, cap, "NaN");
-        return;
-    }
-    if (isinf(v)) {
-        snprintf(out, cap, v > 0 ? "+Inf" : "-Inf");
-        return;
-    }
-    char e[40];
-    for (int p = 0; p < 17; p++) {
-        snprintf(e, sizeof e, "%.*e", p, v);
-        if (strtod(e, NULL) == v)
-            break;
-    }
-    /* e is [-]d[.ddd]e[+-]xx */
-    const char *s = e;
-    bool neg = *s == '-';
-    if (neg)
-        s++;
-    char digits[40];
-    size_t nd = 0;
-    for (; *s && *s != 'e'; s++)
-        if (*s != '.')
-            digits[nd++] = *s;
-    int exp = atoi(s + 1);
-    while (nd > 1 && digits[nd - 1] == '0')
-        nd--;
-    size_t o = 0;
-    if (neg)
-        out[o++] = '-';
-    if (exp < 0) {
-        out[o++] = '0';
-        out[o++] = '.';
-        for (int i = -1; i > exp && o < cap - 2; i--)
-            out[o++] = '0';
-        for (size_t i = 0; i < nd && o < cap - 1; i++)
-            out[o++] = digits[i];
-    } else {
-        for (int i = 0; i <= exp || (size_t)i < nd; i++) {
-            if (i == exp + 1 && o < cap - 1)
-                out[o++] = '.';
-            if (o < cap - 1)
-                out[o++] = (size_t)i < nd ? digits[i] : '0';
-        }
-    }
-    out[o] = 0;
-}
-
 struct cand {
     double v;
     size_t series;
@@ -331,7 +281,7 @@ static int agg_steps(struct ev *ev, const struct node *n, enum agg a, const stru
         out_of[i] = SIZE_MAX;
     double *counts = NULL;
     size_t ncounts = 0, *touched = NULL, ntouched = 0;
-    char num[400];
+    struct buf num = BUF_INIT;
     for (size_t k = 0; k < g->nsteps; k++) {
         int64_t t = grid_t(g, k);
         for (size_t i = 0; i < in->n; i++) {
@@ -340,10 +290,12 @@ static int agg_steps(struct ev *ev, const struct node *n, enum agg a, const stru
                 continue;
             double v = s->v[cur[i]++];
             if (a == AGG_COUNT_VALUES) {
-                format_float_f(v, num, sizeof num);
+                /* Go's FormatFloat(v, 'f', -1, 64), as Prometheus writes it */
+                buf_reset(&num);
+                num_put_float(&num, v);
                 struct lbuild b;
                 lb_init(&b, &s->labels);
-                lb_set(&b, value_label, num);
+                lb_set(&b, value_label, num.data);
                 struct labels with = lb_done(&b);
                 size_t oi = outmap_get(&om, group_key(n, &with, value_label));
                 labels_free(&with);
@@ -409,6 +361,7 @@ static int agg_steps(struct ev *ev, const struct node *n, enum agg a, const stru
     free(out_of);
     free(counts);
     free(touched);
+    buf_free(&num);
     free(group);
     free(cur);
     free(param);

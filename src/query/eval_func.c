@@ -10,6 +10,7 @@
  */
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/par.h"
 #include "query/eval_impl.h"
 #include "query/functions.h"
 #include "storage/labels.h"
@@ -293,6 +294,60 @@ static struct labels absent_labels(const struct node *arg)
     return lb_done(&b);
 }
 
+/* One range function over many series: each series is independent, so the
+ * series are split over the CPUs (par_for). */
+struct range_job {
+    struct ev *ev;
+    const struct node *m;
+    const struct grid *g;
+    enum func_id id;
+    struct series_set *raw;
+    const double *a1, *a2;
+    bool fixed;
+    int64_t range;
+    struct series_data *res; /* one per raw series */
+};
+
+static void range_job_run(void *ctx, size_t from, size_t to)
+{
+    struct range_job *j = ctx;
+    const struct grid *g = j->g;
+    for (size_t i = from; i < to; i++) {
+        struct series_data *s = &j->raw->v[i];
+        struct series_data r = step_series_new(g);
+        size_t lo = 0, hi = 0;
+        for (size_t k = 0; k < g->nsteps; k++) {
+            int64_t t = grid_t(g, k), ref = node_ref(j->ev, j->m, t);
+            while (hi < s->n && s->t[hi] <= ref)
+                hi++;
+            while (lo < hi && s->t[lo] < ref - j->range)
+                lo++;
+            if (lo == hi)
+                continue;
+            struct window w = {s->t + lo,
+                               s->v + lo,
+                               hi - lo,
+                               ref,
+                               j->range,
+                               j->fixed ? j->ev->qstart : t,
+                               j->a1 ? j->a1[k] : 0,
+                               j->a2 ? j->a2[k] : 0};
+            double v;
+            if (range_value(j->id, &w, &v)) {
+                r.t[r.n] = t;
+                r.v[r.n++] = v;
+            }
+        }
+        if (j->id == F_LAST_OVER_TIME) {
+            r.labels = s->labels;
+            s->labels = (struct labels){0};
+        } else {
+            r.labels = labels_without_name(&s->labels);
+        }
+        j->res[i] = r;
+    }
+}
+
 static int eval_range_func(struct ev *ev, const struct node *n, const struct func_sig *f,
                            const struct grid *g, struct series_set *out, struct saba_err *err)
 {
@@ -366,36 +421,15 @@ static int eval_range_func(struct ev *ev, const struct node *n, const struct fun
         return set_finish(out, err);
     }
     /* with @ the call is evaluated once, at the query's start, as in Prometheus */
-    bool fixed = m->at != AT_NONE;
-    for (size_t i = 0; i < raw.n; i++) {
-        struct series_data *s = &raw.v[i];
-        struct series_data r = step_series_new(g);
-        size_t lo = 0, hi = 0;
-        for (size_t k = 0; k < g->nsteps; k++) {
-            int64_t t = grid_t(g, k), ref = node_ref(ev, m, t);
-            while (hi < s->n && s->t[hi] <= ref)
-                hi++;
-            while (lo < hi && s->t[lo] < ref - range)
-                lo++;
-            if (lo == hi)
-                continue;
-            struct window w = {
-                s->t + lo,      s->v + lo,     hi - lo, ref, range, fixed ? ev->qstart : t,
-                a1 ? a1[k] : 0, a2 ? a2[k] : 0};
-            double v;
-            if (range_value(f->id, &w, &v)) {
-                r.t[r.n] = t;
-                r.v[r.n++] = v;
-            }
-        }
-        if (f->id == F_LAST_OVER_TIME) {
-            r.labels = s->labels;
-            s->labels = (struct labels){0};
-        } else {
-            r.labels = labels_without_name(&s->labels);
-        }
-        set_push(out, &cap, r);
-    }
+    struct range_job job = {ev,    m,
+                            g,     f->id,
+                            &raw,  a1,
+                            a2,    m->at != AT_NONE,
+                            range, xcalloc(raw.n ? raw.n : 1, sizeof(struct series_data))};
+    par_for(raw.n, 64, range_job_run, &job);
+    for (size_t i = 0; i < raw.n; i++)
+        set_push(out, &cap, job.res[i]);
+    free(job.res);
     free(a1);
     free(a2);
     series_set_free(&raw);
