@@ -166,7 +166,8 @@ void api_v1_query(void *ctx, struct http_req *req, struct http_resp *resp)
         return;
     int64_t t;
     if (time_arg(req, resp, "time", now_ms(), &t) == 0) {
-        struct eval_opts o = {srv->cfg->lookback_ms, atomic_load(&srv->storage)};
+        struct eval_opts o = {srv->cfg->lookback_ms, atomic_load(&srv->storage),
+                              srv->cfg->query_max_samples};
         struct query_result r;
         struct saba_err err = {0};
         int rc = eval_instant(&o, n, t, &r, &err);
@@ -215,7 +216,8 @@ void api_v1_query_range(void *ctx, struct http_req *req, struct http_resp *resp)
     struct node *n = begin(srv, req, resp);
     if (!n)
         return;
-    struct eval_opts o = {srv->cfg->lookback_ms, atomic_load(&srv->storage)};
+    struct eval_opts o = {srv->cfg->lookback_ms, atomic_load(&srv->storage),
+                          srv->cfg->query_max_samples};
     struct query_result r;
     struct saba_err err = {0};
     int rc = eval_range(&o, n, start, end, step, &r, &err);

@@ -36,9 +36,25 @@ void query_result_free(struct query_result *r)
 
 /* ---- series helpers ---- */
 
+bool budget_charge(struct budget *b, int64_t n)
+{
+    if (!b)
+        return true;
+    int64_t used = atomic_fetch_add(&b->used, n) + n;
+    if (used > b->max)
+        atomic_store(&b->exceeded, true);
+    return !atomic_load(&b->exceeded);
+}
+
+bool budget_exceeded(const struct grid *g)
+{
+    return g->budget && atomic_load(&g->budget->exceeded);
+}
+
 struct series_data step_series_new(const struct grid *g)
 {
     struct series_data r = {0};
+    budget_charge(g->budget, (int64_t)g->nsteps);
     r.t = xmalloc(g->nsteps * sizeof *r.t);
     r.v = xmalloc(g->nsteps * sizeof *r.v);
     return r;
@@ -357,7 +373,10 @@ static int eval_vector(struct ev *ev, const struct node *n, const struct grid *g
         return rc;
     out->v = xcalloc(raw.n ? raw.n : 1, sizeof *out->v);
     out->n = 0;
-    for (size_t i = 0; i < raw.n; i++) {
+    int64_t raw_points = 0;
+    for (size_t i = 0; i < raw.n; i++)
+        raw_points += (int64_t)raw.v[i].n;
+    for (size_t i = 0; i < raw.n && !budget_exceeded(g); i++) {
         struct series_data *s = &raw.v[i];
         struct series_data r = step_series_new(g);
         size_t j = 0;
@@ -378,6 +397,7 @@ static int eval_vector(struct ev *ev, const struct node *n, const struct grid *g
             series_data_free(&r);
     }
     series_set_free(&raw);
+    budget_charge(g->budget, -raw_points); /* the raw samples are gone */
     return 0;
 }
 
@@ -398,6 +418,7 @@ static void subquery_grid(const struct ev *ev, const struct node *sq, const stru
     int64_t start = step * (first / step);
     if (start < first)
         start += step;
+    sub->budget = g->budget;
     sub->start = start;
     sub->step = step;
     sub->end = last;
@@ -458,8 +479,22 @@ static void scalar_series(const struct grid *g, double v, struct series_set *out
     s->n = g->nsteps;
 }
 
+static int eval_node(struct ev *ev, const struct node *n, const struct grid *g,
+                     struct series_set *out, struct saba_err *err);
+
 int eval_grid(struct ev *ev, const struct node *n, const struct grid *g, struct series_set *out,
               struct saba_err *err)
+{
+    int rc = eval_node(ev, n, g, out, err);
+    if (!rc && budget_exceeded(g))
+        rc = err_set(err, SABA_EEXEC, 0, EVAL_TOO_MANY_SAMPLES);
+    if (rc)
+        series_set_free(out);
+    return rc;
+}
+
+static int eval_node(struct ev *ev, const struct node *n, const struct grid *g,
+                     struct series_set *out, struct saba_err *err)
 {
     memset(out, 0, sizeof *out);
     switch (n->type) {
@@ -529,7 +564,9 @@ int eval_instant(const struct eval_opts *o, const struct node *n, int64_t t,
     out->t = t;
     out->type = node_value_type(n);
     struct ev ev = {o, t, t};
-    struct grid g = {t, t, 1, 1};
+    struct budget budget = {0, o->max_samples > 0 ? o->max_samples : EVAL_DEFAULT_MAX_SAMPLES,
+                            false};
+    struct grid g = {t, t, 1, 1, &budget};
     const struct node *inner = unparen(n);
     switch (out->type) {
     case VAL_STRING:
@@ -570,7 +607,9 @@ int eval_range(const struct eval_opts *o, const struct node *n, int64_t start, i
                        "instant Vector",
                        value_type_name(vt));
     struct ev ev = {o, start, end};
-    struct grid g = {start, end, step, (size_t)((end - start) / step) + 1};
+    struct budget budget = {0, o->max_samples > 0 ? o->max_samples : EVAL_DEFAULT_MAX_SAMPLES,
+                            false};
+    struct grid g = {start, end, step, (size_t)((end - start) / step) + 1, &budget};
     out->type = VAL_MATRIX;
     return eval_grid(&ev, n, &g, &out->set, err);
 }

@@ -25,6 +25,10 @@
 #define EVAL_MAX_POINTS          11000 /* per series in a range query, as Prometheus */
 /* A subquery without a resolution uses Prometheus' default evaluation interval. */
 #define EVAL_DEFAULT_SUBQUERY_STEP_MS (60 * 1000)
+/* As Prometheus' --query.max-samples: about 800 MB of points. */
+#define EVAL_DEFAULT_MAX_SAMPLES 50000000
+#define EVAL_TOO_MANY_SAMPLES                                                                      \
+    "query processing would load too many samples into memory in query execution"
 /* Steps one subquery may evaluate (over all steps of the outer query). */
 #define EVAL_MAX_SUBQUERY_POINTS 1000000
 
@@ -39,6 +43,7 @@ struct query_result {
 struct eval_opts {
     int64_t lookback_ms;
     struct storage *storage;
+    int64_t max_samples; /* points one query may hold; 0: EVAL_DEFAULT_MAX_SAMPLES */
 };
 
 /* Instant query at t. Returns 0, or SABA_EEXEC/SABA_EINVAL with err set. */

@@ -312,7 +312,7 @@ static void range_job_run(void *ctx, size_t from, size_t to)
 {
     struct range_job *j = ctx;
     const struct grid *g = j->g;
-    for (size_t i = from; i < to; i++) {
+    for (size_t i = from; i < to && !budget_exceeded(g); i++) {
         struct series_data *s = &j->raw->v[i];
         struct series_data r = step_series_new(g);
         size_t lo = 0, hi = 0;
@@ -393,6 +393,9 @@ static int eval_range_func(struct ev *ev, const struct node *n, const struct fun
     }
     int64_t range = m->range_ms;
     size_t cap = 0;
+    int64_t raw_points = 0;
+    for (size_t i = 0; i < raw.n; i++)
+        raw_points += (int64_t)raw.v[i].n;
     if (f->id == F_ABSENT_OVER_TIME) {
         /* 1 at the steps where no series has a sample in the window */
         bool *seen = xcalloc(g->nsteps, sizeof *seen);
@@ -433,6 +436,7 @@ static int eval_range_func(struct ev *ev, const struct node *n, const struct fun
     free(a1);
     free(a2);
     series_set_free(&raw);
+    budget_charge(g->budget, -raw_points); /* the raw samples are gone */
     return set_finish(out, err);
 }
 

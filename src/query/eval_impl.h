@@ -11,16 +11,31 @@
 #ifndef SABA_QUERY_EVAL_IMPL_H
 #define SABA_QUERY_EVAL_IMPL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "query/eval.h"
 
+/* The points one query may allocate (eval_opts.max_samples), shared by its
+ * threads: a query that would need more fails with Prometheus' "too many
+ * samples" error instead of exhausting memory. */
+struct budget {
+    _Atomic int64_t used;
+    int64_t max;
+    _Atomic bool exceeded;
+};
+
 struct grid {
     int64_t start, end, step;
     size_t nsteps;
+    struct budget *budget; /* charged by step_series_new and selections */
 };
+
+/* Charge n points (negative: give them back); false once over budget. */
+bool budget_charge(struct budget *b, int64_t n);
+bool budget_exceeded(const struct grid *g);
 
 static inline int64_t grid_t(const struct grid *g, size_t k)
 {

@@ -6,6 +6,7 @@
  * recursively with dotted names ("wal.fsync").
  */
 #include "server/config.h"
+#include "query/eval.h"
 #include "base/alloc.h"
 #include "base/num.h"
 #include "base/timeutil.h"
@@ -25,6 +26,7 @@ void config_defaults(struct saba_config *c)
     c->fsync_interval_ms = 1000; /* DESIGN.md: default fsync every 1000 ms */
     c->wal_segment_bytes = 128 << 20;
     c->lookback_ms = 5 * 60 * 1000; /* Prometheus' default lookback delta */
+    c->query_max_samples = EVAL_DEFAULT_MAX_SAMPLES;
     c->http_max_connections = 512;
     c->limits = batch_limits_default;
 }
@@ -64,6 +66,7 @@ static const struct setting settings[] = {
     {"wal.fsync", K_FSYNC, OFF(fsync_interval_ms), 0, 0},
     {"wal.segment_size", K_SIZE, OFF(wal_segment_bytes), 1 << 20, 0},
     {"query.lookback_delta", K_DURATION, OFF(lookback_ms), 1, 0},
+    {"query.max_samples", K_INT, OFF(query_max_samples), 1000, 1000000000},
     {"http.max_connections", K_INT, OFF(http_max_connections), 1, 100000},
     {"limits.max_body_size", K_SIZE, OFF(limits.max_body_bytes), 1024, 0},
     {"limits.max_line_size", K_SIZE, OFF(limits.max_line_bytes), 256, 0},

@@ -24,6 +24,7 @@ struct saba_config {
     int64_t fsync_interval_ms; /* 0 = "always" */
     int64_t wal_segment_bytes;
     int64_t lookback_ms;
+    int query_max_samples; /* points one query may hold in memory */
     int http_max_connections;
     struct batch_limits limits;
 };

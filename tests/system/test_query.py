@@ -240,3 +240,20 @@ def test_over_time_functions(loaded):
                                                                     [T + 120, "9"]]}]
     r = loaded.query("avg_over_time(cpu_usage)", t)
     assert r.status == 400 and "range vector" in r.json()["error"]
+
+
+def test_query_max_samples_bounds_a_query(make_saba):
+    """A query that would hold more points than query.max_samples is refused
+    with Prometheus' 422 "too many samples" instead of exhausting memory."""
+    s = make_saba(config="query:\n  max_samples: 5000\n")
+    t0 = 1732250000
+    lines = "".join("m,k=v%d x=%d %d\n" % (i % 4, i, t0 + i) for i in range(4000))
+    assert s.write_lp(lines, precision="s").status == 204
+    r = s.query_range("m_x", t0, t0 + 3600, 1)
+    assert r.status == 422, r.body
+    assert r.json()["errorType"] == "execution"
+    assert "too many samples" in r.json()["error"]
+    # a coarser step fits
+    r = s.query_range("m_x", t0, t0 + 3600, 60)
+    assert r.status == 200, r.body
+    assert len(r.json()["data"]["result"]) == 4

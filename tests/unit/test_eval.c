@@ -798,6 +798,24 @@ static void test_errors(void **state)
     check_refused(f, "(up[5m])", SABA_EINVAL, "range vector");
     check_refused(f, "up[5m:1m]", SABA_EINVAL, "range vector");
     check_refused(f, "\"s\"", SABA_EINVAL, "string");
+
+    /* a query that would hold more points than max_samples fails, whatever
+     * its shape, instead of exhausting memory */
+    const char *big[] = {"up", "rate(up[5m])", "sum(up)", "max_over_time(up[5m:1s])", "up + up"};
+    for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+        struct node *n = parse(big[i]);
+        struct eval_opts o = {EVAL_DEFAULT_LOOKBACK_MS, f->st, 1000};
+        struct saba_err err = {0};
+        struct query_result r;
+        assert_int_equal(eval_range(&o, n, T0, T0 + 10 * MIN, SEC, &r, &err), SABA_EEXEC);
+        assert_non_null(strstr(err.msg, "too many samples"));
+        query_result_free(&r);
+        /* the same query under the default budget works */
+        o.max_samples = 0;
+        assert_int_equal(eval_range(&o, n, T0, T0 + 10 * MIN, SEC, &r, &err), 0);
+        query_result_free(&r);
+        node_free(n);
+    }
 }
 
 /* Regression test (was a bug; same as test_head.c's test_select_matching_nothing): a selector that
