@@ -320,7 +320,7 @@ int64_t node_ref(const struct ev *ev, const struct node *n, int64_t t)
     default:
         break;
     }
-    return t - n->offset_ms;
+    return sat_sub(t, n->offset_ms);
 }
 
 /* Select the series of selector sel (a NODE_VECTOR) with samples in
@@ -333,8 +333,8 @@ static int select_span(struct ev *ev, const struct node *sel, const struct node 
 {
     int64_t first = node_ref(ev, mod, g->start), last = node_ref(ev, mod, g->end);
     struct storage *st = ev->o->storage;
-    int rc =
-        st->ops->select(st, sel->matchers, sel->nmatchers, first - window, last, true, out, err);
+    int rc = st->ops->select(st, sel->matchers, sel->nmatchers, sat_sub(first, window), last, true,
+                             out, err);
     if (rc || !drop_stale)
         return rc;
     size_t keep = 0;
@@ -384,7 +384,8 @@ static int eval_vector(struct ev *ev, const struct node *n, const struct grid *g
             int64_t t = grid_t(g, k), ref = node_ref(ev, n, t);
             while (j + 1 < s->n && s->t[j + 1] <= ref)
                 j++;
-            if (s->n && s->t[j] <= ref && s->t[j] >= ref - lookback && !value_is_stale(s->v[j])) {
+            if (s->n && s->t[j] <= ref && s->t[j] >= sat_sub(ref, lookback) &&
+                !value_is_stale(s->v[j])) {
                 r.t[r.n] = t;
                 r.v[r.n++] = sample_time ? (double)s->t[j] / 1000.0 : s->v[j];
             }
@@ -413,18 +414,24 @@ static void subquery_grid(const struct ev *ev, const struct node *sq, const stru
                           struct grid *sub)
 {
     int64_t step = sq->step_ms > 0 ? sq->step_ms : EVAL_DEFAULT_SUBQUERY_STEP_MS;
-    int64_t first = node_ref(ev, sq, g->start) - sq->range_ms;
+    int64_t first = sat_sub(node_ref(ev, sq, g->start), sq->range_ms);
     int64_t last = node_ref(ev, sq, g->end);
     int64_t start = step * (first / step);
     if (start < first)
-        start += step;
+        start = sat_add(start, step);
     sub->budget = g->budget;
     sub->start = start;
     sub->step = step;
     sub->end = last;
-    sub->nsteps = last >= start ? (size_t)((last - start) / step) + 1 : 0;
-    if (sub->nsteps)
-        sub->end = start + (int64_t)(sub->nsteps - 1) * step;
+    sub->nsteps = 0;
+    if (last >= start) {
+        uint64_t span = (uint64_t)last - (uint64_t)start;
+        sub->nsteps = span / (uint64_t)step >= EVAL_MAX_SUBQUERY_POINTS
+                          ? (size_t)EVAL_MAX_SUBQUERY_POINTS + 1 /* refused by the caller */
+                          : (size_t)(span / (uint64_t)step) + 1;
+        if (sub->nsteps <= EVAL_MAX_SUBQUERY_POINTS)
+            sub->end = start + (int64_t)(sub->nsteps - 1) * step;
+    }
 }
 
 int eval_range_source(struct ev *ev, const struct node *m, const struct grid *g,
@@ -443,9 +450,9 @@ int eval_range_source(struct ev *ev, const struct node *m, const struct grid *g,
         return 0;
     if (sub.nsteps > EVAL_MAX_SUBQUERY_POINTS)
         return err_set(err, SABA_EEXEC, 0,
-                       "subquery needs %zu steps, more than the limit of %d: use a coarser "
-                       "resolution or a shorter range",
-                       sub.nsteps, EVAL_MAX_SUBQUERY_POINTS);
+                       "subquery needs more than %d steps: use a coarser resolution or a "
+                       "shorter range",
+                       EVAL_MAX_SUBQUERY_POINTS);
     return eval_grid(ev, m->inner, &sub, raw, err);
 }
 

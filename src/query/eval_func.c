@@ -57,8 +57,8 @@ static bool extrapolated_rate(const struct window *w, bool counter, bool is_rate
             last = v[i];
         }
     }
-    double to_start = (double)(t[0] - (w->ref - w->range)) / 1000;
-    double to_end = (double)(w->ref - t[n - 1]) / 1000;
+    double to_start = ((double)t[0] - ((double)w->ref - (double)w->range)) / 1000;
+    double to_end = ((double)w->ref - (double)t[n - 1]) / 1000;
     double sampled = (double)(t[n - 1] - t[0]) / 1000;
     double avg_gap = sampled / (double)(n - 1);
     if (counter && result > 0 && v[0] >= 0) {
@@ -320,7 +320,7 @@ static void range_job_run(void *ctx, size_t from, size_t to)
             int64_t t = grid_t(g, k), ref = node_ref(j->ev, j->m, t);
             while (hi < s->n && s->t[hi] <= ref)
                 hi++;
-            while (lo < hi && s->t[lo] < ref - j->range)
+            while (lo < hi && s->t[lo] < sat_sub(ref, j->range))
                 lo++;
             if (lo == hi)
                 continue;
@@ -406,7 +406,7 @@ static int eval_range_func(struct ev *ev, const struct node *n, const struct fun
                 int64_t ref = node_ref(ev, m, grid_t(g, k));
                 while (hi < s->n && s->t[hi] <= ref)
                     hi++;
-                while (lo < hi && s->t[lo] < ref - range)
+                while (lo < hi && s->t[lo] < sat_sub(ref, range))
                     lo++;
                 seen[k] |= lo < hi;
             }

@@ -37,6 +37,24 @@ struct grid {
 bool budget_charge(struct budget *b, int64_t n);
 bool budget_exceeded(const struct grid *g);
 
+/* Time arithmetic that saturates instead of overflowing: @ and offset can
+ * push a reference time to the ends of int64. */
+static inline int64_t sat_sub(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_sub_overflow(a, b, &r))
+        return b > 0 ? INT64_MIN : INT64_MAX;
+    return r;
+}
+
+static inline int64_t sat_add(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
 static inline int64_t grid_t(const struct grid *g, size_t k)
 {
     return g->start + (int64_t)k * g->step;

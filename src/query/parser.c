@@ -880,7 +880,8 @@ static bool parse_offset_at(struct parser *p, struct node *n)
                 next(p);
             }
             if (p->tok == T_NUMBER) {
-                if (!isfinite(p->num)) {
+                /* the time must fit in int64 milliseconds */
+                if (!isfinite(p->num) || fabs(p->num) >= 9.2e15) {
                     fail(p, p->tpos, "timestamp out of bounds for @ modifier: %f", p->num);
                     return false;
                 }
