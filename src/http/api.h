@@ -21,6 +21,9 @@ void api_write_influx_v1(void *ctx, struct http_req *req, struct http_resp *resp
 void api_write_influx_v2(void *ctx, struct http_req *req, struct http_resp *resp);
 void api_v0_metrics(void *ctx, struct http_req *req, struct http_resp *resp);
 void api_v1_write(void *ctx, struct http_req *req, struct http_resp *resp);
+void api_v1_buildinfo(void *ctx, struct http_req *req, struct http_resp *resp);
+void api_v1_metadata(void *ctx, struct http_req *req, struct http_resp *resp);
+void api_v1_query_exemplars(void *ctx, struct http_req *req, struct http_resp *resp);
 /* api_v1_query.c */
 void api_v1_query(void *ctx, struct http_req *req, struct http_resp *resp);
 void api_v1_query_range(void *ctx, struct http_req *req, struct http_resp *resp);

@@ -16,5 +16,8 @@ const struct http_route api_routes[] = {
     {"GET,POST", "/api/v1/series", api_v1_series},
     {"GET,POST", "/api/v1/labels", api_v1_labels},
     {"GET", "/api/v1/label/*", api_v1_label_values},
+    {"GET", "/api/v1/status/buildinfo", api_v1_buildinfo},
+    {"GET", "/api/v1/metadata", api_v1_metadata},
+    {"GET,POST", "/api/v1/query_exemplars", api_v1_query_exemplars},
     {NULL, NULL, NULL},
 };

@@ -257,3 +257,13 @@ def test_query_max_samples_bounds_a_query(make_saba):
     r = s.query_range("m_x", t0, t0 + 3600, 60)
     assert r.status == 200, r.body
     assert len(r.json()["data"]["result"]) == 4
+
+
+def test_endpoints_clients_probe(saba):
+    """Grafana and other clients probe these before querying."""
+    b = saba.get("/api/v1/status/buildinfo").json()
+    assert b["status"] == "success" and b["data"]["version"].startswith("2.")
+    assert b["data"]["application"] == "saba"
+    assert saba.get("/api/v1/metadata").json() == {"status": "success", "data": {}}
+    r = saba.get("/api/v1/query_exemplars", query="up", start=1, end=2)
+    assert r.json() == {"status": "success", "data": []}
