@@ -27,6 +27,7 @@ void config_defaults(struct saba_config *c)
     c->lookback_ms = 5 * 60 * 1000; /* Prometheus' default lookback delta */
     c->http_max_connections = 512;
     c->limits = batch_limits_default;
+    scrape_config_defaults(&c->scrape);
 }
 
 void config_set_str(char **field, const char *value)
@@ -41,6 +42,7 @@ void config_free(struct saba_config *c)
     free(c->graphite_listen);
     free(c->data_dir);
     free(c->log_level);
+    scrape_config_free(&c->scrape);
     memset(c, 0, sizeof *c);
 }
 
@@ -202,6 +204,8 @@ int config_load(struct saba_config *c, const char *path, struct saba_err *err)
     }
     void *it = NULL;
     struct fy_node_pair *p;
+    /* the scrape sections are read last: jobs take their defaults from global */
+    struct fy_node *global = NULL, *scrape_configs = NULL;
     while (rc == 0 && (p = fy_node_mapping_iterate(root, &it))) {
         struct fy_node *k = fy_node_pair_key(p);
         const char *ks = k ? fy_node_get_scalar0(k) : NULL;
@@ -209,8 +213,15 @@ int config_load(struct saba_config *c, const char *path, struct saba_err *err)
             rc = err_set(err, SABA_EINVAL, 0, "%s: keys must be plain strings", path);
             break;
         }
-        rc = apply(c, path, ks, k, fy_node_pair_value(p), err);
+        if (!strcmp(ks, "global"))
+            global = fy_node_pair_value(p);
+        else if (!strcmp(ks, "scrape_configs"))
+            scrape_configs = fy_node_pair_value(p);
+        else
+            rc = apply(c, path, ks, k, fy_node_pair_value(p), err);
     }
+    if (rc == 0 && (global || scrape_configs))
+        rc = scrape_config_parse(&c->scrape, path, global, scrape_configs, err);
 out:
     fy_document_destroy(doc);
     fy_diag_destroy(diag);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "scrape/scrape_config.h"
 #include "storage/batch.h"
 
 #define SABA_DEFAULT_LISTEN          "127.0.0.1:9650"
@@ -26,6 +27,7 @@ struct saba_config {
     int64_t lookback_ms;
     int http_max_connections;
     struct batch_limits limits;
+    struct scrape_config scrape; /* global: and scrape_configs: */
 };
 
 void config_defaults(struct saba_config *c);

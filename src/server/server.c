@@ -12,6 +12,7 @@
 #include "base/timeutil.h"
 #include "http/api.h"
 #include "server/graphite_listener.h"
+#include "scrape/scrape.h"
 #include "server/listen.h"
 #include "storage/tsdb/tsdb.h"
 
@@ -23,7 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
-const char *const ingest_proto_names[PROTO_COUNT] = {"influx", "json", "graphite"};
+const char *const ingest_proto_names[PROTO_COUNT] = {"influx", "json", "graphite", "scrape"};
 
 int server_append(struct saba_server *srv, enum ingest_proto proto, const struct batch *b,
                   struct saba_err *err)
@@ -43,6 +44,33 @@ int server_append(struct saba_server *srv, enum ingest_proto proto, const struct
     }
     atomic_fetch_add(&srv->ingested[proto], b->nsamples);
     return 0;
+}
+
+static int scrape_sink(void *ctx, const struct batch *b, struct saba_err *err)
+{
+    return server_append(ctx, PROTO_SCRAPE, b, err);
+}
+
+/* SIGHUP: read the config file again and apply its scrape_configs (the only
+ * settings that change without a restart). A bad file changes nothing. */
+static void reload(const char *config_path, struct scraper *scraper)
+{
+    if (!config_path) {
+        log_warn("server", "msg=\"SIGHUP without --config: nothing to reload\"");
+        return;
+    }
+    struct saba_config nc;
+    config_defaults(&nc);
+    struct saba_err err = {0};
+    if (config_load(&nc, config_path, &err) != 0) {
+        log_error("server",
+                  "msg=\"reload failed, keeping the running configuration\" reason=\"%s\"",
+                  err.msg);
+    } else {
+        scraper_apply(scraper, &nc.scrape);
+        log_info("server", "msg=\"configuration reloaded\" scrape_targets=%zu", nc.scrape.ntargets);
+    }
+    config_free(&nc);
 }
 
 static void usage(FILE *f)
@@ -153,6 +181,7 @@ int server_main(int argc, char **argv)
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP); /* reload, not stop */
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -160,6 +189,7 @@ int server_main(int argc, char **argv)
     struct http_server *http = NULL;
     struct graphite_listener *graphite = NULL;
     struct storage *st = NULL;
+    struct scraper *scraper = NULL;
     char bound[128];
 
     int hfd = listen_tcp(cfg.listen, bound, sizeof bound, &err);
@@ -191,8 +221,16 @@ int server_main(int argc, char **argv)
     log_info("server", "msg=ready data_dir=%s fsync=%s", cfg.data_dir,
              cfg.fsync_interval_ms ? "interval" : "always");
 
+    scraper = scraper_new(&srv.limits, scrape_sink, &srv);
+    scraper_apply(scraper, &cfg.scrape);
+
     int sig = 0;
-    sigwait(&stop, &sig);
+    for (;;) {
+        sigwait(&stop, &sig);
+        if (sig != SIGHUP)
+            break;
+        reload(config_path, scraper);
+    }
     log_info("server", "msg=\"stopping\" signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     status = 0;
     goto out;
@@ -200,6 +238,7 @@ fail:
     log_error("server", "msg=\"cannot start\" reason=\"%s\"", err.msg);
     fprintf(stderr, "saba server: %s\n", err.msg);
 out:
+    scraper_free(scraper); /* writes its last staleness markers: before storage closes */
     http_stop(http);
     graphite_stop(graphite);
     atomic_store(&srv.storage, NULL);
