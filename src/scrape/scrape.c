@@ -172,30 +172,29 @@ static int add_conflicting(struct scrape_ctx *c, const struct expo_sample *s, co
         }
         order[j] = conf[i];
     }
-    char done[64][300];
-    for (size_t i = 0; i < nconf; i++) {
+    char *done[64];
+    int rc = 0;
+    size_t ndone = 0;
+    for (size_t i = 0; rc == 0 && i < nconf; i++) {
         const struct expo_label *l = &s->labels[order[i]];
-        char name[300];
-        snprintf(name, sizeof name, "%s", l->name);
-        for (int tries = 0;; tries++) {
-            char next[300];
-            if (tries == 8 || strlen(name) + 9 >= sizeof next)
-                return err_set(err, SABA_EINVAL, 0, "cannot find a free exported_ name for \"%s\"",
-                               l->name);
-            snprintf(next, sizeof next, "exported_%s", name);
-            memcpy(name, next, sizeof name);
-            bool taken = labels_get(&c->t->cfg.labels, name) || exposed_has(s, name);
-            for (size_t k = 0; k < i && !taken; k++)
-                taken = !strcmp(done[k], name);
-            if (!taken)
-                break;
+        struct buf name = BUF_INIT;
+        bool taken = true;
+        /* bounded: each try is a new name, and at most nlabels + ntarget names are taken */
+        for (size_t tries = 0; taken && tries <= s->nlabels + c->t->cfg.labels.n + 1; tries++) {
+            buf_reset(&name);
+            for (size_t k = 0; k <= tries; k++)
+                buf_puts(&name, "exported_");
+            buf_puts(&name, l->name);
+            taken = labels_get(&c->t->cfg.labels, name.data) || exposed_has(s, name.data);
+            for (size_t k = 0; k < ndone && !taken; k++)
+                taken = !strcmp(done[k], name.data);
         }
-        memcpy(done[i], name, sizeof name);
-        int rc = add_label(c->b, name, l->value, l->value_len, err);
-        if (rc)
-            return rc;
+        rc = add_label(c->b, name.data, l->value, l->value_len, err);
+        done[ndone++] = buf_steal(&name);
     }
-    return 0;
+    for (size_t k = 0; k < ndone; k++)
+        free(done[k]);
+    return rc;
 }
 
 static int on_sample(void *ctx, const struct expo_sample *s, struct saba_err *err)
