@@ -198,7 +198,7 @@ def test_exposed_timestamps_are_honoured(make_saba, exporter):
     honor_timestamps: false
     static_configs: [{targets: ["%s"]}]
 """ % exporter.address]))
-    wait_for(lambda: instant(s, 'without_ts{job="ts"}'), what="first scrape")
+    wait_for(lambda: len(instant(s, "without_ts")) == 2, what="first scrape of both jobs")
     r = s.query('with_ts{job="ts"}[10m]')
     vals = r.json()["data"]["result"][0]["values"]
     assert [(round(float(t) * 1000), v) for t, v in vals] == [(t_ms, "5")]
