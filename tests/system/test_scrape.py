@@ -31,6 +31,8 @@ class Exporter:
         self.content_type = "text/plain; version=0.0.4; charset=utf-8"
         self.status = 200
         self.requests = []  # (path, headers) of every request
+        self.delay = 0  # seconds before answering
+        self.release = threading.Event()  # ends every delay early (close)
         exporter = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,6 +42,9 @@ class Exporter:
                 with exporter.lock:
                     exporter.requests.append((self.path, dict(self.headers)))
                     body, ct, status = exporter.body.encode(), exporter.content_type, exporter.status
+                    delay = exporter.delay
+                if delay:
+                    exporter.release.wait(delay)
                 headers = {"Content-Type": ct}
                 if "gzip" in self.headers.get("Accept-Encoding", ""):
                     body = gzip.compress(body)
@@ -75,6 +80,7 @@ class Exporter:
             return len(self.requests) - n
 
     def close(self):
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -310,6 +316,27 @@ def test_staleness_on_reload_and_shutdown(make_saba, exporter):
         assert instant(s2, "m", "%.3f" % (stopped - 0.5)) != {}
     finally:
         other.close()
+
+
+def test_timeout_and_prompt_shutdown_during_a_scrape(make_saba, exporter):
+    exporter.set("m 1\n")
+    s = make_saba(config=job_config([
+        "  - job_name: slow\n    scrape_interval: 1s\n    scrape_timeout: 500ms\n"
+        "    static_configs: [{targets: [\"%s\"]}]\n" % exporter.address,
+        "  - job_name: hanging\n    scrape_interval: 8s\n    scrape_timeout: 7s\n"
+        "    metrics_path: /hang\n"
+        "    static_configs: [{targets: [\"%s\"]}]\n" % exporter.address]))
+    wait_for(lambda: instant(s, 'up{job="slow"}'), what="first scrape")
+    exporter.delay = 60
+    wait_for(lambda: one(s, 'up{job="slow"}')[1] == "0", 10, "up == 0 on timeout")
+    assert re.search(r'job="slow".*reason="[^"]*[Tt]imed? ?out', s.log()), s.log()[-2000:]
+    assert 0.45 < float(one(s, 'scrape_duration_seconds{job="slow"}')[1]) < 2
+    # a scrape hanging for its 7s timeout does not hold up a SIGTERM: it is aborted
+    wait_for(lambda: any(p == "/hang" for p, _ in exporter.requests), 12, "a /hang scrape")
+    time.sleep(0.3)
+    t0 = time.time()
+    assert s.stop() == 0
+    assert time.time() - t0 < 3
 
 
 def free_port():
