@@ -126,6 +126,10 @@ struct scraper {
     size_t n;
 };
 
+/* Labels a sample may expose: the WAL and the head hold at most 256 per series
+ * (limits.max_labels_per_series is capped there), so more can never be stored. */
+#define MAX_EXPOSED_LABELS 256
+
 static double stale_nan(void)
 {
     uint64_t bits = SCRAPE_STALE_NAN_BITS;
@@ -163,7 +167,7 @@ static int add_label(struct batch *b, const char *n, const char *v, size_t vlen,
 static int add_conflicting(struct scrape_ctx *c, const struct expo_sample *s, const size_t *conf,
                            size_t nconf, struct saba_err *err)
 {
-    size_t order[64];
+    size_t order[MAX_EXPOSED_LABELS];
     for (size_t i = 0; i < nconf; i++) {
         size_t j = i;
         while (j > 0 && s->labels[order[j - 1]].name_len > s->labels[conf[i]].name_len) {
@@ -172,7 +176,7 @@ static int add_conflicting(struct scrape_ctx *c, const struct expo_sample *s, co
         }
         order[j] = conf[i];
     }
-    char *done[64];
+    char *done[MAX_EXPOSED_LABELS];
     int rc = 0;
     size_t ndone = 0;
     for (size_t i = 0; rc == 0 && i < nconf; i++) {
@@ -211,10 +215,11 @@ static int on_sample(void *ctx, const struct expo_sample *s, struct saba_err *er
         c->skipped_bounds++; /* Prometheus: "out of bounds", skipped, the scrape goes on */
         return 0;
     }
-    if (s->nlabels > 64)
-        return err_set(err, SABA_EINVAL, 0, "sample has more than 64 labels");
+    if (s->nlabels > (size_t)b->limits->max_labels || s->nlabels >= MAX_EXPOSED_LABELS)
+        return err_set(err, SABA_EINVAL, 0, "series has more than %d labels",
+                       b->limits->max_labels);
     const struct labels *tl = &t->cfg.labels;
-    size_t conf[64], nconf = 0;
+    size_t conf[MAX_EXPOSED_LABELS], nconf = 0;
     batch_series_begin(b);
     int rc = batch_label(b, LABEL_NAME, sizeof LABEL_NAME - 1, s->name, s->name_len, err);
     for (size_t i = 0; rc == 0 && i < s->nlabels; i++) {
