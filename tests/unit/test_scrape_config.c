@@ -169,6 +169,9 @@ static void test_errors(void **state)
     assert_error("scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: "
                  "[\"h:1\"]\n        labels: {\"1x\": y}\n",
                  5, "invalid label name \"1x\"");
+    /* not text: refused before the YAML parser sees it */
+    assert_error("listen: x\r\nlog_level: \x01\n", 2, "not UTF-8 text");
+    assert_error("# \xff\n", 1, "not UTF-8 text");
     /* an error leaves the scrape section of the config as it was */
     struct saba_config c;
     struct saba_err err;
