@@ -397,6 +397,8 @@ static void scrape_once(struct target *t)
     struct scrape_ctx c = {t, &b, ts, 0, 0, 0};
     sset_reset(&t->cur);
     bool ok = fetch(t, &fmt, reason, sizeof reason) == 0;
+    /* as Prometheus: the time to get the body, not to parse and store it */
+    double duration = (double)(mono_ns() - t0) / 1e9;
     if (atomic_load(&t->stop)) {
         batch_free(&b); /* aborted by stop: the end of run writes what is due */
         return;
@@ -413,7 +415,6 @@ static void scrape_once(struct target *t)
             c.scraped = c.post = 0;
         }
     }
-    double duration = (double)(mono_ns() - t0) / 1e9;
     uint64_t added = 0;
     for (size_t i = 0; i < t->cur.n; i++)
         added += !sset_has(&t->prev, t->cur.v[i].hash);
