@@ -179,7 +179,55 @@ struct job {
     bool timeout_set, honor_labels, honor_timestamps;
     const char *path, *scheme;
     struct fy_node *static_configs;
+    char *query; /* from params: "?a=1&b=2" or "" (owned) */
 };
+
+/* Append s percent-encoded as a URL query component (RFC 3986 unreserved kept). */
+static void put_query_escaped(struct buf *b, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            ch == '-' || ch == '.' || ch == '_' || ch == '~')
+            buf_putc(b, (char)ch);
+        else
+            buf_printf(b, "%%%02X", ch);
+    }
+}
+
+/* params: {name: [value, ...]} -> the URL's query string, as Prometheus sends it. */
+static int parse_params(struct ctx *c, struct fy_node *v, const char *path, char **out)
+{
+    if (fy_node_get_type(v) != FYNT_MAPPING)
+        return BAD(c, v, "\"params\" must be a mapping of names to lists of values");
+    struct buf q = BUF_INIT;
+    struct fy_node_pair *p_;
+    struct fy_node *k, *vals;
+    const char *ks;
+    FOR_PAIRS(v, ks, k, vals)
+    {
+        if (!ks[0] || fy_node_get_type(vals) != FYNT_SEQUENCE) {
+            buf_free(&q);
+            return BAD(c, k, "params \"%s\": want a list of values", ks);
+        }
+        void *it = NULL;
+        struct fy_node *e;
+        while ((e = fy_node_sequence_iterate(vals, &it))) {
+            const char *es = scalar(e);
+            if (!es) {
+                buf_free(&q);
+                return BAD(c, e, "params \"%s\": each value must be a string", ks);
+            }
+            buf_putc(&q, q.len ? '&' : strchr(path, '?') ? '&' : '?');
+            put_query_escaped(&q, ks);
+            buf_putc(&q, '=');
+            put_query_escaped(&q, es);
+        }
+    }
+    *out = q.len ? buf_steal(&q) : xstrdup("");
+    buf_free(&q);
+    return 0;
+}
 
 static int add_group(struct ctx *c, const struct job *j, struct fy_node *grp,
                      struct scrape_config *out)
@@ -256,7 +304,7 @@ static int add_group(struct ctx *c, const struct job *j, struct fy_node *grp,
             .honor_timestamps = j->honor_timestamps,
         };
         struct buf u = BUF_INIT;
-        buf_printf(&u, "%s://%s%s", j->scheme, addr, j->path);
+        buf_printf(&u, "%s://%s%s%s", j->scheme, addr, j->path, j->query ? j->query : "");
         tc.url = buf_steal(&u);
         for (size_t i = 0; i < out->ntargets; i++) {
             if (!strcmp(out->targets[i].url, tc.url) && !strcmp(out->targets[i].job, tc.job)) {
@@ -278,6 +326,7 @@ static int parse_job(struct ctx *c, struct fy_node *jn, int64_t gi, int64_t gt,
     struct job j = {
         .line = line_of(jn), .path = "/metrics", .scheme = "http", .honor_timestamps = true};
     bool interval_set = false;
+    struct fy_node *params = NULL;
     struct fy_node_pair *p_;
     struct fy_node *k, *v;
     const char *ks;
@@ -307,6 +356,8 @@ static int parse_job(struct ctx *c, struct fy_node *jn, int64_t gi, int64_t gt,
             rc = get_bool(c, "honor_labels", v, &j.honor_labels);
         } else if (!strcmp(ks, "honor_timestamps")) {
             rc = get_bool(c, "honor_timestamps", v, &j.honor_timestamps);
+        } else if (!strcmp(ks, "params")) {
+            params = v;
         } else if (!strcmp(ks, "static_configs")) {
             if (fy_node_get_type(v) != FYNT_SEQUENCE)
                 rc = BAD(c, v, "\"static_configs\" must be a list");
@@ -325,16 +376,15 @@ static int parse_job(struct ctx *c, struct fy_node *jn, int64_t gi, int64_t gt,
         j.timeout = gt > j.interval ? j.interval : gt;
     if (j.timeout > j.interval)
         return bad(c, j.line, "job \"%s\": scrape_timeout is greater than scrape_interval", j.name);
-    if (j.static_configs) {
+    int rc = params ? parse_params(c, params, j.path, &j.query) : 0;
+    if (rc == 0 && j.static_configs) {
         void *it = NULL;
         struct fy_node *g;
-        while ((g = fy_node_sequence_iterate(j.static_configs, &it))) {
-            int rc = add_group(c, &j, g, out);
-            if (rc)
-                return rc;
-        }
+        while (rc == 0 && (g = fy_node_sequence_iterate(j.static_configs, &it)))
+            rc = add_group(c, &j, g, out);
     }
-    return 0;
+    free(j.query);
+    return rc;
 }
 
 int scrape_config_parse(struct scrape_config *c, const char *path, struct fy_node *global,

@@ -13,6 +13,7 @@
  *       scheme: http                 # or https
  *       honor_labels: false
  *       honor_timestamps: true
+ *       params: {module: [if_mib]}   # URL query parameters
  *       static_configs:
  *         - targets: ["127.0.0.1:9100"]
  *           labels: {env: prod}

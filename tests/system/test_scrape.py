@@ -184,6 +184,7 @@ def test_honor_labels_true(make_saba, exporter):
     s = make_saba(config=job_config(["""  - job_name: honored
     honor_labels: true
     metrics_path: /custom/path
+    params: {module: [x/y]}
     static_configs:
       - targets: ["%s"]
 """ % exporter.address]))
@@ -192,7 +193,7 @@ def test_honor_labels_true(make_saba, exporter):
     assert dict(labels) == {"__name__": "conflict", "job": "exported-job",
                             "instance": exporter.address}
     assert dict(one(s, "plain")[0])["job"] == "honored"
-    assert exporter.requests[-1][0] == "/custom/path"
+    assert exporter.requests[-1][0] == "/custom/path?module=x%2Fy"
 
 
 def test_exposed_timestamps_are_honoured(make_saba, exporter):

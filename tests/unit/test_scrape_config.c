@@ -69,6 +69,7 @@ static void test_defaults_and_labels(void **state)
                   "    scheme: https\n"
                   "    honor_labels: true\n"
                   "    honor_timestamps: false\n"
+                  "    params: {module: [if_mib, \"a b/c\"], x: [\"1\"]}\n"
                   "    static_configs: [{targets: [\"c:1\"]}]\n"
                   "global:\n"
                   "  scrape_interval: 30s\n"
@@ -94,7 +95,7 @@ static void test_defaults_and_labels(void **state)
     assert_string_equal(labels_get(&t[2].labels, "instance"), "web-b");
     assert_string_equal(t[2].job, "node");
     /* the timeout defaults to min(global timeout, interval) */
-    assert_string_equal(t[3].url, "https://c:1/m");
+    assert_string_equal(t[3].url, "https://c:1/m?module=if_mib&module=a%20b%2Fc&x=1");
     assert_int_equal(t[3].interval_ms, 2000);
     assert_int_equal(t[3].timeout_ms, 2000);
     assert_true(t[3].honor_labels);
@@ -166,6 +167,8 @@ static void test_errors(void **state)
     assert_error("scrape_configs:\n  - job_name: a\n    scrape_interval: 10ms\n", 3,
                  "of at least 100ms");
     assert_error("scrape_configs:\n  - job_name: \"\"\n", 2, "non-empty string");
+    assert_error("scrape_configs:\n  - job_name: a\n    params: {module: if_mib}\n", 3,
+                 "params \"module\": want a list of values");
     assert_error("scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: "
                  "[\"h:1\"]\n        labels: {\"1x\": y}\n",
                  5, "invalid label name \"1x\"");
