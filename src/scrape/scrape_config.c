@@ -108,9 +108,9 @@ static int get_duration(struct ctx *c, const char *key, struct fy_node *v, int64
 {
     const char *s = scalar(v);
     int64_t ms;
-    if (!s || duration_parse(s, &ms) || ms < SCRAPE_MIN_INTERVAL_MS)
+    if (!s || duration_parse(s, &ms) || ms < SCRAPE_MIN_INTERVAL_MS || ms > SCRAPE_MAX_INTERVAL_MS)
         return BAD(c, v,
-                   "\"%s\": invalid value \"%s\" (expected a duration like 15s of at least %dms)",
+                   "\"%s\": invalid value \"%s\" (expected a duration like 15s from %dms to 1w)",
                    key, s ? s : "", SCRAPE_MIN_INTERVAL_MS);
     *out = ms;
     return 0;

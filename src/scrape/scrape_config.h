@@ -38,8 +38,10 @@
 #define SCRAPE_DEFAULT_TIMEOUT_MS  (10 * 1000)
 /* Each target has a thread of its own: bound them. */
 #define SCRAPE_MAX_TARGETS 1024
-/* Shortest interval and timeout accepted. */
+/* Shortest and longest interval and timeout accepted (the longest keeps the
+ * loop's nanosecond deadlines far from overflow). */
 #define SCRAPE_MIN_INTERVAL_MS 100
+#define SCRAPE_MAX_INTERVAL_MS (7LL * 24 * 3600 * 1000)
 
 /* One resolved target: everything its scrape loop needs. */
 struct scrape_target_config {

@@ -165,7 +165,8 @@ static void test_errors(void **state)
     assert_error("scrape_configs:\n  - job_name: a\n    metrics_path: metrics\n", 3,
                  "must be a path starting with /");
     assert_error("scrape_configs:\n  - job_name: a\n    scrape_interval: 10ms\n", 3,
-                 "of at least 100ms");
+                 "from 100ms to 1w");
+    assert_error("global:\n  scrape_interval: 2w\n", 2, "from 100ms to 1w");
     assert_error("scrape_configs:\n  - job_name: \"\"\n", 2, "non-empty string");
     assert_error("scrape_configs:\n  - job_name: a\n    params: {module: if_mib}\n", 3,
                  "params \"module\": want a list of values");
