@@ -164,38 +164,23 @@ static int parse_timestamp(const struct parser *p, const char *s, size_t n, int6
     return 0;
 }
 
-/* Copy [s, s+n) into scratch with escapes resolved: \\ \" \n (label values)
- * or \\ \n (help). Returns 0 or -1 on an invalid escape. */
-static int unescape(struct parser *p, const char *s, size_t n, bool quotes, size_t *off,
-                    size_t *len)
+/* Copy [s, s+n) into scratch, NUL-terminated. With escapes (label values),
+ * \\ \" and \n are resolved and any other backslash is kept as it is:
+ * Prometheus' scraper does the same rather than fail the whole scrape. */
+static void copy_str(struct parser *p, const char *s, size_t n, bool escapes, size_t *off,
+                     size_t *len)
 {
     *off = p->scratch.len;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (c == '\\') {
-            if (++i == n)
-                return -1;
-            switch (s[i]) {
-            case '\\':
-                c = '\\';
-                break;
-            case 'n':
-                c = '\n';
-                break;
-            case '"':
-                if (!quotes)
-                    return -1;
-                c = '"';
-                break;
-            default:
-                return -1;
-            }
+        if (escapes && c == '\\' && i + 1 < n &&
+            (s[i + 1] == '\\' || s[i + 1] == 'n' || s[i + 1] == '"')) {
+            c = s[++i] == 'n' ? '\n' : s[i];
         }
         buf_putc(&p->scratch, c);
     }
     *len = p->scratch.len - *off;
     buf_putc(&p->scratch, '\0');
-    return 0;
 }
 
 /* Parse {name="value",...} at *sp (which points at '{'); labels are appended to
@@ -243,12 +228,8 @@ static int parse_labels(struct parser *p, const char **sp, const char *end)
             p->labels = xrealloc(p->labels, p->cap * sizeof *p->labels);
         }
         struct label_pos *lp = &p->pos[p->nlabels];
-        size_t dummy;
-        unescape(p, name, nn, false, &lp->name_off, &dummy);
-        lp->name_len = nn;
-        if (unescape(p, v, (size_t)(s - v), true, &lp->value_off, &lp->value_len))
-            return fail(p, SABA_EINVAL, "invalid escape sequence in the value of label \"%.64s\"",
-                        excerpt(name, name + nn, ex, sizeof ex));
+        copy_str(p, name, nn, false, &lp->name_off, &lp->name_len);
+        copy_str(p, v, (size_t)(s - v), true, &lp->value_off, &lp->value_len);
         p->nlabels++;
         s = skip_blanks(s + 1, end);
         if (s < end && *s == ',') {
@@ -338,10 +319,7 @@ static int parse_comment(struct parser *p, const char *s, const char *end, bool 
     if (s2 < end && !is_blank(*s2))
         return fail(p, SABA_EINVAL, "# %s: invalid metric name", what);
     s2 = skip_blanks(s2, end);
-    if (help) {
-        size_t off, len;
-        if (unescape(p, s2, (size_t)(end - s2), false, &off, &len))
-            return fail(p, SABA_EINVAL, "# HELP: invalid escape sequence", NULL);
+    if (help) { /* not kept: only checked to be text */
         if (!utf8_valid_text(s2, (size_t)(end - s2)))
             return fail(p, SABA_EINVAL, "# HELP: not valid UTF-8 text", NULL);
         return 0;
@@ -366,7 +344,9 @@ static int parse_comment(struct parser *p, const char *s, const char *end, bool 
     if (tn == 0 || skip_blanks(s2 + tn, end) != end || parse_type(p, s2, tn, &t))
         return fail(p, SABA_EINVAL, "# TYPE: invalid type \"%.64s\"",
                     tn ? excerpt(s2, end, ex, sizeof ex) : "");
-    if (p->have_family && p->family_len == nn && !memcmp(p->family, name, nn))
+    /* the text format's scrapers let a repeated TYPE pass; OpenMetrics forbids it */
+    if (p->fmt == EXPO_OPENMETRICS && p->have_family && p->family_len == nn &&
+        !memcmp(p->family, name, nn))
         return fail(p, SABA_EINVAL, "second # TYPE line for \"%.64s\"",
                     excerpt(name, name + nn, ex, sizeof ex));
     if (nn >= sizeof p->family)
@@ -457,7 +437,7 @@ static int parse_sample(struct parser *p, const char *s, const char *end, expo_s
                     excerpt(s, end, ex, sizeof ex));
     const char *name = s;
     size_t name_off, dummy;
-    unescape(p, name, nn, false, &name_off, &dummy);
+    copy_str(p, name, nn, false, &name_off, &dummy);
     s += nn;
     if (p->fmt == EXPO_TEXT) { /* the text format allows blanks before '{' */
         const char *t = skip_blanks(s, end);

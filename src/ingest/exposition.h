@@ -13,8 +13,11 @@
  * timestamps are (fractional) seconds; both come out in milliseconds.
  * OpenMetrics input must end with "# EOF"; exemplars are checked for syntax
  * and skipped; "_created" samples of counters, histograms and summaries are
- * flagged (they carry a creation time, not a value). The first bad line
- * stops the parse with its 1-based number.
+ * flagged (they carry a creation time, not a value). Where Prometheus'
+ * own scraper is lenient, so is this parser (an unknown escape in a label
+ * value is kept as written, HELP text is not unescaped, a repeated TYPE in
+ * the text format passes), so a target that Prometheus scrapes is scraped
+ * here too. The first bad line stops the parse with its 1-based number.
  */
 #ifndef SABA_INGEST_EXPOSITION_H
 #define SABA_INGEST_EXPOSITION_H
