@@ -411,3 +411,18 @@ def test_config_errors(make_saba, config, line, reason):
     msg = str(e.value)
     assert re.search(r"saba-\d+\.yml:%d: " % line, msg), msg
     assert reason in msg, msg
+
+
+def test_body_size_limit(make_saba, exporter):
+    # about 2.5 KB, far less once gzipped: the limit applies to the decoded body
+    exporter.set("".join("series_%d 1\n" % i for i in range(200)))
+    s = make_saba(config="limits:\n  max_body_size: 1KiB\n" + job_config([
+        "  - job_name: big\n    static_configs: [{targets: [\"%s\"]}]\n" % exporter.address]))
+    wait_for(lambda: instant(s, "up"), what="first scrape")
+    assert one(s, "up")[1] == "0"
+    assert instant(s, "series_1") == {}
+    assert 'reason="body larger than 1024 bytes"' in s.log()
+    # within the limit it works
+    exporter.set("series_1 1\n")
+    wait_for(lambda: one(s, "up")[1] == "1", 10, "up == 1")
+    assert one(s, "series_1")[1] == "1"
