@@ -116,6 +116,7 @@ struct target {
     int64_t last_t; /* its timestamp */
     bool was_up;
     int64_t last_complaint;
+    int64_t last_newline_complaint;
 };
 
 struct scraper {
@@ -144,7 +145,8 @@ struct scrape_ctx {
     struct target *t;
     struct batch *b;
     int64_t ts;
-    uint64_t scraped, post, skipped_bounds;
+    uint64_t scraped, post, skipped_bounds, skipped_newline;
+    long newline_line; /* the first such sample's line, for the log */
 };
 
 static bool exposed_has(const struct expo_sample *s, const char *name)
@@ -214,6 +216,16 @@ static int on_sample(void *ctx, const struct expo_sample *s, struct saba_err *er
     if (ts < 0 || ts > b->now_ms + b->limits->max_future_ms) {
         c->skipped_bounds++; /* Prometheus: "out of bounds", skipped, the scrape goes on */
         return 0;
+    }
+    /* An escaped \n in a label value is valid exposition (Prometheus stores it)
+     * but saba's label rules refuse control characters: skip that one series
+     * and keep the target up, rather than fail the whole scrape. */
+    for (size_t i = 0; i < s->nlabels; i++) {
+        if (memchr(s->labels[i].value, '\n', s->labels[i].value_len)) {
+            if (!c->skipped_newline++)
+                c->newline_line = s->line;
+            return 0;
+        }
     }
     if (s->nlabels > (size_t)b->limits->max_labels || s->nlabels >= MAX_EXPOSED_LABELS)
         return err_set(err, SABA_EINVAL, 0, "series has more than %d labels",
@@ -394,7 +406,7 @@ static void scrape_once(struct target *t)
     enum expo_format fmt = EXPO_TEXT;
     struct batch b;
     batch_init(&b, t->owner->limits);
-    struct scrape_ctx c = {t, &b, ts, 0, 0, 0};
+    struct scrape_ctx c = {.t = t, .b = &b, .ts = ts};
     sset_reset(&t->cur);
     bool ok = fetch(t, &fmt, reason, sizeof reason) == 0;
     /* as Prometheus: the time to get the body, not to parse and store it */
@@ -433,6 +445,11 @@ static void scrape_once(struct target *t)
     else if (ok && !t->was_up)
         log_info("scrape", "msg=\"target up\" job=\"%s\" instance=\"%s\" samples=%llu", t->cfg.job,
                  t->cfg.address, (unsigned long long)c.post);
+    if (ok && c.skipped_newline && log_ratelimited(&t->last_newline_complaint, 600000))
+        log_warn("scrape",
+                 "msg=\"series with a newline in a label value skipped\" job=\"%s\" "
+                 "instance=\"%s\" n=%llu first_line=%ld",
+                 t->cfg.job, t->cfg.address, (unsigned long long)c.skipped_newline, c.newline_line);
     if (ok && c.skipped_bounds)
         log_debug("scrape",
                   "msg=\"samples out of bounds skipped\" job=\"%s\" instance=\"%s\" n=%llu",

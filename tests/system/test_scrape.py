@@ -426,3 +426,17 @@ def test_body_size_limit(make_saba, exporter):
     exporter.set("series_1 1\n")
     wait_for(lambda: one(s, "up")[1] == "1", 10, "up == 1")
     assert one(s, "series_1")[1] == "1"
+
+
+def test_newline_in_label_value_skips_only_that_series(make_saba, exporter):
+    # valid exposition (Prometheus stores it), but saba's labels hold no control characters
+    exporter.set('ok 1\nnl{q="a\\nb"} 2\nalso_ok 3\n')
+    s = make_saba(config=job_config([
+        "  - job_name: nl\n    static_configs: [{targets: [\"%s\"]}]\n" % exporter.address]))
+    wait_for(lambda: instant(s, "up"), what="first scrape")
+    assert one(s, "up")[1] == "1"
+    assert one(s, "ok")[1] == "1" and one(s, "also_ok")[1] == "3"
+    assert instant(s, "nl") == {}
+    assert one(s, "scrape_samples_scraped")[1] == "3"
+    assert one(s, "scrape_samples_post_metric_relabeling")[1] == "2"
+    assert re.search(r'newline in a label value skipped.* n=1 first_line=2', s.log())
