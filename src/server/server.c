@@ -6,6 +6,8 @@
  * ready. Signals are blocked in every thread and taken by sigwait() in the
  * main thread, so SIGTERM/SIGINT lead to an orderly stop: listeners first
  * (in-flight requests finish), then storage (final WAL fsync), exit 0.
+ * The scrape loops start once storage is ready and stop first (writing their
+ * staleness markers); SIGHUP re-reads scrape_configs from the config file.
  */
 #include "server/server.h"
 #include "base/log.h"
@@ -238,7 +240,7 @@ fail:
     log_error("server", "msg=\"cannot start\" reason=\"%s\"", err.msg);
     fprintf(stderr, "saba server: %s\n", err.msg);
 out:
-    scraper_free(scraper); /* writes its last staleness markers: before storage closes */
+    scraper_free(scraper); /* writes its last staleness markers, so before storage closes */
     http_stop(http);
     graphite_stop(graphite);
     atomic_store(&srv.storage, NULL);
