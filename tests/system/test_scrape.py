@@ -2,13 +2,15 @@
 
 Targets are a tiny exporter in this process (http.server, whose metrics,
 status and content type the tests set) and a real prometheus-node-exporter
-started on a free loopback port. Checked: target labels and honor_labels,
+started on a free loopback port; one test feeds the same scrape_configs to
+Debian's Prometheus and compares what both store. Checked: target labels and honor_labels,
 exposed timestamps, OpenMetrics (# EOF, _created, timestamps in seconds),
 gzip and the request headers, the up/scrape_* series, staleness markers when
 a series disappears, when a target fails, on reload and on shutdown, and
 config errors with file:line.
 """
 import gzip
+import json
 import os
 import re
 import signal
@@ -16,6 +18,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -440,3 +443,85 @@ def test_newline_in_label_value_skips_only_that_series(make_saba, exporter):
     assert one(s, "scrape_samples_scraped")[1] == "3"
     assert one(s, "scrape_samples_post_metric_relabeling")[1] == "2"
     assert re.search(r'newline in a label value skipped.* n=1 first_line=2', s.log())
+
+
+class Prometheus:
+    """Debian's prometheus on a free loopback port, with its own data directory."""
+
+    def __init__(self, workdir, config):
+        os.makedirs(workdir, exist_ok=True)
+        self.config_path = os.path.join(workdir, "prometheus.yml")
+        with open(self.config_path, "w") as f:
+            f.write(config)
+        self.url = "http://127.0.0.1:%d" % free_port()
+        self.log_path = os.path.join(workdir, "prometheus.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            ["prometheus", "--config.file=" + self.config_path,
+             "--web.listen-address=" + self.url[len("http://"):],
+             "--storage.tsdb.path=" + os.path.join(workdir, "data")],
+            stdout=self.log, stderr=self.log)
+
+    def query(self, q):
+        url = self.url + "/api/v1/query?" + urllib.parse.urlencode({"query": q})
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                data = json.loads(r.read())
+        except OSError:
+            return None  # not up yet
+        return {frozenset(x["metric"].items()): x["value"][1] for x in data["data"]["result"]}
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(30)
+        self.log.close()
+
+
+TRICKY = """# TYPE conflict gauge
+conflict{job="exported-job",instance="exported-inst",exported_job="taken"} 3
+escapes{path="C:\\\\dir\\\\sub",odd="C:\\temp",quote="say \\"hi\\""} 4
+empty_value{a="",b="x"} 5
+only_target_like{env="exposed-env"} 6
+# TYPE h histogram
+h_bucket{le="0.5"} 1
+h_bucket{le="+Inf"} 2
+h_sum 0.7
+h_count 2
+goes_away 7
+"""
+
+
+def test_same_series_as_prometheus(make_saba, exporter, tmp_path):
+    """The same scrape_configs text, fed to saba and to Prometheus 2.42, scraping
+    the same target, gives the same series, labels and values - report series
+    included - and both mark a vanished series stale."""
+    exporter.set(TRICKY)
+    config = job_config([
+        "  - job_name: app\n    static_configs:\n      - targets: [\"%s\"]\n"
+        "        labels: {env: test}\n" % exporter.address,
+        "  - job_name: honored\n    honor_labels: true\n"
+        "    static_configs: [{targets: [\"%s\"], labels: {env: test}}]\n" % exporter.address])
+    prom = Prometheus(str(tmp_path / "prometheus"), config)
+    try:
+        s = make_saba(config=config)
+        q = '{job=~"app|honored|exported-job"}'
+        # both have scraped both jobs at least twice (scrape_series_added is 0 again)
+        wait_for(lambda: (prom.query("sum(scrape_series_added) == 0") or None) and
+                 len(prom.query("up") or {}) == 2, 30, "Prometheus to scrape")
+        wait_for(lambda: len(instant(s, "up")) == 2 and
+                 instant(s, "sum(scrape_series_added)") == {frozenset(): "0"}, 30,
+                 "saba to scrape")
+        theirs, ours = prom.query(q), instant(s, q)
+        drop = {"scrape_duration_seconds"}  # a measurement, not comparable
+        strip = lambda r: {k: v for k, v in r.items() if dict(k)["__name__"] not in drop}
+        assert strip(ours) == strip(theirs)
+        assert len(strip(ours)) == 2 * 9 + 2 * 4  # 9 exposed samples and 4 report series per job
+        assert {dict(k)["__name__"] for k in ours} >= {
+            "up", "scrape_duration_seconds", "scrape_samples_scraped",
+            "scrape_samples_post_metric_relabeling", "scrape_series_added"}
+
+        exporter.set(TRICKY.replace("goes_away 7\n", ""))
+        wait_for(lambda: prom.query("goes_away") == {}, 15, "Prometheus to mark it stale")
+        wait_for(lambda: instant(s, "goes_away") == {}, 15, "saba to mark it stale")
+    finally:
+        prom.stop()
