@@ -89,7 +89,9 @@ static void usage(FILE *f)
             "  --graphite-listen ADDR  Graphite plaintext host:port "
             "(default " SABA_DEFAULT_GRAPHITE_LISTEN "; \"\" = off)\n"
             "  --fsync POLICY          WAL fsync: \"always\" or an interval like 1s (default 1s)\n"
-            "  --log-level LEVEL       default info\n");
+            "  --log-level LEVEL       default info\n"
+            "\n"
+            "SIGTERM or SIGINT stops the server; SIGHUP reloads scrape_configs from --config.\n");
 }
 
 int server_main(int argc, char **argv)
