@@ -8,8 +8,10 @@
 #include "server/config.h"
 #include "query/eval.h"
 #include "base/alloc.h"
+#include "base/buf.h"
 #include "base/num.h"
 #include "base/timeutil.h"
+#include "storage/labels.h"
 
 #include <libfyaml.h>
 #include <stdio.h>
@@ -29,6 +31,7 @@ void config_defaults(struct saba_config *c)
     c->query_max_samples = EVAL_DEFAULT_MAX_SAMPLES;
     c->http_max_connections = 512;
     c->limits = batch_limits_default;
+    scrape_config_defaults(&c->scrape);
 }
 
 void config_set_str(char **field, const char *value)
@@ -43,6 +46,7 @@ void config_free(struct saba_config *c)
     free(c->graphite_listen);
     free(c->data_dir);
     free(c->log_level);
+    scrape_config_free(&c->scrape);
     memset(c, 0, sizeof *c);
 }
 
@@ -175,12 +179,47 @@ static int apply(struct saba_config *c, const char *path, const char *key, struc
     return 0;
 }
 
+/* YAML is UTF-8 text without control characters other than tab, CR and LF.
+ * Checked before libfyaml sees the file: libfyaml 0.7 can loop forever on NUL
+ * bytes inside a directive (found by fuzz/fuzz_config.c). */
+static int check_text(FILE *f, const char *path, struct saba_err *err)
+{
+    enum { MAX_CONFIG = 4 << 20 };
+    struct buf b = BUF_INIT;
+    char chunk[4096];
+    size_t n;
+    int rc = 0;
+    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        buf_append(&b, chunk, n);
+        if (b.len > MAX_CONFIG)
+            rc = err_set(err, SABA_EINVAL, 0, "%s: larger than %d MiB", path, MAX_CONFIG >> 20);
+    }
+    if (rc == 0 && ferror(f))
+        rc = err_set(err, SABA_EIO, 0, "cannot read config file %s: %m", path);
+    int no = 1;
+    for (size_t i = 0; rc == 0 && i < b.len; no++) {
+        const char *nl = memchr(b.data + i, '\n', b.len - i);
+        size_t end = nl ? (size_t)(nl - b.data) : b.len, next = end + 1;
+        if (end > i && b.data[end - 1] == '\r')
+            end--;
+        if (!utf8_valid_text(b.data + i, end - i))
+            rc = err_set(err, SABA_EINVAL, no,
+                         "%s:%d: not UTF-8 text (a NUL, control character or bad byte)", path, no);
+        i = next;
+    }
+    buf_free(&b);
+    return rc;
+}
+
 int config_load(struct saba_config *c, const char *path, struct saba_err *err)
 {
     FILE *f = fopen(path, "r");
     if (!f)
         return err_set(err, SABA_EIO, 0, "cannot read config file %s: %m", path);
+    int trc = check_text(f, path, err);
     fclose(f);
+    if (trc)
+        return trc;
     struct fy_diag_cfg dc;
     fy_diag_cfg_default(&dc);
     dc.fp = NULL;
@@ -205,6 +244,8 @@ int config_load(struct saba_config *c, const char *path, struct saba_err *err)
     }
     void *it = NULL;
     struct fy_node_pair *p;
+    /* the scrape sections are read last: jobs take their defaults from global */
+    struct fy_node *global = NULL, *scrape_configs = NULL;
     while (rc == 0 && (p = fy_node_mapping_iterate(root, &it))) {
         struct fy_node *k = fy_node_pair_key(p);
         const char *ks = k ? fy_node_get_scalar0(k) : NULL;
@@ -212,8 +253,15 @@ int config_load(struct saba_config *c, const char *path, struct saba_err *err)
             rc = err_set(err, SABA_EINVAL, 0, "%s: keys must be plain strings", path);
             break;
         }
-        rc = apply(c, path, ks, k, fy_node_pair_value(p), err);
+        if (!strcmp(ks, "global"))
+            global = fy_node_pair_value(p);
+        else if (!strcmp(ks, "scrape_configs"))
+            scrape_configs = fy_node_pair_value(p);
+        else
+            rc = apply(c, path, ks, k, fy_node_pair_value(p), err);
     }
+    if (rc == 0 && (global || scrape_configs))
+        rc = scrape_config_parse(&c->scrape, path, global, scrape_configs, err);
 out:
     fy_document_destroy(doc);
     fy_diag_destroy(diag);

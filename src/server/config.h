@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "scrape/scrape_config.h"
 #include "storage/batch.h"
 
 #define SABA_DEFAULT_LISTEN          "127.0.0.1:9650"
@@ -27,6 +28,7 @@ struct saba_config {
     int query_max_samples; /* points one query may hold in memory */
     int http_max_connections;
     struct batch_limits limits;
+    struct scrape_config scrape; /* global: and scrape_configs: */
 };
 
 void config_defaults(struct saba_config *c);

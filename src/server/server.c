@@ -6,12 +6,15 @@
  * ready. Signals are blocked in every thread and taken by sigwait() in the
  * main thread, so SIGTERM/SIGINT lead to an orderly stop: listeners first
  * (in-flight requests finish), then storage (final WAL fsync), exit 0.
+ * The scrape loops start once storage is ready and stop first (writing their
+ * staleness markers); SIGHUP re-reads scrape_configs from the config file.
  */
 #include "server/server.h"
 #include "base/log.h"
 #include "base/timeutil.h"
 #include "http/api.h"
 #include "server/graphite_listener.h"
+#include "scrape/scrape.h"
 #include "server/listen.h"
 #include "storage/tsdb/tsdb.h"
 
@@ -23,7 +26,8 @@
 #include <string.h>
 #include <unistd.h>
 
-const char *const ingest_proto_names[PROTO_COUNT] = {"influx", "json", "graphite", "remote_write"};
+const char *const ingest_proto_names[PROTO_COUNT] = {"influx", "json", "graphite", "remote_write",
+                                                     "scrape"};
 
 int server_append(struct saba_server *srv, enum ingest_proto proto, const struct batch *b,
                   struct saba_err *err)
@@ -45,6 +49,33 @@ int server_append(struct saba_server *srv, enum ingest_proto proto, const struct
     return 0;
 }
 
+static int scrape_sink(void *ctx, const struct batch *b, struct saba_err *err)
+{
+    return server_append(ctx, PROTO_SCRAPE, b, err);
+}
+
+/* SIGHUP: read the config file again and apply its scrape_configs (the only
+ * settings that change without a restart). A bad file changes nothing. */
+static void reload(const char *config_path, struct scraper *scraper)
+{
+    if (!config_path) {
+        log_warn("server", "msg=\"SIGHUP without --config: nothing to reload\"");
+        return;
+    }
+    struct saba_config nc;
+    config_defaults(&nc);
+    struct saba_err err = {0};
+    if (config_load(&nc, config_path, &err) != 0) {
+        log_error("server",
+                  "msg=\"reload failed, keeping the running configuration\" reason=\"%s\"",
+                  err.msg);
+    } else {
+        scraper_apply(scraper, &nc.scrape);
+        log_info("server", "msg=\"configuration reloaded\" scrape_targets=%zu", nc.scrape.ntargets);
+    }
+    config_free(&nc);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -59,7 +90,9 @@ static void usage(FILE *f)
             "  --graphite-listen ADDR  Graphite plaintext host:port "
             "(default " SABA_DEFAULT_GRAPHITE_LISTEN "; \"\" = off)\n"
             "  --fsync POLICY          WAL fsync: \"always\" or an interval like 1s (default 1s)\n"
-            "  --log-level LEVEL       default info\n");
+            "  --log-level LEVEL       default info\n"
+            "\n"
+            "SIGTERM or SIGINT stops the server; SIGHUP reloads scrape_configs from --config.\n");
 }
 
 int server_main(int argc, char **argv)
@@ -153,6 +186,7 @@ int server_main(int argc, char **argv)
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP); /* reload, not stop */
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -160,6 +194,7 @@ int server_main(int argc, char **argv)
     struct http_server *http = NULL;
     struct graphite_listener *graphite = NULL;
     struct storage *st = NULL;
+    struct scraper *scraper = NULL;
     char bound[128];
 
     int hfd = listen_tcp(cfg.listen, bound, sizeof bound, &err);
@@ -191,8 +226,16 @@ int server_main(int argc, char **argv)
     log_info("server", "msg=ready data_dir=%s fsync=%s", cfg.data_dir,
              cfg.fsync_interval_ms ? "interval" : "always");
 
+    scraper = scraper_new(&srv.limits, scrape_sink, &srv);
+    scraper_apply(scraper, &cfg.scrape);
+
     int sig = 0;
-    sigwait(&stop, &sig);
+    for (;;) {
+        sigwait(&stop, &sig);
+        if (sig != SIGHUP)
+            break;
+        reload(config_path, scraper);
+    }
     log_info("server", "msg=\"stopping\" signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     status = 0;
     goto out;
@@ -200,6 +243,7 @@ fail:
     log_error("server", "msg=\"cannot start\" reason=\"%s\"", err.msg);
     fprintf(stderr, "saba server: %s\n", err.msg);
 out:
+    scraper_free(scraper); /* writes its last staleness markers, so before storage closes */
     http_stop(http);
     graphite_stop(graphite);
     atomic_store(&srv.storage, NULL);

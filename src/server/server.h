@@ -16,7 +16,14 @@
 #include "storage/batch.h"
 #include "storage/storage.h"
 
-enum ingest_proto { PROTO_INFLUX, PROTO_JSON, PROTO_GRAPHITE, PROTO_REMOTE_WRITE, PROTO_COUNT };
+enum ingest_proto {
+    PROTO_INFLUX,
+    PROTO_JSON,
+    PROTO_GRAPHITE,
+    PROTO_REMOTE_WRITE,
+    PROTO_SCRAPE,
+    PROTO_COUNT
+};
 
 extern const char *const ingest_proto_names[PROTO_COUNT];
 

@@ -46,6 +46,7 @@ class Saba:
         self.http = None
         self.graphite = None
         self.log_path = None
+        self.config_path = None
 
     # -- lifecycle ---------------------------------------------------------
     def start(self, wait_ready=True):
@@ -55,6 +56,7 @@ class Saba:
             path = os.path.join(os.path.dirname(self.data_dir), "saba-%d.yml" % id(self))
             with open(path, "w") as f:
                 f.write(self.config)
+            self.config_path = path
             cmd += ["--config", path]
         cmd += self.args
         # the log lives beside the data directory, in pytest's tmp_path
