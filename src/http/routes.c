@@ -15,5 +15,10 @@ const struct http_route api_routes[] = {
     {"GET,POST", "/api/v1/series", api_v1_series},
     {"GET,POST", "/api/v1/labels", api_v1_labels},
     {"GET", "/api/v1/label/*", api_v1_label_values},
+    {"GET,POST", "/api/v0/hosts", api_v0_hosts},
+    {"GET,PUT,POST", "/api/v0/hosts/*", api_v0_host},
+    {"POST", "/api/v0/checks/report", api_v0_checks_report},
+    {"GET", "/api/v0/checks", api_v0_checks},
+    {"GET", "/api/v0/checks/history", api_v0_checks_history},
     {NULL, NULL, NULL},
 };
