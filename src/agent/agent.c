@@ -678,9 +678,11 @@ static int agent_run(struct agent *a)
             wake = min64(wake, a->send_next);
         if (a->nreports && a->registered)
             wake = min64(wake, a->report_next);
+        /* wait even when something is already due (d 0): a stop signal must
+         * be seen between steps however busy the loop is */
         int64_t d = wake - now_ms();
-        if (d <= 0)
-            continue;
+        if (d < 0)
+            d = 0;
         struct timespec ts = {d / 1000, (d % 1000) * 1000000};
         sig = sigtimedwait(&stop, NULL, &ts);
         if (sig == SIGTERM || sig == SIGINT)
