@@ -131,7 +131,8 @@ static void run_plugins(struct agent *a)
                 log_warn("plugin", "msg=\"plugin output truncated\" plugin=\"%s\" max_bytes=%d",
                          name, PLUGIN_MAX_OUTPUT);
             struct bad_ctx bc = {name, 0};
-            size_t bad = plugin_output_parse(j->out.data, j->out.len, &a->m, on_bad_line, &bc);
+            size_t bad =
+                plugin_output_parse(j->out.data, j->out.len, now_ms(), &a->m, on_bad_line, &bc);
             if (bad > BAD_LINES_LOGGED)
                 log_warn("plugin", "msg=\"more bad output lines skipped\" plugin=\"%s\" bad=%zu",
                          name, bad);

@@ -192,9 +192,19 @@ static int get_bool(struct walk *w, const char *key, struct fy_node *v, bool *ou
 typedef int (*pair_fn)(struct walk *w, void *ctx, const char *key, struct fy_node *k,
                        struct fy_node *v);
 
+/* "section:" with every line under it commented out is an empty section. */
+static bool is_null(struct fy_node *n)
+{
+    const char *s = scalar(n);
+    return !n || (s && (!*s || !strcmp(s, "~") || !strcmp(s, "null")) &&
+                  fy_node_get_style(n) == FYNS_PLAIN);
+}
+
 static int each_pair(struct walk *w, const char *what, struct fy_node *map, void *ctx, pair_fn fn)
 {
-    if (!map || fy_node_get_type(map) != FYNT_MAPPING)
+    if (is_null(map))
+        return 0;
+    if (fy_node_get_type(map) != FYNT_MAPPING)
         return FAIL(w, map, "\"%s\" must be a mapping", what);
     void *it = NULL;
     struct fy_node_pair *p;
@@ -386,7 +396,9 @@ static int cmd_list(struct walk *w, struct fy_node *seq, bool is_check, struct a
                     size_t *count)
 {
     const char *what = is_check ? "checks" : "plugins";
-    if (!seq || fy_node_get_type(seq) != FYNT_SEQUENCE)
+    if (is_null(seq))
+        return 0;
+    if (fy_node_get_type(seq) != FYNT_SEQUENCE)
         return FAIL(w, seq, "\"%s\" must be a list", what);
     void *it = NULL;
     struct fy_node *item;
@@ -478,10 +490,58 @@ static int top_pair(struct walk *w, void *ctx, const char *key, struct fy_node *
     return unknown(w, "", key, k);
 }
 
+/* The 1-based line of the first byte that is not well-formed UTF-8 (or a
+ * NUL), 0 if all is well. YAML is UTF-8, and libfyaml 0.8 loops forever on
+ * some invalid sequences (a directive line "%s\x91..." found by fuzzing), so
+ * the text is checked before libfyaml sees it. */
+static long bad_utf8_line(const unsigned char *s, size_t n)
+{
+    long line = 1;
+    for (size_t i = 0; i < n;) {
+        unsigned char ch = s[i];
+        size_t len = ch < 0x80             ? 1
+                     : (ch & 0xE0) == 0xC0 ? 2
+                     : (ch & 0xF0) == 0xE0 ? 3
+                     : (ch & 0xF8) == 0xF0 ? 4
+                                           : 0;
+        if (ch == 0 || len == 0 || i + len > n)
+            return line;
+        uint32_t cp = len == 1 ? ch : ch & (0x7F >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return line;
+            cp = cp << 6 | (s[i + k] & 0x3F);
+        }
+        /* overlong forms, surrogates, beyond U+10FFFF */
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+            return line;
+        line += ch == '\n';
+        i += len;
+    }
+    return 0;
+}
+
 int agent_config_parse(struct agent_config *c, const char *text, size_t n, const char *name,
                        struct saba_err *err)
 {
     struct walk w = {name, err};
+    long bad = bad_utf8_line((const unsigned char *)text, n);
+    if (bad)
+        return fail(&w, (int)bad, "not UTF-8 text (YAML files are UTF-8)");
+    /* libfyaml refuses an empty input; an empty file (or only comments)
+     * keeps every default */
+    bool empty = true;
+    for (size_t i = 0; i < n && empty;) {
+        while (i < n && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n'))
+            i++;
+        if (i < n && text[i] != '#')
+            empty = false;
+        while (i < n && text[i] != '\n')
+            i++;
+    }
+    if (empty)
+        return 0;
     struct fy_diag_cfg dc;
     fy_diag_cfg_default(&dc);
     dc.fp = NULL;

@@ -10,6 +10,7 @@
  * device at the same place) is reported once.
  */
 #include "agent/collect_internal.h"
+#include "storage/labels.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,10 @@ int collect_filesystem(struct collectors *c, struct mset *m)
             continue;
         unescape(dev);
         unescape(mp);
+        /* a mount point with a newline (\012) would be a label value the
+         * server refuses, and with it the whole batch: skip it */
+        if (!utf8_valid_text(dev, strlen(dev)) || !utf8_valid_text(mp, strlen(mp)))
+            continue;
         if (re_match(c, c->mount_exclude, mp) || re_match(c, c->fstype_exclude, type))
             continue;
         bool dup = false;

@@ -140,7 +140,7 @@ static const char *parse_labels(struct line_parse *lp, const char *p, const char
         v[vl] = '\0';
         if (!utf8_valid_text(v, vl) || memchr(v, '\0', vl)) {
             free(v);
-            why(lp, "label value is not UTF-8 text%s", "");
+            why(lp, "label value is not UTF-8 text without control characters%s", "");
             return NULL;
         }
         for (size_t k = 0; k < i; k++)
@@ -166,7 +166,8 @@ static const char *parse_labels(struct line_parse *lp, const char *p, const char
 
 /* One line (without its '\n'). Returns 1 if a sample was added, 0 for a
  * blank or comment line, -1 for a bad line (reason in lp->why). */
-static int parse_line(struct line_parse *lp, const char *p, const char *end, struct mset *m)
+static int parse_line(struct line_parse *lp, const char *p, const char *end, int64_t now_ms,
+                      struct mset *m)
 {
     while (p < end && is_space(*p))
         p++;
@@ -231,6 +232,12 @@ static int parse_line(struct line_parse *lp, const char *p, const char *end, str
             return why(lp, "invalid time%s", "");
         }
         t_ms = t < 1e11 ? (int64_t)llround(t * 1000) : (int64_t)llround(t);
+        /* the server refuses a batch with a sample from the future, which
+         * would cost every sample of this interval: refuse the line here */
+        if (t_ms > now_ms + PLUGIN_MAX_FUTURE_MS) {
+            free_values(lp);
+            return why(lp, "time is more than 5 minutes in the future%s", "");
+        }
         if (t_ms == 0)
             t_ms = 1; /* 0 means "the collection's time" in an mset */
     }
@@ -243,8 +250,8 @@ static int parse_line(struct line_parse *lp, const char *p, const char *end, str
     return 1;
 }
 
-size_t plugin_output_parse(const char *text, size_t n, struct mset *m, plugin_bad_line_fn bad,
-                           void *ctx)
+size_t plugin_output_parse(const char *text, size_t n, int64_t now_ms, struct mset *m,
+                           plugin_bad_line_fn bad, void *ctx)
 {
     struct line_parse *lp = xmalloc(sizeof *lp);
     size_t nbad = 0;
@@ -258,7 +265,7 @@ size_t plugin_output_parse(const char *text, size_t n, struct mset *m, plugin_ba
             nbad++;
             if (bad)
                 bad(ctx, line, "NUL byte in the line");
-        } else if (parse_line(lp, p, le, m) < 0) {
+        } else if (parse_line(lp, p, le, now_ms, m) < 0) {
             nbad++;
             if (bad)
                 bad(ctx, line, lp->why);

@@ -14,7 +14,9 @@
  * milliseconds (Prometheus): 1e11 s is the year 5138, 1e11 ms is 1973, so no
  * real timestamp is ambiguous. Names are [A-Za-z0-9_:.-] (Mackerel names
  * have dots); label names are Prometheus identifiers; the agent adds "host"
- * itself, so a plugin cannot set it.
+ * itself, so a plugin cannot set it. Label values are UTF-8 text without
+ * control characters (the server's rule); a time more than 5 minutes ahead
+ * of now_ms is refused.
  */
 #ifndef SABA_AGENT_PLUGIN_OUTPUT_H
 #define SABA_AGENT_PLUGIN_OUTPUT_H
@@ -27,6 +29,9 @@
 #define PLUGIN_MAX_NAME   256
 #define PLUGIN_MAX_LABELS 32
 #define PLUGIN_MAX_VALUE  4096
+/* below the server's default limits.max_future (10 min), so that a plugin's
+ * clock cannot make the server refuse a whole batch */
+#define PLUGIN_MAX_FUTURE_MS (5 * 60 * 1000)
 
 /* Called for each bad line (1-based) with a reason; may be NULL. */
 typedef void (*plugin_bad_line_fn)(void *ctx, long line, const char *reason);
@@ -35,7 +40,7 @@ typedef void (*plugin_bad_line_fn)(void *ctx, long line, const char *reason);
  * samples to m (t_ms 0 for lines without a time). Returns the number of bad
  * lines, each reported through bad(). Never fails as a whole: a plugin's good
  * lines are kept when some are bad. */
-size_t plugin_output_parse(const char *text, size_t n, struct mset *m, plugin_bad_line_fn bad,
-                           void *ctx);
+size_t plugin_output_parse(const char *text, size_t n, int64_t now_ms, struct mset *m,
+                           plugin_bad_line_fn bad, void *ctx);
 
 #endif
