@@ -36,6 +36,14 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
 
 
+def pss_kib(pid):
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
 def rss_kib(pid, key="VmRSS"):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -78,7 +86,9 @@ def node_exporter(n):
         wall = time.time() - t0
         cpu = cpu_seconds(p.pid) - c0
         return {"scrapes": n, "cpu_s": cpu, "cpu_ms_per_scrape": 1000 * cpu / n,
-                "wall_s": wall, "rss_kib": rss_kib(p.pid), "hwm_kib": rss_kib(p.pid, "VmHWM")}
+                "wall_s": wall, "rss_kib": rss_kib(p.pid), "hwm_kib": rss_kib(p.pid, "VmHWM"),
+                "anon_kib": rss_kib(p.pid, "RssAnon"), "file_kib": rss_kib(p.pid, "RssFile"),
+                "pss_kib": pss_kib(p.pid)}
     finally:
         p.terminate()
         p.wait(30)
@@ -93,7 +103,7 @@ def agent_once(saba, n):
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"collections": n, "cpu_s": cpu, "cpu_ms_per_collection": 1000 * cpu / n,
-            "wall_s": wall, "max_rss_kib": after.ru_maxrss}
+            "wall_s": wall}
 
 
 def agent_daemon(saba, seconds):
@@ -120,7 +130,9 @@ def agent_daemon(saba, seconds):
         time.sleep(seconds)
         cpu, wall = cpu_seconds(agent.pid) - c0, time.time() - t0
         return {"seconds": wall, "cpu_s": cpu, "cpu_ms_per_interval": 1000 * cpu / wall,
-                "rss_kib": rss_kib(agent.pid), "hwm_kib": rss_kib(agent.pid, "VmHWM")}
+                "rss_kib": rss_kib(agent.pid), "hwm_kib": rss_kib(agent.pid, "VmHWM"),
+                "anon_kib": rss_kib(agent.pid, "RssAnon"), "file_kib": rss_kib(agent.pid, "RssFile"),
+                "pss_kib": pss_kib(agent.pid)}
     finally:
         for p in (agent, srv):
             if p and p.poll() is None:
@@ -149,8 +161,11 @@ def main():
           % (ne["rss_kib"] / 1024, daemon["rss_kib"] / 1024, rss_ratio))
     print("| agent daemon: CPU per 1 s interval incl. delivery | | %.3f ms | | |"
           % daemon["cpu_ms_per_interval"])
-    print("| peak RSS (VmHWM; agent once: max RSS) | %.1f MiB | %.1f MiB (daemon), %.1f MiB (once) | | |"
-          % (ne["hwm_kib"] / 1024, daemon["hwm_kib"] / 1024, once["max_rss_kib"] / 1024))
+    print("| RSS: private (RssAnon) + shared libraries and text (RssFile) | %.1f + %.1f MiB | %.1f + %.1f MiB | %.3f× (private) | |"
+          % (ne["anon_kib"] / 1024, ne["file_kib"] / 1024, daemon["anon_kib"] / 1024,
+             daemon["file_kib"] / 1024, daemon["anon_kib"] / ne["anon_kib"]))
+    print("| PSS (shared pages divided among their users) | %.1f MiB | %.1f MiB | %.3f× | |"
+          % (ne["pss_kib"] / 1024, daemon["pss_kib"] / 1024, daemon["pss_kib"] / ne["pss_kib"]))
     print(json.dumps({"node_exporter": ne, "agent_once": once, "agent_daemon": daemon,
                       "cpu_ratio": cpu_ratio, "rss_ratio": rss_ratio}))
 
