@@ -262,9 +262,16 @@ static bool try_register(struct agent *a)
     } else {
         a->reg_fails++;
         int64_t d = st >= 400 && st < 500 ? 60000 : backoff_ms(a->reg_fails, backoff_cap(a));
-        log_warn("agent",
-                 "msg=\"registration failed; retrying\" http=%ld reason=\"%.*s\" retry_ms=%lld", st,
-                 (int)(resp.len < 200 ? resp.len : 200), st ? resp.data : why, (long long)d);
+        if (a->reg_fails > 1 && a->reg_fails % 10 != 0)
+            ; /* a server away for long: say so now and then, not every retry */
+        else if (st)
+            log_warn("agent",
+                     "msg=\"registration failed; retrying\" http=%ld body=\"%.*s\" retry_ms=%lld",
+                     st, (int)(resp.len < 200 ? resp.len : 200), resp.data ? resp.data : "",
+                     (long long)d);
+        else
+            log_warn("agent", "msg=\"registration failed; retrying\" reason=\"%s\" retry_ms=%lld",
+                     why, (long long)d);
         a->reg_next = now_ms() + d;
     }
     buf_free(&body);

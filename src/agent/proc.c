@@ -139,6 +139,14 @@ void proc_run_all(struct proc_job *jobs, size_t n)
     /* phase 1: read stdout until EOF or the deadline */
     for (;;) {
         long long now = mono_ns(), wait_ns = -1;
+        /* a stop request (SIGTERM/SIGINT, blocked and pending in the agent)
+         * cuts every command short: the agent must spool and exit before a
+         * service manager loses patience, not wait out a 30 s timeout */
+        sigset_t pend;
+        if (sigpending(&pend) == 0 && (sigismember(&pend, SIGTERM) || sigismember(&pend, SIGINT)))
+            for (size_t i = 0; i < n; i++)
+                if (jobs[i].fd >= 0)
+                    jobs[i].deadline_ns = now;
         size_t np = 0;
         for (size_t i = 0; i < n; i++) {
             struct proc_job *j = &jobs[i];
@@ -163,7 +171,8 @@ void proc_run_all(struct proc_job *jobs, size_t n)
         }
         if (!np)
             break;
-        int ms = (int)(wait_ns / 1000000) + 1;
+        /* wake at least every 100 ms to notice a stop request */
+        int ms = wait_ns > 100000000 ? 100 : (int)(wait_ns / 1000000) + 1;
         if (poll(pfd, np, ms) < 0 && errno != EINTR)
             break;
         for (size_t i = 0; i < n; i++)

@@ -49,10 +49,10 @@ CONSTANT = re.compile(
 
 # gauges that move both ways between scrapes: (pattern, absolute slack)
 SLACK = [
-    (r"node_memory_.*_bytes", 64 << 20),
+    (r"node_memory_.*_bytes", 256 << 20),
     (r"node_memory_.*", 64),
-    (r"node_filesystem_(free|avail)_bytes", 256 << 20),
-    (r"node_filesystem_files_free", 10000),
+    (r"node_filesystem_(free|avail)_bytes", 1 << 30),
+    (r"node_filesystem_files_free", 100000),
     (r"node_procs_(running|blocked)", 16),
     (r"node_sockstat_.*_bytes", 1 << 20),
     (r"node_sockstat_.*", 64),
