@@ -60,7 +60,7 @@ struct agent {
     uint64_t sent_batches;
     /* checks */
     int64_t *check_next;
-    struct buf reports; /* report objects, comma-separated */
+    char *reports[MAX_PENDING_REPORTS]; /* report objects (JSON), oldest first */
     size_t nreports;
     int64_t report_next;
     int report_fails;
@@ -349,27 +349,28 @@ static void run_due_checks(struct agent *a, int64_t now)
         proc_run_all(jobs, n);
     for (size_t i = 0; i < n; i++) {
         if (a->nreports == MAX_PENDING_REPORTS) {
-            /* drop the oldest report */
-            char *comma = strstr(a->reports.data, "},{");
-            if (comma) {
-                size_t cut = (size_t)(comma - a->reports.data) + 2;
-                memmove(a->reports.data, a->reports.data + cut, a->reports.len - cut + 1);
-                a->reports.len -= cut;
-                a->nreports--;
-            }
+            free(a->reports[0]);
+            memmove(a->reports, a->reports + 1, (a->nreports - 1) * sizeof a->reports[0]);
+            a->nreports--;
             static int64_t last;
             if (log_ratelimited(&last, 60000))
                 log_warn("check", "msg=\"too many unsent check reports; dropping the oldest\"");
         }
-        if (a->nreports)
-            buf_putc(&a->reports, ',');
-        check_report_json(&jobs[i], now, &a->reports);
-        a->nreports++;
+        struct buf r = BUF_INIT;
+        check_report_json(&jobs[i], now, &r);
+        a->reports[a->nreports++] = buf_steal(&r);
         log_debug("check", "msg=\"check ran\" check=\"%s\" status=%s", jobs[i].cmd->name,
                   check_status_name(check_status_of(&jobs[i])));
         proc_job_free(&jobs[i]);
     }
     free(jobs);
+}
+
+static void clear_reports(struct agent *a)
+{
+    for (size_t i = 0; i < a->nreports; i++)
+        free(a->reports[i]);
+    a->nreports = 0;
 }
 
 static void send_reports(struct agent *a)
@@ -380,7 +381,11 @@ static void send_reports(struct agent *a)
     buf_puts(&body, "{\"host_id\":");
     buf_put_json_str(&body, a->host_id, strlen(a->host_id));
     buf_puts(&body, ",\"reports\":[");
-    buf_append(&body, a->reports.data, a->reports.len);
+    for (size_t i = 0; i < a->nreports; i++) {
+        if (i)
+            buf_putc(&body, ',');
+        buf_puts(&body, a->reports[i]);
+    }
     buf_puts(&body, "]}");
     char why[256] = "";
     long st = client_request(a->cl, "POST", "/api/v0/checks/report", body.data, body.len, false,
@@ -390,8 +395,7 @@ static void send_reports(struct agent *a)
             log_error("check",
                       "msg=\"server refused check reports; dropped\" http=%ld body=\"%.*s\"", st,
                       (int)(resp.len < 300 ? resp.len : 300), resp.data ? resp.data : "");
-        buf_reset(&a->reports);
-        a->nreports = 0;
+        clear_reports(a);
         a->report_fails = 0;
     } else {
         a->report_fails++;
@@ -561,7 +565,7 @@ static void agent_free(struct agent *a)
     mset_free(&a->m);
     buf_free(&a->json);
     buf_free(&a->gz);
-    buf_free(&a->reports);
+    clear_reports(a);
     client_free(a->cl);
     free(a->check_next);
     agent_config_free(&a->cfg);

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +20,20 @@ static int bad_json(json_error_t *je, struct saba_err *err)
     return err_set(err, SABA_EINVAL, je->line, "invalid JSON: %s", je->text);
 }
 
-/* An optional string member: "" when absent or null. */
+/* Check output is multi-line text: well-formed UTF-8 where the only control
+ * characters are newline and tab. */
+static bool multiline_text(const char *s, size_t n)
+{
+    char *flat = xmalloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        flat[i] = s[i] == '\n' ? ' ' : s[i];
+    bool ok = utf8_valid_text(flat, n);
+    free(flat);
+    return ok;
+}
+
+/* An optional string member: "" when absent or null. A message may have
+ * several lines (Nagios long output); other strings are one line. */
 static int opt_str(json_t *o, const char *key, size_t max, const char **out, struct saba_err *err)
 {
     json_t *v = json_object_get(o, key);
@@ -33,7 +47,8 @@ static int opt_str(json_t *o, const char *key, size_t max, const char **out, str
     size_t n = json_string_length(v);
     if (n > max)
         return err_set(err, SABA_EINVAL, 0, "\"%s\" is longer than %zu bytes", key, max);
-    if (strlen(s) != n || !utf8_valid_text(s, n))
+    bool multiline = !strcmp(key, "message");
+    if (strlen(s) != n || !(multiline ? multiline_text(s, n) : utf8_valid_text(s, n)))
         return err_set(err, SABA_EINVAL, 0, "\"%s\" must be text without control characters", key);
     *out = s;
     return 0;

@@ -159,6 +159,7 @@ checks:
   - {name: slow, command: ["sleep", "30"], timeout: 1s, interval: 1s}
   - {name: missing, command: ["/nonexistent/check"], interval: 1s}
   - {name: rare, command: ["true"], interval: 1h}
+  - {name: json-ish, command: ["printf", '},{"x": "\\u00e9\\n"]'], interval: 1s}
 """ % long_msg
     a = Agent(tmp_path, saba, config=cfg).start()
     try:
@@ -168,7 +169,7 @@ checks:
             r = saba.get("/api/v0/checks", host_id=hid)
             assert r.status == 200, r.body
             return {c["name"]: c for c in r.json()["checks"]}
-        st = wait_for(lambda: len(statuses()) == 9 and statuses(), what="all checks reported")
+        st = wait_for(lambda: len(statuses()) == 10 and statuses(), what="all checks reported")
         assert st["ok"]["status"] == "OK" and st["ok"]["message"] == "all good"
         assert st["warn"]["status"] == "WARNING" and st["warn"]["message"] == "disk 85%"
         assert st["crit"]["status"] == "CRITICAL"
@@ -177,6 +178,8 @@ checks:
         assert st["slow"]["status"] == "UNKNOWN" and "timed out" in st["slow"]["message"]
         assert st["missing"]["status"] == "UNKNOWN"
         assert st["ok"]["interval"] == 1 and st["rare"]["interval"] == 3600
+        # JSON-like text, non-ASCII and several lines travel intact
+        assert st["json-ish"]["message"] == '},{"x": "\u00e9\n"]', st["json-ish"]
 
         def hist(name):
             r = saba.get("/api/v0/checks/history", host_id=hid, name=name)

@@ -216,6 +216,14 @@ static void test_validation(void **state)
                         "\"status\" must be");
     expect_report_error("{\"host_id\":\"x\",\"reports\":[{\"status\":\"OK\",\"occurred_at\":1}]}",
                         "\"name\" is required");
+    /* a message may have several lines, but no other control characters */
+    expect_report_error("{\"host_id\":\"x\",\"reports\":[{\"name\":\"a\",\"status\":\"OK\","
+                        "\"message\":\"a\\u0001\",\"occurred_at\":1}]}",
+                        "without control characters");
+    const char *multi = "{\"host_id\":\"x\",\"reports\":[{\"name\":\"a\",\"status\":\"OK\","
+                        "\"message\":\"line 1\\nline\\t2 \\u00e9\",\"occurred_at\":1}]}";
+    struct saba_err err = {0};
+    assert_int_equal(meta_reports_parse(multi, strlen(multi), NULL, NULL, &err), 0);
 }
 
 int main(void)
