@@ -492,6 +492,10 @@ static int parse_flags(int argc, char **argv, enum verb verb, struct agent_confi
             break;
         }
         case 'H':
+            if (!*optarg || !agent_host_text_valid(optarg)) {
+                fprintf(stderr, "saba agent: --host: want one line of text, 1 to 255 bytes\n");
+                return 2;
+            }
             free(cfg->host_name);
             cfg->host_name = xstrdup(optarg);
             break;

@@ -9,6 +9,7 @@
 #include "base/alloc.h"
 #include "base/num.h"
 #include "base/timeutil.h"
+#include "storage/labels.h"
 
 #include <libfyaml.h>
 #include <stdio.h>
@@ -227,16 +228,32 @@ static int unknown(struct walk *w, const char *section, const char *key, struct 
 
 /* ---- sections --------------------------------------------------------------- */
 
+bool agent_host_text_valid(const char *s)
+{
+    size_t n = strlen(s);
+    return n <= 255 && utf8_valid_text(s, n);
+}
+
+/* Host fields become the host label of every series and the host's record:
+ * text the server accepts, or the agent would have every batch refused. */
+static int host_text(struct walk *w, const char *key, struct fy_node *v, char **out)
+{
+    int rc = get_str(w, key, v, out);
+    if (!rc && (!agent_host_text_valid(*out) || (!strcmp(key, "host.name") && !**out)))
+        return FAIL(w, v, "\"%s\" must be one line of UTF-8 text, 1 to 255 bytes", key);
+    return rc;
+}
+
 static int host_pair(struct walk *w, void *ctx, const char *key, struct fy_node *k,
                      struct fy_node *v)
 {
     struct agent_config *c = ctx;
     if (!strcmp(key, "name"))
-        return get_str(w, "host.name", v, &c->host_name);
+        return host_text(w, "host.name", v, &c->host_name);
     if (!strcmp(key, "display_name"))
-        return get_str(w, "host.display_name", v, &c->display_name);
+        return host_text(w, "host.display_name", v, &c->display_name);
     if (!strcmp(key, "custom_identifier"))
-        return get_str(w, "host.custom_identifier", v, &c->custom_identifier);
+        return host_text(w, "host.custom_identifier", v, &c->custom_identifier);
     return unknown(w, "host", key, k);
 }
 

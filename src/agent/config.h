@@ -62,6 +62,9 @@ int agent_config_parse(struct agent_config *c, const char *text, size_t n, const
 int agent_config_load(struct agent_config *c, const char *path, struct saba_err *err);
 /* Check a role: "service:role", each part [A-Za-z0-9_-], 1..63 bytes. */
 bool agent_role_valid(const char *s);
+/* Check a host name, display name or custom identifier: one line of UTF-8
+ * text (no control characters), at most 255 bytes. */
+bool agent_host_text_valid(const char *s);
 /* Check a host status name (working, standby, maintenance, poweroff). */
 bool agent_status_valid(const char *s);
 void agent_config_free(struct agent_config *c);

@@ -123,6 +123,8 @@ static void test_errors_name_file_and_line(void **state)
     expect_error("buffer: {memory: lots}\n", "expected a size");
     expect_error("interval: [1, 2\n", "invalid YAML");
     expect_error("- a\n- b\n", "must be a mapping");
+    expect_error("host: {name: \"web\\n1\"}\n", "\"host.name\" must be one line");
+    expect_error("host: {name: ''}\n", "\"host.name\" must be one line");
 }
 
 static void test_empty_file_keeps_defaults(void **state)
