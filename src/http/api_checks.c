@@ -11,19 +11,9 @@
  */
 #include "http/api.h"
 #include "meta/meta.h"
-#include "server/server.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static struct meta *meta_of(void *ctx, struct http_resp *resp)
-{
-    struct saba_server *srv = ctx;
-    struct meta *m = atomic_load(&srv->meta);
-    if (!m)
-        http_reply_error(resp, 503, 0, "saba is starting; retry shortly");
-    return m;
-}
 
 static int store_report(void *ctx, const char *host_id, const struct meta_report_in *r,
                         struct saba_err *err)
@@ -33,7 +23,7 @@ static int store_report(void *ctx, const char *host_id, const struct meta_report
 
 void api_v0_checks_report(void *ctx, struct http_req *req, struct http_resp *resp)
 {
-    struct meta *m = meta_of(ctx, resp);
+    struct meta *m = api_meta(ctx, resp);
     if (!m)
         return;
     size_t n;
@@ -56,7 +46,7 @@ void api_v0_checks_report(void *ctx, struct http_req *req, struct http_resp *res
 
 void api_v0_checks(void *ctx, struct http_req *req, struct http_resp *resp)
 {
-    struct meta *m = meta_of(ctx, resp);
+    struct meta *m = api_meta(ctx, resp);
     if (!m)
         return;
     struct saba_err err = {0};
@@ -74,7 +64,7 @@ void api_v0_checks(void *ctx, struct http_req *req, struct http_resp *resp)
 
 void api_v0_checks_history(void *ctx, struct http_req *req, struct http_resp *resp)
 {
-    struct meta *m = meta_of(ctx, resp);
+    struct meta *m = api_meta(ctx, resp);
     if (!m)
         return;
     const char *host = http_param(req, "host_id"), *name = http_param(req, "name");

@@ -21,7 +21,7 @@ static int status_of(int code)
     return code == SABA_EINVAL ? 400 : code == SABA_ENOTFOUND ? 404 : 503;
 }
 
-static struct meta *meta_of(void *ctx, struct http_resp *resp)
+struct meta *api_meta(void *ctx, struct http_resp *resp)
 {
     struct saba_server *srv = ctx;
     struct meta *m = atomic_load(&srv->meta);
@@ -37,7 +37,7 @@ static void reply_err(struct http_resp *resp, int code, const struct saba_err *e
 
 void api_v0_hosts(void *ctx, struct http_req *req, struct http_resp *resp)
 {
-    struct meta *m = meta_of(ctx, resp);
+    struct meta *m = api_meta(ctx, resp);
     if (!m)
         return;
     struct saba_err err = {0};
@@ -89,7 +89,7 @@ void api_v0_hosts(void *ctx, struct http_req *req, struct http_resp *resp)
 
 void api_v0_host(void *ctx, struct http_req *req, struct http_resp *resp)
 {
-    struct meta *m = meta_of(ctx, resp);
+    struct meta *m = api_meta(ctx, resp);
     if (!m)
         return;
     const char *rest = http_path(req) + strlen("/api/v0/hosts/");

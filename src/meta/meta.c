@@ -441,6 +441,24 @@ static void put_report(sqlite3_stmt *st, struct buf *b, bool with_interval)
     buf_putc(b, '}');
 }
 
+/* Append the rows of st (report columns) as a JSON array, finalize st and
+ * unlock m->mu (taken by the caller before preparing st). */
+static int reports_json(struct meta *m, sqlite3_stmt *st, bool with_interval, const char *what,
+                        struct buf *out, struct saba_err *err)
+{
+    buf_putc(out, '[');
+    for (int n = 0; st && sqlite3_step(st) == SQLITE_ROW; n++) {
+        if (n)
+            buf_putc(out, ',');
+        put_report(st, out, with_interval);
+    }
+    buf_putc(out, ']');
+    int rc = st ? 0 : db_err(m, err, what);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
 int meta_checks_list_json(struct meta *m, const char *host_id, struct buf *out,
                           struct saba_err *err)
 {
@@ -449,17 +467,7 @@ int meta_checks_list_json(struct meta *m, const char *host_id, struct buf *out,
                             "SELECT host_id, name, status, message, occurred_at, interval FROM"
                             " check_status WHERE ?1 IS NULL OR host_id=?1 ORDER BY host_id, name",
                             "s", host_id);
-    buf_putc(out, '[');
-    for (int n = 0; st && sqlite3_step(st) == SQLITE_ROW; n++) {
-        if (n)
-            buf_putc(out, ',');
-        put_report(st, out, true);
-    }
-    buf_putc(out, ']');
-    int rc = st ? 0 : db_err(m, err, "list checks");
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->mu);
-    return rc;
+    return reports_json(m, st, true, "list checks", out, err);
 }
 
 int meta_check_history_json(struct meta *m, const char *host_id, const char *name, int limit,
@@ -470,15 +478,5 @@ int meta_check_history_json(struct meta *m, const char *host_id, const char *nam
                             "SELECT host_id, name, status, message, occurred_at FROM check_history"
                             " WHERE host_id=? AND name=? ORDER BY id DESC LIMIT ?",
                             "ssi", host_id, name, (int64_t)limit);
-    buf_putc(out, '[');
-    for (int n = 0; st && sqlite3_step(st) == SQLITE_ROW; n++) {
-        if (n)
-            buf_putc(out, ',');
-        put_report(st, out, false);
-    }
-    buf_putc(out, ']');
-    int rc = st ? 0 : db_err(m, err, "check history");
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&m->mu);
-    return rc;
+    return reports_json(m, st, false, "check history", out, err);
 }
