@@ -31,6 +31,16 @@ void api_v1_query_range(void *ctx, struct http_req *req, struct http_resp *resp)
 void api_v1_series(void *ctx, struct http_req *req, struct http_resp *resp);
 void api_v1_labels(void *ctx, struct http_req *req, struct http_resp *resp);
 void api_v1_label_values(void *ctx, struct http_req *req, struct http_resp *resp);
+/* api_hosts.c: the host inventory; api_meta() is the server's metadata store,
+ * or NULL after answering 503 while the server is starting */
+struct meta;
+struct meta *api_meta(void *ctx, struct http_resp *resp);
+void api_v0_hosts(void *ctx, struct http_req *req, struct http_resp *resp);
+void api_v0_host(void *ctx, struct http_req *req, struct http_resp *resp);
+/* api_checks.c: check plugin results */
+void api_v0_checks_report(void *ctx, struct http_req *req, struct http_resp *resp);
+void api_v0_checks(void *ctx, struct http_req *req, struct http_resp *resp);
+void api_v0_checks_history(void *ctx, struct http_req *req, struct http_resp *resp);
 
 /* Prometheus-style error: {"status":"error","errorType":type,"error":msg}. */
 void api_prom_error(struct http_resp *resp, int status, const char *type, const char *msg);

@@ -19,5 +19,10 @@ const struct http_route api_routes[] = {
     {"GET", "/api/v1/status/buildinfo", api_v1_buildinfo},
     {"GET", "/api/v1/metadata", api_v1_metadata},
     {"GET,POST", "/api/v1/query_exemplars", api_v1_query_exemplars},
+    {"GET,POST", "/api/v0/hosts", api_v0_hosts},
+    {"GET,PUT,POST", "/api/v0/hosts/*", api_v0_host},
+    {"POST", "/api/v0/checks/report", api_v0_checks_report},
+    {"GET", "/api/v0/checks", api_v0_checks},
+    {"GET", "/api/v0/checks/history", api_v0_checks_history},
     {NULL, NULL, NULL},
 };

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/timeutil.h"
 #include "http/api.h"
+#include "meta/meta.h"
 #include "server/graphite_listener.h"
 #include "scrape/scrape.h"
 #include "server/listen.h"
@@ -195,6 +196,7 @@ int server_main(int argc, char **argv)
     struct graphite_listener *graphite = NULL;
     struct storage *st = NULL;
     struct scraper *scraper = NULL;
+    struct meta *meta = NULL;
     char bound[128];
 
     int hfd = listen_tcp(cfg.listen, bound, sizeof bound, &err);
@@ -222,6 +224,9 @@ int server_main(int argc, char **argv)
                               .wal_segment_bytes = cfg.wal_segment_bytes};
     if (tsdb_open(&to, &st, &err) != 0)
         goto fail;
+    if (meta_open(cfg.data_dir, &meta, &err) != 0)
+        goto fail;
+    atomic_store(&srv.meta, meta);
     atomic_store(&srv.storage, st);
     log_info("server", "msg=ready data_dir=%s fsync=%s", cfg.data_dir,
              cfg.fsync_interval_ms ? "interval" : "always");
@@ -247,7 +252,9 @@ out:
     http_stop(http);
     graphite_stop(graphite);
     atomic_store(&srv.storage, NULL);
+    atomic_store(&srv.meta, NULL);
     storage_close(st);
+    meta_close(meta);
     if (status == 0)
         log_info("server", "msg=stopped");
     config_free(&cfg);

@@ -16,6 +16,8 @@
 #include "storage/batch.h"
 #include "storage/storage.h"
 
+struct meta;
+
 enum ingest_proto {
     PROTO_INFLUX,
     PROTO_JSON,
@@ -30,6 +32,7 @@ extern const char *const ingest_proto_names[PROTO_COUNT];
 struct saba_server {
     const struct saba_config *cfg;
     struct storage *_Atomic storage; /* set once replay is done */
+    struct meta *_Atomic meta;       /* hosts and checks (meta/meta.h), set with storage */
     struct batch_limits limits;
     _Atomic uint64_t ingested[PROTO_COUNT]; /* samples acknowledged */
     _Atomic uint64_t rejected[PROTO_COUNT]; /* requests or lines refused as bad input */
