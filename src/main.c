@@ -1,6 +1,7 @@
 /*
  * main.c - `saba <verb>`: one binary, dispatched from a table.
  */
+#include "analysis/cli.h"
 #include "server/server.h"
 
 #include <stdio.h>
@@ -25,6 +26,7 @@ static const struct command {
     int (*fn)(int argc, char **argv);
 } commands[] = {
     {"server", "run the server: ingestion, storage, query API", server_main},
+    {"analyze", "offline analysis of CSV: changepoint, anomaly, forecast", analyze_main},
     {"version", "print the version", cmd_version},
     {"help", "show this help", cmd_help},
     {NULL, NULL, NULL},

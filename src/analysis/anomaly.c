@@ -1,0 +1,346 @@
+/*
+ * anomaly.c - streaming anomaly score (see anomaly.h).
+ *
+ * The detectors' outputs are z-like numbers (multiples of the series' own
+ * typical deviation); the score is the largest of them mapped through
+ * 1 - exp(-(z - 3)/3): nothing below 3 "sigmas", 0.5 at about 5, 0.9 at 10.
+ * Scales are running means of absolute residuals updated with residuals
+ * clipped at a few times the current scale, so one spike does not make the
+ * next one look normal, while a real variance change is learnt within ~100
+ * samples.
+ */
+#include "analysis/anomaly.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis/changefinder.h"
+#include "analysis/sdar.h"
+#include "base/alloc.h"
+
+#define AN_MAGIC        "SBAN"
+#define AN_VERSION      1
+#define AN_BINS         24    /* hourly daily profile, linearly interpolated */
+#define AN_WARMUP       30    /* samples before any score */
+#define AN_AR_DISCOUNT  0.02  /* one-step predictors forget with ~50 samples' memory */
+#define AN_SCALE_ALPHA  0.02  /* residual scale memory, samples */
+#define AN_CLIP         5.0   /* residuals clipped at this many scales when learning the scale */
+#define AN_CF_ALPHA     0.005 /* running level of ChangeFinder's score */
+#define AN_SEASON_DAYS  2.0   /* history needed before the daily profile is trusted */
+#define AN_SEASON_RATIO 0.5   /* profile error / overall spread below this: seasonal series */
+/* |e| / mean|e| of a Gaussian is |e| / (sigma sqrt(2/pi)): rescale to sigmas */
+#define MAD_TO_SIGMA 1.2533141373155001
+
+struct predictor {
+    struct sdar ar;
+    double store[4]; /* sdar_storage(1) */
+    double scale;    /* running mean |residual| */
+    uint64_t n;
+};
+
+struct anomaly {
+    struct predictor px, pr; /* on x, and on x minus its daily profile */
+    struct changefinder *cf;
+    double cf_mean, cf_var;
+    double mu, spread; /* slow mean of x and mean |x - mu| (spread incl. the daily swing) */
+    double season_err; /* slow mean |x - profile| */
+    double dt;         /* typical spacing, seconds */
+    double score;
+    int64_t t_first, t_last;
+    uint64_t n;
+    double prof[AN_BINS]; /* daily profile, hourly bins */
+    uint16_t pcnt[AN_BINS];
+};
+
+static void pred_init(struct predictor *p)
+{
+    sdar_init(&p->ar, 1, AN_AR_DISCOUNT, p->store);
+    p->scale = 0;
+    p->n = 0;
+}
+
+/* Learn v; return |residual| in sigmas of the predictor's own residuals. */
+static double pred_update(struct predictor *p, double v, double tiny)
+{
+    double z = 0;
+    if (p->ar.n > 0) {
+        double e = fabs(v - sdar_predict(&p->ar));
+        if (!(e < 1e300))
+            e = 1e300;
+        if (p->n >= 10)
+            z = e / (MAD_TO_SIGMA * p->scale + tiny);
+        p->n++;
+        if (p->n <= 20)
+            p->scale += (e - p->scale) / (double)p->n;
+        else
+            p->scale +=
+                AN_SCALE_ALPHA * ((e < AN_CLIP * p->scale ? e : AN_CLIP * p->scale) - p->scale);
+    }
+    sdar_update(&p->ar, v);
+    return z;
+}
+
+struct anomaly *anomaly_new(void)
+{
+    struct anomaly *a = xcalloc(1, sizeof *a);
+    pred_init(&a->px);
+    pred_init(&a->pr);
+    struct cf_params p = cf_params_default;
+    a->cf = cf_new(&p);
+    return a;
+}
+
+void anomaly_free(struct anomaly *a)
+{
+    if (!a)
+        return;
+    cf_free(a->cf);
+    free(a);
+}
+
+size_t anomaly_state_bytes(const struct anomaly *a)
+{
+    return sizeof *a + cf_state_bytes(a->cf);
+}
+
+/* Expected value from the profile at time of day tod (seconds); the two
+ * neighbouring bins and the weight of the second. */
+static void bins_of(int64_t t_ms, int *b0, int *b1, double *f)
+{
+    double h = (double)((t_ms / 1000) % 86400) / 3600.0 - 0.5;
+    if (h < 0)
+        h += AN_BINS;
+    int i = (int)h;
+    *f = h - i;
+    *b0 = i % AN_BINS;
+    *b1 = (i + 1) % AN_BINS;
+}
+
+static double zmap(double z)
+{
+    if (!(z > 3))
+        return 0;
+    if (z > 1e6)
+        z = 1e6;
+    return 1 - exp(-(z - 3) / 3);
+}
+
+double anomaly_update(struct anomaly *a, int64_t t_ms, double x)
+{
+    if (!isfinite(x) || (a->n > 0 && t_ms <= a->t_last))
+        return 0;
+    if (a->n == 0) {
+        a->t_first = t_ms;
+        a->mu = x;
+    } else {
+        double d = (double)(t_ms - a->t_last) / 1000.0;
+        a->dt = a->n == 1 ? d : a->dt + 0.05 * ((d < 4 * a->dt ? d : 4 * a->dt) - a->dt);
+    }
+    a->t_last = t_ms;
+    a->n++;
+
+    double dt = a->dt > 0 ? a->dt : 60;
+    double tiny = 1e-9 * fabs(a->mu) + 1e-12;
+
+    /* the daily profile's expectation, before learning x */
+    int b0, b1;
+    double f;
+    bins_of(t_ms, &b0, &b1, &f);
+    double expect = a->mu;
+    if (a->pcnt[b0] && a->pcnt[b1])
+        expect = (1 - f) * a->prof[b0] + f * a->prof[b1];
+    else if (a->pcnt[b0])
+        expect = a->prof[b0];
+    else if (a->pcnt[b1])
+        expect = a->prof[b1];
+    double resid = x - expect;
+
+    double zx = pred_update(&a->px, x, tiny);
+    double zr = pred_update(&a->pr, resid, tiny);
+
+    /* slow statistics: memory of about a day */
+    double ad = dt / 86400.0;
+    ad = ad < 0.001 ? 0.001 : ad > 0.5 ? 0.5 : ad;
+    if (a->n <= 1.0 / ad) {
+        double w = 1.0 / (double)a->n;
+        a->mu += w * (x - a->mu);
+        a->spread += w * (fabs(x - a->mu) - a->spread);
+        a->season_err += w * (fabs(resid) - a->season_err);
+    } else {
+        a->mu += ad * (x - a->mu);
+        a->spread += ad * (fabs(x - a->mu) - a->spread);
+        a->season_err += ad * (fabs(resid) - a->season_err);
+    }
+
+    /* learn the profile: each bin remembers about three days */
+    double ab = dt / (3 * 3600.0);
+    ab = ab < 0.002 ? 0.002 : ab > 0.5 ? 0.5 : ab;
+    int bb[2] = {b0, b1};
+    double ww[2] = {1 - f, f};
+    for (int i = 0; i < 2; i++) {
+        int b = bb[i];
+        if (ww[i] <= 0)
+            continue;
+        double al = a->pcnt[b] < 1.0 / ab ? 1.0 / (a->pcnt[b] + 1.0) : ab;
+        al *= ww[i] > 0.5 || !a->pcnt[b] ? 1 : 2 * ww[i];
+        double pv = a->pcnt[b] ? a->prof[b] : x;
+        pv += al * (x - pv);
+        a->prof[b] = pv;
+        if (a->pcnt[b] < UINT16_MAX)
+            a->pcnt[b]++;
+    }
+
+    /* ChangeFinder against its own running level */
+    double cs = cf_update(a->cf, x), zc = 0;
+    if (a->n > AN_WARMUP) {
+        double sd = sqrt(a->cf_var) + 0.05;
+        zc = (cs - a->cf_mean) / sd;
+        double clipped = cs < a->cf_mean + 4 * sd ? cs : a->cf_mean + 4 * sd;
+        double d = clipped - a->cf_mean;
+        a->cf_mean += AN_CF_ALPHA * d;
+        a->cf_var += AN_CF_ALPHA * (d * d - a->cf_var);
+    } else {
+        double w = 1.0 / (double)a->n;
+        double d = cs - a->cf_mean;
+        a->cf_mean += w * d;
+        a->cf_var += w * (d * d - a->cf_var);
+    }
+
+    if (a->n <= AN_WARMUP) {
+        a->score = 0;
+        return 0;
+    }
+    int seasonal = (double)(t_ms - a->t_first) >= AN_SEASON_DAYS * 86400000.0 &&
+                   a->season_err < AN_SEASON_RATIO * a->spread;
+    double z = seasonal ? zr : zx;
+    /* ChangeFinder reacts more slowly and less sharply: weigh it a little lower */
+    double zcw = 0.8 * zc;
+    a->score = zmap(z > zcw ? z : zcw);
+    return a->score;
+}
+
+static void put_f64(struct buf *b, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    buf_put_u64le(b, u);
+}
+
+static double get_f64(const uint8_t *p)
+{
+    uint64_t u = load_u64le(p);
+    double v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+static void pred_save(const struct predictor *p, struct buf *out)
+{
+    put_f64(out, p->scale);
+    buf_put_u64le(out, p->n);
+    sdar_save(&p->ar, out);
+}
+
+static size_t pred_load(struct predictor *p, const uint8_t *in, size_t n)
+{
+    if (n < 16)
+        return 0;
+    p->scale = get_f64(in);
+    p->n = load_u64le(in + 8);
+    if (!isfinite(p->scale) || p->scale < 0)
+        return 0;
+    size_t used = sdar_load(&p->ar, in + 16, n - 16);
+    return used ? used + 16 : 0;
+}
+
+/* Format (little-endian): "SBAN", u32 version, u32 cf length, cf state
+ * (cf_save), 2 predictors (f64 scale, u64 n, SDAR), f64 cf_mean, cf_var, mu,
+ * spread, season_err, dt, score, i64 t_first, t_last, u64 n, AN_BINS x
+ * (f64 profile, u16 count). */
+void anomaly_save(const struct anomaly *a, struct buf *out)
+{
+    struct buf cfb = BUF_INIT;
+    cf_save(a->cf, &cfb);
+    buf_append(out, AN_MAGIC, 4);
+    buf_put_u32le(out, AN_VERSION);
+    buf_put_u32le(out, (uint32_t)cfb.len);
+    buf_append(out, cfb.data, cfb.len);
+    buf_free(&cfb);
+    pred_save(&a->px, out);
+    pred_save(&a->pr, out);
+    const double d[] = {a->cf_mean, a->cf_var, a->mu, a->spread, a->season_err, a->dt, a->score};
+    for (size_t i = 0; i < sizeof d / sizeof *d; i++)
+        put_f64(out, d[i]);
+    buf_put_u64le(out, (uint64_t)a->t_first);
+    buf_put_u64le(out, (uint64_t)a->t_last);
+    buf_put_u64le(out, a->n);
+    for (int b = 0; b < AN_BINS; b++) {
+        put_f64(out, a->prof[b]);
+        buf_append(out, (const char[]){(char)(a->pcnt[b] & 0xff), (char)(a->pcnt[b] >> 8)}, 2);
+    }
+}
+
+struct anomaly *anomaly_restore(const uint8_t *in, size_t n, struct saba_err *e)
+{
+    if (n < 12 || memcmp(in, AN_MAGIC, 4)) {
+        err_set(e, SABA_ECORRUPT, 0, "not a saved anomaly state");
+        return NULL;
+    }
+    if (load_u32le(in + 4) != AN_VERSION) {
+        err_set(e, SABA_ECORRUPT, 0, "anomaly state version %u, this build reads %d",
+                load_u32le(in + 4), AN_VERSION);
+        return NULL;
+    }
+    size_t cfl = load_u32le(in + 8), off = 12;
+    if (cfl > n - off) {
+        err_set(e, SABA_ECORRUPT, 0, "saved anomaly state is truncated");
+        return NULL;
+    }
+    struct changefinder *cf = cf_restore(in + off, cfl, e);
+    if (!cf)
+        return NULL;
+    struct cf_params p = cf_params_of(cf), d0 = cf_params_default;
+    if (p.order != d0.order || p.smooth1 != d0.smooth1 || p.smooth2 != d0.smooth2 ||
+        p.discount != d0.discount) {
+        cf_free(cf);
+        err_set(e, SABA_ECORRUPT, 0, "saved anomaly state has other ChangeFinder parameters");
+        return NULL;
+    }
+    off += cfl;
+    struct anomaly *a = xcalloc(1, sizeof *a);
+    a->cf = cf;
+    pred_init(&a->px);
+    pred_init(&a->pr);
+    size_t used;
+    if (!(used = pred_load(&a->px, in + off, n - off)))
+        goto bad;
+    off += used;
+    if (!(used = pred_load(&a->pr, in + off, n - off)))
+        goto bad;
+    off += used;
+    const size_t tail = 7 * 8 + 3 * 8 + AN_BINS * 10;
+    if (n - off != tail)
+        goto bad;
+    double *d[] = {&a->cf_mean, &a->cf_var, &a->mu, &a->spread, &a->season_err, &a->dt, &a->score};
+    for (size_t i = 0; i < sizeof d / sizeof *d; i++, off += 8) {
+        *d[i] = get_f64(in + off);
+        if (!isfinite(*d[i]))
+            goto bad;
+    }
+    a->t_first = (int64_t)load_u64le(in + off);
+    a->t_last = (int64_t)load_u64le(in + off + 8);
+    a->n = load_u64le(in + off + 16);
+    off += 24;
+    for (int b = 0; b < AN_BINS; b++, off += 10) {
+        a->prof[b] = get_f64(in + off);
+        a->pcnt[b] = (uint16_t)(in[off + 8] | in[off + 9] << 8);
+        if (!isfinite(a->prof[b]))
+            goto bad;
+    }
+    return a;
+bad:
+    anomaly_free(a);
+    err_set(e, SABA_ECORRUPT, 0, "saved anomaly state is truncated or damaged");
+    return NULL;
+}
