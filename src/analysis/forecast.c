@@ -33,11 +33,12 @@
 /* Penalty per extra segment, times log(B): BIC would be ~3 (slope, level,
  * location); real series are autocorrelated, so more evidence is asked for. */
 #define SEG_PENALTY     6.0
-#define DROP_SIGMAS     8.0  /* a fall this many noise sigmas between segments is a drop */
-#define SIGNIFICANT_T   2.0  /* slope t-statistic below this: no growth */
-#define ACCEL_T         6.0  /* curvature t-statistic above this: accelerating */
-#define SEASON_STRENGTH 0.3  /* share of variance the daily profile must explain */
-#define NOISE_QUANTILE  0.95 /* how high noise reaches above the trend */
+#define DROP_SIGMAS     8.0 /* a fall this many noise sigmas between segments is a drop */
+#define SIGNIFICANT_T   2.0 /* slope t-statistic below this: no growth */
+#define ACCEL_T         6.0 /* curvature t-statistic above this: accelerating */
+#define SEASON_AGREE    0.6 /* correlation of the two halves' profiles */
+#define SEASON_STRENGTH 0.3 /* share of variance the daily profile must explain */
+#define NOISE_QUANTILE  0.5 /* noise is measurement, not usage: the median residual */
 
 const struct forecast_opts forecast_opts_default = {.window_ms = 7 * 86400000LL};
 
@@ -192,6 +193,63 @@ static double seg_cost(const struct prefix *p, size_t i, size_t j)
     return rss > 0 ? rss : 0;
 }
 
+/* A parabola y = a + b d + c (d^2 - mean d^2), d = t - tc, through buckets
+ * [lo, nb). Returns 1 if its curvature c is positive with a t-statistic
+ * above ACCEL_T (residual autocorrelation inflating the error by infl), and
+ * the fitted level and slope at t = 0 (the last sample). */
+struct quad {
+    double c2, se_c2, level, slope;
+};
+
+static int fit_quad(const double *bt, const double *y, size_t lo, size_t nb, double tc, double infl,
+                    struct quad *q)
+{
+    double nn = (double)(nb - lo), s2 = 0, s3 = 0, s4 = 0, sy = 0, sty = 0, st2y = 0, my = 0;
+    if (nb - lo < 4 * MIN_SEG)
+        return 0;
+    for (size_t i = lo; i < nb; i++)
+        my += y[i];
+    my /= nn;
+    for (size_t i = lo; i < nb; i++) {
+        double d = bt[i] - tc, dd = d * d, yy = y[i] - my;
+        s2 += dd;
+        s3 += dd * d;
+        s4 += dd * dd;
+        sy += yy;
+        sty += d * yy;
+        st2y += dd * yy;
+    }
+    double q2 = s4 - s2 * s2 / nn, q1 = s3, det = s2 * q2 - q1 * q1;
+    if (!(det > 0 && s2 > 0))
+        return 0;
+    double cy = st2y - s2 * sy / nn;
+    double c2 = (s2 * cy - q1 * sty) / det, b2 = (q2 * sty - q1 * cy) / det, rss = 0;
+    for (size_t i = lo; i < nb; i++) {
+        double d = bt[i] - tc, yy = y[i] - my, f = b2 * d + c2 * (d * d - s2 / nn);
+        rss += (yy - f) * (yy - f);
+    }
+    q->c2 = c2;
+    q->se_c2 = sqrt(rss / (nn - 3 > 1 ? nn - 3 : 1)) * sqrt(s2 / det) * infl;
+    q->level = my - b2 * tc + c2 * (tc * tc - s2 / nn);
+    q->slope = b2 - 2 * c2 * tc;
+    return c2 > 0 && q->se_c2 > 0 && c2 / q->se_c2 > ACCEL_T;
+}
+
+/* First time in [from, from + 1 day] (seconds after the last sample, 5-minute
+ * steps) when trend + daily profile + noise reaches capacity; from + 1 day if
+ * none (the trend keeps growing, so the next day's peak does). */
+static double first_touch(double t_end_s, double from, double level, double slope, double c2,
+                          double noise, const double *prof, double capacity)
+{
+    for (double tau = from; tau <= from + DAY_S; tau += 300) {
+        int b = (int)(fmod(t_end_s + tau, DAY_S) / (DAY_S / SEASON_BINS));
+        b = b < 0 ? 0 : b >= SEASON_BINS ? SEASON_BINS - 1 : b;
+        if (level + slope * tau + c2 * tau * tau + prof[b] + noise >= capacity)
+            return tau;
+    }
+    return from + DAY_S;
+}
+
 int forecast_run(const int64_t *t, const double *x, size_t n, double capacity,
                  const struct forecast_opts *o, struct forecast_result *r, struct saba_err *e)
 {
@@ -233,7 +291,10 @@ int forecast_run(const int64_t *t, const double *x, size_t n, double capacity,
     r->regime_samples = m;
     const double t_end_s = (double)t_end / 1000.0;
 
-    if (px[m - 1] >= capacity) {
+    /* full now: the last sample and the median of the last three (so that
+     * one outlier does not make a disk "full") */
+    double tail3[3] = {px[m - 1], px[m - 2], px[m - 3]};
+    if (px[m - 1] >= capacity && median(tail3, 3) >= capacity) {
         r->model = FORECAST_FULL;
         r->level = px[m - 1];
         goto out;
@@ -277,19 +338,24 @@ int forecast_run(const int64_t *t, const double *x, size_t n, double capacity,
     int seasonal = 0;
     size_t wd = (size_t)(DAY_S / bw + 0.5);
     if (span >= 2 * DAY_S && bw <= DAY_S / SEASON_BINS * 1.5 && nb >= 3 * wd / 2) {
-        double trend[FC_BUCKETS + 1], res[FC_BUCKETS + 1], win[FC_BUCKETS + 1];
+        /* detrend by a moving average over exactly one day: it removes a
+         * daily cycle and follows a linear trend (a running median would
+         * return the series itself wherever growth makes it monotonic) */
+        double res[FC_BUCKETS + 1], cum[FC_BUCKETS + 2];
+        int valid[FC_BUCKETS + 1];
+        cum[0] = 0;
+        for (size_t i = 0; i < nb; i++)
+            cum[i + 1] = cum[i] + by[i];
         for (size_t i = 0; i < nb; i++) {
-            size_t lo = i > wd / 2 ? i - wd / 2 : 0, hi = i + wd / 2 + 1 < nb ? i + wd / 2 + 1 : nb;
-            memcpy(win, by + lo, (hi - lo) * sizeof *win);
-            trend[i] = median(win, hi - lo);
-            res[i] = by[i] - trend[i];
+            valid[i] = i >= wd / 2 && i - wd / 2 + wd <= nb;
+            res[i] = valid[i] ? by[i] - (cum[i - wd / 2 + wd] - cum[i - wd / 2]) / (double)wd : 0;
         }
         double bins[SEASON_BINS][FC_BUCKETS / 8 + 8];
         size_t cnt[SEASON_BINS] = {0};
         for (size_t i = 0; i < nb; i++) {
             int b = (int)(fmod(t_end_s + bt[i], DAY_S) / (DAY_S / SEASON_BINS));
             b = b < 0 ? 0 : b >= SEASON_BINS ? SEASON_BINS - 1 : b;
-            if (cnt[b] < FC_BUCKETS / 8 + 8)
+            if (valid[i] && cnt[b] < FC_BUCKETS / 8 + 8)
                 bins[b][cnt[b]++] = res[i];
         }
         double mean = 0;
@@ -308,10 +374,43 @@ int forecast_run(const int64_t *t, const double *x, size_t n, double capacity,
             for (size_t i = 0; i < nb; i++) {
                 int b = (int)(fmod(t_end_s + bt[i], DAY_S) / (DAY_S / SEASON_BINS));
                 b = b < 0 ? 0 : b >= SEASON_BINS ? SEASON_BINS - 1 : b;
+                if (!valid[i])
+                    continue;
                 v0 += res[i] * res[i];
                 v1 += (res[i] - prof[b]) * (res[i] - prof[b]);
             }
             seasonal = v0 > 0 && 1 - v1 / v0 >= SEASON_STRENGTH;
+            /* a daily cycle repeats: the profiles of the two halves of the
+             * window must agree (a deploy's step leaves a shape in one only) */
+            double ha[SEASON_BINS] = {0}, hb[SEASON_BINS] = {0};
+            int ca[SEASON_BINS] = {0}, cb[SEASON_BINS] = {0};
+            for (size_t i = 0; i < nb; i++) {
+                int b = (int)(fmod(t_end_s + bt[i], DAY_S) / (DAY_S / SEASON_BINS));
+                b = b < 0 ? 0 : b >= SEASON_BINS ? SEASON_BINS - 1 : b;
+                if (!valid[i])
+                    continue;
+                if (i < nb / 2) {
+                    ha[b] += res[i];
+                    ca[b]++;
+                } else {
+                    hb[b] += res[i];
+                    cb[b]++;
+                }
+            }
+            double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0, k = 0;
+            for (int b = 0; b < SEASON_BINS; b++)
+                if (ca[b] && cb[b]) {
+                    double u = ha[b] / ca[b], v = hb[b] / cb[b];
+                    sa += u;
+                    sb += v;
+                    saa += u * u;
+                    sbb += v * v;
+                    sab += u * v;
+                    k++;
+                }
+            double va = saa - sa * sa / (k > 0 ? k : 1), vb = sbb - sb * sb / (k > 0 ? k : 1);
+            double corr = va > 0 && vb > 0 ? (sab - sa * sb / k) / sqrt(va * vb) : 0;
+            seasonal = seasonal && k >= SEASON_BINS / 2 && corr >= SEASON_AGREE;
         }
         if (!seasonal)
             memset(prof, 0, sizeof prof);
@@ -358,6 +457,33 @@ int forecast_run(const int64_t *t, const double *x, size_t n, double capacity,
                                          : by[i];
     }
 
+    /* The segmentation's noise: what is left around a running median of
+     * about 1/24 of the window (leftover cycle, wander), inflated for its
+     * lag-1 autocorrelation as a CUSUM test would be; never below sigma. */
+    double sigma_seg = sigma;
+    {
+        size_t w = nb / 24 > 2 * MIN_SEG + 1 ? nb / 24 : 2 * MIN_SEG + 1;
+        double res[FC_BUCKETS + 1], win[FC_BUCKETS + 1], ares[FC_BUCKETS + 1];
+        for (size_t i = 0; i < nb; i++) {
+            size_t lo = i > w / 2 ? i - w / 2 : 0, hi = i + w / 2 + 1 < nb ? i + w / 2 + 1 : nb;
+            memcpy(win, yc + lo, (hi - lo) * sizeof *win);
+            res[i] = yc[i] - median(win, hi - lo);
+            ares[i] = fabs(res[i]);
+        }
+        double s = 1.4826 * median(ares, nb), num = 0, den = 0;
+        for (size_t i = 0; i < nb; i++) {
+            double r1 = fabs(res[i]) < 3 * s ? res[i] : 0;
+            den += r1 * r1;
+            if (i)
+                num += r1 * (fabs(res[i - 1]) < 3 * s ? res[i - 1] : 0);
+        }
+        double rho = den > 0 ? num / den : 0;
+        rho = rho < 0 ? 0 : rho > 0.9 ? 0.9 : rho;
+        if (s > sigma_seg)
+            sigma_seg = s;
+        sigma_seg *= sqrt((1 + rho) / (1 - rho));
+    }
+
     /* 3. segmentation */
     struct seg segs[FC_BUCKETS / MIN_SEG + 2];
     size_t nseg = 0;
@@ -368,7 +494,7 @@ int forecast_run(const int64_t *t, const double *x, size_t n, double capacity,
         for (int k = 0; k < 6; k++)
             pre[k][0] = 0;
         for (size_t i = 0; i < nb; i++) {
-            double u = bt[i] / DAY_S, z = (yc[i] - y0) / sigma;
+            double u = bt[i] / DAY_S, z = (yc[i] - y0) / sigma_seg;
             p.n[i + 1] = p.n[i] + 1;
             p.t[i + 1] = p.t[i] + u;
             p.tt[i + 1] = p.tt[i] + u * u;
@@ -411,20 +537,39 @@ int forecast_run(const int64_t *t, const double *x, size_t n, double capacity,
     for (size_t k = 0; k + 1 < nseg; k++) {
         double end = line_at(&segs[k].l, bt[segs[k].hi - 1]);
         double start = line_at(&segs[k + 1].l, bt[segs[k + 1].lo]);
-        if (end - start > DROP_SIGMAS * sigma) {
+        if (end - start > DROP_SIGMAS * sigma_seg) {
             drop_at[ndrops++] = k;
             grow_before += segs[k].l.b > 0;
         }
     }
     r->drops = ndrops;
 
-    /* the regime: the last segment */
-    const struct seg *last = &segs[nseg - 1];
-    size_t rlo = last->lo, rn = last->hi - last->lo;
-    r->regime_start_ms = t_end + (int64_t)llround(ps[bfirst[rlo]] * 1000);
-    r->regime_samples = m - bfirst[rlo];
+    /* the regime: the last segment, or, when the last segments' slopes keep
+     * increasing without jumps between them and a parabola fits them well,
+     * that whole accelerating stretch */
+    size_t rlo = segs[nseg - 1].lo;
     struct line fit;
     double scale, rho;
+    struct quad qd = {0};
+    int quad = 0;
+    if (ndrops < 2) {
+        size_t k = nseg - 1;
+        while (k > 0 && segs[k - 1].l.b < segs[k].l.b &&
+               fabs(line_at(&segs[k - 1].l, bt[segs[k - 1].hi - 1]) -
+                    line_at(&segs[k].l, bt[segs[k].lo])) < DROP_SIGMAS * sigma_seg)
+            k--;
+        if (nseg - k >= 3) {
+            fit_huber(bt + segs[k].lo, yc + segs[k].lo, nb - segs[k].lo, scratch, wts, &fit, &scale,
+                      &rho);
+            if (fit_quad(bt, yc, segs[k].lo, nb, fit.tc, sqrt((1 + rho) / (1 - rho)), &qd)) {
+                quad = 1;
+                rlo = segs[k].lo;
+            }
+        }
+    }
+    size_t rn = nb - rlo;
+    r->regime_start_ms = t_end + (int64_t)llround(ps[bfirst[rlo]] * 1000);
+    r->regime_samples = m - bfirst[rlo];
     fit_huber(bt + rlo, yc + rlo, rn, scratch, wts, &fit, &scale, &rho);
     double infl = sqrt((1 + rho) / (1 - rho));
     double se_b = fit.sxx > 0 ? scale / sqrt(fit.sxx) * infl : INFINITY;
@@ -442,50 +587,17 @@ int forecast_run(const int64_t *t, const double *x, size_t n, double capacity,
         noise = 0;
     double headroom = pmax + noise;
     r->headroom = headroom;
-    double need = capacity - headroom - level;
-    r->level = level;
 
     /* accelerating regime: a significant positive curvature */
-    int quad = 0;
-    double c2 = 0, se_c2 = 0, b_now = slope;
-    if (rn >= 4 * MIN_SEG) {
-        double tc = fit.tc, s2 = 0, s3 = 0, s4 = 0, sy = 0, sty = 0, st2y = 0, my = 0;
-        for (size_t i = rlo; i < nb; i++)
-            my += yc[i];
-        my /= (double)rn;
-        for (size_t i = rlo; i < nb; i++) {
-            double d = bt[i] - tc, dd = d * d, yy = yc[i] - my;
-            s2 += dd;
-            s3 += dd * d;
-            s4 += dd * dd;
-            sy += yy;
-            sty += d * yy;
-            st2y += dd * yy;
-        }
-        /* normal equations for y = a + b d + c (d^2 - s2/n), orthogonal to the constant */
-        double nn = (double)rn, q2 = s4 - s2 * s2 / nn, q1 = s3;
-        double det = s2 * q2 - q1 * q1;
-        if (det > 0 && s2 > 0) {
-            double cy = st2y - s2 * sy / nn;
-            c2 = (s2 * cy - q1 * sty) / det;
-            double b2 = (q2 * sty - q1 * cy) / det;
-            double rss = 0;
-            for (size_t i = rlo; i < nb; i++) {
-                double d = bt[i] - tc, yy = yc[i] - my;
-                double f = b2 * d + c2 * (d * d - s2 / nn);
-                rss += (yy - f) * (yy - f);
-            }
-            double s_res = sqrt(rss / (nn - 3 > 1 ? nn - 3 : 1));
-            se_c2 = s_res * sqrt(s2 / det) * infl;
-            if (c2 > 0 && se_c2 > 0 && c2 / se_c2 > ACCEL_T) {
-                quad = 1;
-                level = my + b2 * (0 - tc) + c2 * (tc * tc - s2 / nn);
-                b_now = b2 + 2 * c2 * (0 - tc);
-                need = capacity - headroom - level;
-                r->level = level;
-            }
-        }
+    if (!quad)
+        quad = fit_quad(bt, yc, rlo, nb, fit.tc, infl, &qd);
+    double c2 = quad ? qd.c2 : 0, se_c2 = quad ? qd.se_c2 : 0, b_now = slope;
+    if (quad) {
+        level = qd.level;
+        b_now = qd.slope;
     }
+    double need = capacity - headroom - level;
+    r->level = level;
 
     if (ndrops >= 2 && grow_before >= 2) {
         /* sawtooth: peaks before each drop */
@@ -534,6 +646,12 @@ int forecast_run(const int64_t *t, const double *x, size_t n, double capacity,
     r->slope = b_now;
     r->slope_lo = b_now - 2 * se_b;
     r->slope_hi = b_now + 2 * se_b;
+    if (need <= 0 && seasonal) {
+        r->seconds_lo = 0;
+        r->seconds = first_touch(t_end_s, 0, level, b_now, c2, noise, prof, capacity);
+        r->seconds_hi = r->seconds;
+        goto out;
+    }
     if (need <= 0) {
         r->seconds = r->seconds_lo = 0;
         r->seconds_hi = r->slope_lo > 0 ? (need + 2 * se_level) / r->slope_lo : INFINITY;
@@ -564,6 +682,10 @@ int forecast_run(const int64_t *t, const double *x, size_t n, double capacity,
         r->seconds_lo = nlo / r->slope_hi;
         r->seconds_hi = r->slope_lo > 0 ? (need + 2 * se_level) / r->slope_lo : INFINITY;
     }
+    /* with a daily cycle, the trend meets capacity - (daily peak) first, but
+     * the series touches the capacity at the next daily peak: walk there */
+    if (seasonal && isfinite(r->seconds))
+        r->seconds = first_touch(t_end_s, r->seconds, level, b_now, c2, noise, prof, capacity);
 out:
     free(ps);
     free(px);
