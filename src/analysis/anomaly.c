@@ -21,14 +21,16 @@
 
 #define AN_MAGIC        "SBAN"
 #define AN_VERSION      1
-#define AN_BINS         24    /* hourly daily profile, linearly interpolated */
+#define AN_BINS         48    /* half-hour daily profile, linearly interpolated */
 #define AN_WARMUP       30    /* samples before any score */
 #define AN_AR_DISCOUNT  0.02  /* one-step predictors forget with ~50 samples' memory */
 #define AN_SCALE_ALPHA  0.02  /* residual scale memory, samples */
 #define AN_CLIP         5.0   /* residuals clipped at this many scales when learning the scale */
+#define AN_LEVEL_ALPHA  0.01  /* level of the deseasonalized series, ~100 samples */
+#define AN_GATE_ALPHA   0.002 /* slow scales for the seasonal gate */
 #define AN_CF_ALPHA     0.005 /* running level of ChangeFinder's score */
 #define AN_SEASON_DAYS  2.0   /* history needed before the daily profile is trusted */
-#define AN_SEASON_RATIO 0.5   /* profile error / overall spread below this: seasonal series */
+#define AN_SEASON_RATIO 1.1   /* deseasonalized residuals at most this much of the raw ones */
 /* |e| / mean|e| of a Gaussian is |e| / (sigma sqrt(2/pi)): rescale to sigmas */
 #define MAD_TO_SIGMA 1.2533141373155001
 
@@ -43,14 +45,16 @@ struct anomaly {
     struct predictor px, pr; /* on x, and on x minus its daily profile */
     struct changefinder *cf;
     double cf_mean, cf_var;
-    double mu, spread; /* slow mean of x and mean |x - mu| (spread incl. the daily swing) */
-    double season_err; /* slow mean |x - profile| */
-    double dt;         /* typical spacing, seconds */
+    double mu;          /* slow mean of x (its scale sets the numerical floor) */
+    double rbase, rdev; /* level of x minus profile, and mean |deviation| from it */
+    double gx, gr;      /* slow mean |residual| of both predictors: is the profile useful? */
+    double dt;          /* typical spacing, seconds */
     double score;
     int64_t t_first, t_last;
     uint64_t n;
-    double prof[AN_BINS]; /* daily profile, hourly bins */
-    uint16_t pcnt[AN_BINS];
+    double pref;           /* the profile is kept as float offsets from this (the first x) */
+    float prof[AN_BINS];   /* daily profile, half-hour bins */
+    uint8_t pcnt[AN_BINS]; /* visits, saturating */
 };
 
 static void pred_init(struct predictor *p)
@@ -108,7 +112,7 @@ size_t anomaly_state_bytes(const struct anomaly *a)
  * neighbouring bins and the weight of the second. */
 static void bins_of(int64_t t_ms, int *b0, int *b1, double *f)
 {
-    double h = (double)((t_ms / 1000) % 86400) / 3600.0 - 0.5;
+    double h = (double)((t_ms / 1000) % 86400) / (86400.0 / AN_BINS) - 0.5;
     if (h < 0)
         h += AN_BINS;
     int i = (int)h;
@@ -133,6 +137,7 @@ double anomaly_update(struct anomaly *a, int64_t t_ms, double x)
     if (a->n == 0) {
         a->t_first = t_ms;
         a->mu = x;
+        a->pref = x;
     } else {
         double d = (double)(t_ms - a->t_last) / 1000.0;
         a->dt = a->n == 1 ? d : a->dt + 0.05 * ((d < 4 * a->dt ? d : 4 * a->dt) - a->dt);
@@ -149,29 +154,20 @@ double anomaly_update(struct anomaly *a, int64_t t_ms, double x)
     bins_of(t_ms, &b0, &b1, &f);
     double expect = a->mu;
     if (a->pcnt[b0] && a->pcnt[b1])
-        expect = (1 - f) * a->prof[b0] + f * a->prof[b1];
+        expect = a->pref + (1 - f) * a->prof[b0] + f * a->prof[b1];
     else if (a->pcnt[b0])
-        expect = a->prof[b0];
+        expect = a->pref + a->prof[b0];
     else if (a->pcnt[b1])
-        expect = a->prof[b1];
+        expect = a->pref + a->prof[b1];
     double resid = x - expect;
 
     double zx = pred_update(&a->px, x, tiny);
     double zr = pred_update(&a->pr, resid, tiny);
 
-    /* slow statistics: memory of about a day */
+    /* slow mean of x: memory of about a day */
     double ad = dt / 86400.0;
     ad = ad < 0.001 ? 0.001 : ad > 0.5 ? 0.5 : ad;
-    if (a->n <= 1.0 / ad) {
-        double w = 1.0 / (double)a->n;
-        a->mu += w * (x - a->mu);
-        a->spread += w * (fabs(x - a->mu) - a->spread);
-        a->season_err += w * (fabs(resid) - a->season_err);
-    } else {
-        a->mu += ad * (x - a->mu);
-        a->spread += ad * (fabs(x - a->mu) - a->spread);
-        a->season_err += ad * (fabs(resid) - a->season_err);
-    }
+    a->mu += (a->n <= 1.0 / ad ? 1.0 / (double)a->n : ad) * (x - a->mu);
 
     /* learn the profile: each bin remembers about three days */
     double ab = dt / (3 * 3600.0);
@@ -184,10 +180,10 @@ double anomaly_update(struct anomaly *a, int64_t t_ms, double x)
             continue;
         double al = a->pcnt[b] < 1.0 / ab ? 1.0 / (a->pcnt[b] + 1.0) : ab;
         al *= ww[i] > 0.5 || !a->pcnt[b] ? 1 : 2 * ww[i];
-        double pv = a->pcnt[b] ? a->prof[b] : x;
-        pv += al * (x - pv);
-        a->prof[b] = pv;
-        if (a->pcnt[b] < UINT16_MAX)
+        double pv = a->pcnt[b] ? a->prof[b] : x - a->pref;
+        pv += al * (x - a->pref - pv);
+        a->prof[b] = (float)pv;
+        if (a->pcnt[b] < UINT8_MAX)
             a->pcnt[b]++;
     }
 
@@ -207,13 +203,29 @@ double anomaly_update(struct anomaly *a, int64_t t_ms, double x)
         a->cf_var += w * (d * d - a->cf_var);
     }
 
+    /* the level of x minus its profile: a broken daily pattern moves it for
+     * hours while each step looks ordinary; it adapts within ~100 samples */
+    double zl = 0, dl = fabs(resid - a->rbase);
+    if (a->n <= 20) {
+        a->rbase += (resid - a->rbase) / (double)a->n;
+        a->rdev += (dl - a->rdev) / (double)a->n;
+    } else {
+        zl = dl / (MAD_TO_SIGMA * a->rdev + tiny);
+        a->rbase += AN_LEVEL_ALPHA * (resid - a->rbase);
+        a->rdev += AN_SCALE_ALPHA * ((dl < AN_CLIP * a->rdev ? dl : AN_CLIP * a->rdev) - a->rdev);
+    }
+    /* slow scales of both predictors decide whether the profile helps */
+    double ex = a->px.scale, er = a->pr.scale;
+    a->gx += (a->n <= 1.0 / AN_GATE_ALPHA ? 1.0 / (double)a->n : AN_GATE_ALPHA) * (ex - a->gx);
+    a->gr += (a->n <= 1.0 / AN_GATE_ALPHA ? 1.0 / (double)a->n : AN_GATE_ALPHA) * (er - a->gr);
+
     if (a->n <= AN_WARMUP) {
         a->score = 0;
         return 0;
     }
     int seasonal = (double)(t_ms - a->t_first) >= AN_SEASON_DAYS * 86400000.0 &&
-                   a->season_err < AN_SEASON_RATIO * a->spread;
-    double z = seasonal ? zr : zx;
+                   a->gr <= AN_SEASON_RATIO * a->gx;
+    double z = seasonal ? (zr > zl ? zr : zl) : zx;
     /* ChangeFinder reacts more slowly and less sharply: weigh it a little lower */
     double zcw = 0.8 * zc;
     a->score = zmap(z > zcw ? z : zcw);
@@ -256,8 +268,8 @@ static size_t pred_load(struct predictor *p, const uint8_t *in, size_t n)
 
 /* Format (little-endian): "SBAN", u32 version, u32 cf length, cf state
  * (cf_save), 2 predictors (f64 scale, u64 n, SDAR), f64 cf_mean, cf_var, mu,
- * spread, season_err, dt, score, i64 t_first, t_last, u64 n, AN_BINS x
- * (f64 profile, u16 count). */
+ * rbase, rdev, gx, gr, dt, score, pref, i64 t_first, t_last, u64 n, AN_BINS x
+ * (f32 profile offset, u8 count). */
 void anomaly_save(const struct anomaly *a, struct buf *out)
 {
     struct buf cfb = BUF_INIT;
@@ -269,15 +281,18 @@ void anomaly_save(const struct anomaly *a, struct buf *out)
     buf_free(&cfb);
     pred_save(&a->px, out);
     pred_save(&a->pr, out);
-    const double d[] = {a->cf_mean, a->cf_var, a->mu, a->spread, a->season_err, a->dt, a->score};
+    const double d[] = {a->cf_mean, a->cf_var, a->mu, a->rbase, a->rdev,
+                        a->gx,      a->gr,     a->dt, a->score, a->pref};
     for (size_t i = 0; i < sizeof d / sizeof *d; i++)
         put_f64(out, d[i]);
     buf_put_u64le(out, (uint64_t)a->t_first);
     buf_put_u64le(out, (uint64_t)a->t_last);
     buf_put_u64le(out, a->n);
     for (int b = 0; b < AN_BINS; b++) {
-        put_f64(out, a->prof[b]);
-        buf_append(out, (const char[]){(char)(a->pcnt[b] & 0xff), (char)(a->pcnt[b] >> 8)}, 2);
+        uint32_t u;
+        memcpy(&u, &a->prof[b], 4);
+        buf_put_u32le(out, u);
+        buf_putc(out, (char)a->pcnt[b]);
     }
 }
 
@@ -319,10 +334,11 @@ struct anomaly *anomaly_restore(const uint8_t *in, size_t n, struct saba_err *e)
     if (!(used = pred_load(&a->pr, in + off, n - off)))
         goto bad;
     off += used;
-    const size_t tail = 7 * 8 + 3 * 8 + AN_BINS * 10;
+    const size_t tail = 10 * 8 + 3 * 8 + AN_BINS * 5;
     if (n - off != tail)
         goto bad;
-    double *d[] = {&a->cf_mean, &a->cf_var, &a->mu, &a->spread, &a->season_err, &a->dt, &a->score};
+    double *d[] = {&a->cf_mean, &a->cf_var, &a->mu, &a->rbase, &a->rdev,
+                   &a->gx,      &a->gr,     &a->dt, &a->score, &a->pref};
     for (size_t i = 0; i < sizeof d / sizeof *d; i++, off += 8) {
         *d[i] = get_f64(in + off);
         if (!isfinite(*d[i]))
@@ -332,9 +348,10 @@ struct anomaly *anomaly_restore(const uint8_t *in, size_t n, struct saba_err *e)
     a->t_last = (int64_t)load_u64le(in + off + 8);
     a->n = load_u64le(in + off + 16);
     off += 24;
-    for (int b = 0; b < AN_BINS; b++, off += 10) {
-        a->prof[b] = get_f64(in + off);
-        a->pcnt[b] = (uint16_t)(in[off + 8] | in[off + 9] << 8);
+    for (int b = 0; b < AN_BINS; b++, off += 5) {
+        uint32_t u = load_u32le(in + off);
+        memcpy(&a->prof[b], &u, 4);
+        a->pcnt[b] = in[off + 4];
         if (!isfinite(a->prof[b]))
             goto bad;
     }

@@ -193,6 +193,54 @@ static double seg_cost(const struct prefix *p, size_t i, size_t j)
     return rss > 0 ? rss : 0;
 }
 
+/* Optimal partitioning of buckets [0, nb) into linear segments (least
+ * squares cost in units of sigma^2, a penalty per extra segment, a minimum
+ * length); writes the segments with their fitted lines, returns their count. */
+static size_t segment(const double *bt, const double *yc, size_t nb, double sigma, struct seg *segs)
+{
+    double pre[6][FC_BUCKETS + 2];
+    struct prefix p = {pre[0], pre[1], pre[2], pre[3], pre[4], pre[5]};
+    double y0 = yc[nb - 1];
+    for (int k = 0; k < 6; k++)
+        pre[k][0] = 0;
+    for (size_t i = 0; i < nb; i++) {
+        double u = bt[i] / DAY_S, z = (yc[i] - y0) / sigma;
+        p.n[i + 1] = p.n[i] + 1;
+        p.t[i + 1] = p.t[i] + u;
+        p.tt[i + 1] = p.tt[i] + u * u;
+        p.y[i + 1] = p.y[i] + z;
+        p.ty[i + 1] = p.ty[i] + u * z;
+        p.yy[i + 1] = p.yy[i] + z * z;
+    }
+    size_t minseg = nb / 40 > MIN_SEG ? nb / 40 : MIN_SEG;
+    double beta = SEG_PENALTY * log((double)nb + 1);
+    double best[FC_BUCKETS + 2];
+    size_t from[FC_BUCKETS + 2];
+    best[0] = 0;
+    for (size_t j = 1; j <= nb; j++) {
+        best[j] = seg_cost(&p, 0, j);
+        from[j] = 0;
+        for (size_t i = minseg; i + minseg <= j; i++) {
+            double c = best[i] + beta + seg_cost(&p, i, j);
+            if (c < best[j]) {
+                best[j] = c;
+                from[j] = i;
+            }
+        }
+    }
+    size_t bounds[FC_BUCKETS + 2], nbnd = 0, nseg = 0;
+    for (size_t j = nb; j > 0; j = from[j])
+        bounds[nbnd++] = j;
+    bounds[nbnd++] = 0;
+    for (size_t k = nbnd - 1; k > 0; k--) {
+        struct seg *s = &segs[nseg++];
+        s->lo = bounds[k];
+        s->hi = bounds[k - 1];
+        fit_line(bt + s->lo, yc + s->lo, NULL, s->hi - s->lo, &s->l);
+    }
+    return nseg;
+}
+
 /* A parabola y = a + b d + c (d^2 - mean d^2), d = t - tc, through buckets
  * [lo, nb). Returns 1 if its curvature c is positive with a t-statistic
  * above ACCEL_T (residual autocorrelation inflating the error by infl), and
@@ -307,7 +355,7 @@ int forecast_run(const int64_t *t, const double *x, size_t n, double capacity,
     double dt_med = median(scratch, m - 1);
     double bw = span / FC_BUCKETS > dt_med ? span / FC_BUCKETS : dt_med;
     static const size_t nbmax = FC_BUCKETS + 1;
-    double bt[FC_BUCKETS + 1] = {0}, by[FC_BUCKETS + 1] = {0}, yc[FC_BUCKETS + 1];
+    double bt[FC_BUCKETS + 1] = {0}, by[FC_BUCKETS + 1] = {0}, yc[FC_BUCKETS + 1] = {0};
     double prof_b[FC_BUCKETS + 1];
     size_t bfirst[FC_BUCKETS + 2];
     size_t nb = 0;
@@ -457,19 +505,20 @@ int forecast_run(const int64_t *t, const double *x, size_t n, double capacity,
                                          : by[i];
     }
 
-    /* The segmentation's noise: what is left around a running median of
-     * about 1/24 of the window (leftover cycle, wander), inflated for its
-     * lag-1 autocorrelation as a CUSUM test would be; never below sigma. */
+    /* 3. segmentation, twice: with the noise of the second differences, then
+     * with the noise left around that first piecewise fit (leftover cycle,
+     * wander), inflated for its lag-1 autocorrelation as a CUSUM test would
+     * be, so that autocorrelated noise is not cut into many "regimes" */
+    struct seg segs[FC_BUCKETS / MIN_SEG + 2];
+    size_t nseg = segment(bt, yc, nb, sigma, segs);
     double sigma_seg = sigma;
     {
-        size_t w = nb / 24 > 2 * MIN_SEG + 1 ? nb / 24 : 2 * MIN_SEG + 1;
-        double res[FC_BUCKETS + 1], win[FC_BUCKETS + 1], ares[FC_BUCKETS + 1];
-        for (size_t i = 0; i < nb; i++) {
-            size_t lo = i > w / 2 ? i - w / 2 : 0, hi = i + w / 2 + 1 < nb ? i + w / 2 + 1 : nb;
-            memcpy(win, yc + lo, (hi - lo) * sizeof *win);
-            res[i] = yc[i] - median(win, hi - lo);
-            ares[i] = fabs(res[i]);
-        }
+        double res[FC_BUCKETS + 1], ares[FC_BUCKETS + 1];
+        for (size_t k = 0; k < nseg; k++)
+            for (size_t i = segs[k].lo; i < segs[k].hi; i++) {
+                res[i] = yc[i] - line_at(&segs[k].l, bt[i]);
+                ares[i] = fabs(res[i]);
+            }
         double s = 1.4826 * median(ares, nb), num = 0, den = 0;
         for (size_t i = 0; i < nb; i++) {
             double r1 = fabs(res[i]) < 3 * s ? res[i] : 0;
@@ -483,52 +532,8 @@ int forecast_run(const int64_t *t, const double *x, size_t n, double capacity,
             sigma_seg = s;
         sigma_seg *= sqrt((1 + rho) / (1 - rho));
     }
-
-    /* 3. segmentation */
-    struct seg segs[FC_BUCKETS / MIN_SEG + 2];
-    size_t nseg = 0;
-    {
-        double pre[6][FC_BUCKETS + 2];
-        struct prefix p = {pre[0], pre[1], pre[2], pre[3], pre[4], pre[5]};
-        double y0 = yc[nb - 1];
-        for (int k = 0; k < 6; k++)
-            pre[k][0] = 0;
-        for (size_t i = 0; i < nb; i++) {
-            double u = bt[i] / DAY_S, z = (yc[i] - y0) / sigma_seg;
-            p.n[i + 1] = p.n[i] + 1;
-            p.t[i + 1] = p.t[i] + u;
-            p.tt[i + 1] = p.tt[i] + u * u;
-            p.y[i + 1] = p.y[i] + z;
-            p.ty[i + 1] = p.ty[i] + u * z;
-            p.yy[i + 1] = p.yy[i] + z * z;
-        }
-        size_t minseg = nb / 40 > MIN_SEG ? nb / 40 : MIN_SEG;
-        double beta = SEG_PENALTY * log((double)nb + 1);
-        double best[FC_BUCKETS + 2];
-        size_t from[FC_BUCKETS + 2];
-        best[0] = 0;
-        for (size_t j = 1; j <= nb; j++) {
-            best[j] = seg_cost(&p, 0, j);
-            from[j] = 0;
-            for (size_t i = minseg; i + minseg <= j; i++) {
-                double c = best[i] + beta + seg_cost(&p, i, j);
-                if (c < best[j]) {
-                    best[j] = c;
-                    from[j] = i;
-                }
-            }
-        }
-        size_t bounds[FC_BUCKETS + 2], nbnd = 0;
-        for (size_t j = nb; j > 0; j = from[j])
-            bounds[nbnd++] = j;
-        bounds[nbnd++] = 0;
-        for (size_t k = nbnd - 1; k > 0; k--) {
-            struct seg *s = &segs[nseg++];
-            s->lo = bounds[k];
-            s->hi = bounds[k - 1];
-            fit_line(bt + s->lo, yc + s->lo, NULL, s->hi - s->lo, &s->l);
-        }
-    }
+    if (sigma_seg > sigma * 1.05)
+        nseg = segment(bt, yc, nb, sigma_seg, segs);
     r->changes = (int)nseg - 1;
 
     /* drops between segments */

@@ -268,5 +268,6 @@ int series_csv_parse(const char *data, size_t len, int ncols, struct series_csv 
     return 0;
 fail:
     series_csv_free(&s);
+    memset(out, 0, sizeof *out);
     return rc;
 }
