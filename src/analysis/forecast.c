@@ -513,7 +513,7 @@ int forecast_run(const int64_t *t, const double *x, size_t n, double capacity,
     size_t nseg = segment(bt, yc, nb, sigma, segs);
     double sigma_seg = sigma;
     {
-        double res[FC_BUCKETS + 1], ares[FC_BUCKETS + 1];
+        double res[FC_BUCKETS + 1] = {0}, ares[FC_BUCKETS + 1] = {0};
         for (size_t k = 0; k < nseg; k++)
             for (size_t i = segs[k].lo; i < segs[k].hi; i++) {
                 res[i] = yc[i] - line_at(&segs[k].l, bt[i]);
