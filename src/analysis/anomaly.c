@@ -49,7 +49,6 @@ struct anomaly {
     double rbase, rdev; /* level of x minus profile, and mean |deviation| from it */
     double gx, gr;      /* slow mean |residual| of both predictors: is the profile useful? */
     double dt;          /* typical spacing, seconds */
-    double score;
     int64_t t_first, t_last;
     uint64_t n;
     double pref;           /* the profile is kept as float offsets from this (the first x) */
@@ -220,7 +219,6 @@ double anomaly_update(struct anomaly *a, int64_t t_ms, double x)
     a->gr += (a->n <= 1.0 / AN_GATE_ALPHA ? 1.0 / (double)a->n : AN_GATE_ALPHA) * (er - a->gr);
 
     if (a->n <= AN_WARMUP) {
-        a->score = 0;
         return 0;
     }
     int seasonal = (double)(t_ms - a->t_first) >= AN_SEASON_DAYS * 86400000.0 &&
@@ -228,8 +226,7 @@ double anomaly_update(struct anomaly *a, int64_t t_ms, double x)
     double z = seasonal ? (zr > zl ? zr : zl) : zx;
     /* ChangeFinder reacts more slowly and less sharply: weigh it a little lower */
     double zcw = 0.8 * zc;
-    a->score = zmap(z > zcw ? z : zcw);
-    return a->score;
+    return zmap(z > zcw ? z : zcw);
 }
 
 static void put_f64(struct buf *b, double v)
@@ -268,7 +265,7 @@ static size_t pred_load(struct predictor *p, const uint8_t *in, size_t n)
 
 /* Format (little-endian): "SBAN", u32 version, u32 cf length, cf state
  * (cf_save), 2 predictors (f64 scale, u64 n, SDAR), f64 cf_mean, cf_var, mu,
- * rbase, rdev, gx, gr, dt, score, pref, i64 t_first, t_last, u64 n, AN_BINS x
+ * rbase, rdev, gx, gr, dt, pref, i64 t_first, t_last, u64 n, AN_BINS x
  * (f32 profile offset, u8 count). */
 void anomaly_save(const struct anomaly *a, struct buf *out)
 {
@@ -282,7 +279,7 @@ void anomaly_save(const struct anomaly *a, struct buf *out)
     pred_save(&a->px, out);
     pred_save(&a->pr, out);
     const double d[] = {a->cf_mean, a->cf_var, a->mu, a->rbase, a->rdev,
-                        a->gx,      a->gr,     a->dt, a->score, a->pref};
+                        a->gx,      a->gr,     a->dt, a->pref};
     for (size_t i = 0; i < sizeof d / sizeof *d; i++)
         put_f64(out, d[i]);
     buf_put_u64le(out, (uint64_t)a->t_first);
@@ -334,11 +331,11 @@ struct anomaly *anomaly_restore(const uint8_t *in, size_t n, struct saba_err *e)
     if (!(used = pred_load(&a->pr, in + off, n - off)))
         goto bad;
     off += used;
-    const size_t tail = 10 * 8 + 3 * 8 + AN_BINS * 5;
+    const size_t tail = 9 * 8 + 3 * 8 + AN_BINS * 5;
     if (n - off != tail)
         goto bad;
     double *d[] = {&a->cf_mean, &a->cf_var, &a->mu, &a->rbase, &a->rdev,
-                   &a->gx,      &a->gr,     &a->dt, &a->score, &a->pref};
+                   &a->gx,      &a->gr,     &a->dt, &a->pref};
     for (size_t i = 0; i < sizeof d / sizeof *d; i++, off += 8) {
         *d[i] = get_f64(in + off);
         if (!isfinite(*d[i]))

@@ -23,7 +23,7 @@ const struct cf_params cf_params_default = {
 
 struct ring {
     double *v;
-    double sum;
+    double sum, inv_width; /* 1/width: the mean of a full ring without a division */
     int width, pos, fill;
 };
 
@@ -32,7 +32,6 @@ struct changefinder {
     struct sdar s1, s2;
     struct ring m1, m2;
     double score, stage1;
-    size_t ndoubles;
     double mem[]; /* s1, s2 storage, then m1 and m2 rings */
 };
 
@@ -64,7 +63,7 @@ static double ring_push(struct ring *g, double x)
             s += g->v[i];
         g->sum = s;
     }
-    return g->sum / g->fill;
+    return g->fill == g->width ? g->sum * g->inv_width : g->sum / g->fill;
 }
 
 struct changefinder *cf_new(const struct cf_params *p)
@@ -73,11 +72,12 @@ struct changefinder *cf_new(const struct cf_params *p)
     size_t nd = 2 * sd + (size_t)p->smooth1 + (size_t)p->smooth2;
     struct changefinder *cf = xcalloc(1, sizeof *cf + nd * sizeof(double));
     cf->p = *p;
-    cf->ndoubles = nd;
     sdar_init(&cf->s1, p->order, p->discount, cf->mem);
     sdar_init(&cf->s2, p->order, p->discount, cf->mem + sd);
-    cf->m1 = (struct ring){.v = cf->mem + 2 * sd, .width = p->smooth1};
-    cf->m2 = (struct ring){.v = cf->mem + 2 * sd + p->smooth1, .width = p->smooth2};
+    cf->m1 =
+        (struct ring){.v = cf->mem + 2 * sd, .width = p->smooth1, .inv_width = 1.0 / p->smooth1};
+    cf->m2 = (struct ring){
+        .v = cf->mem + 2 * sd + p->smooth1, .width = p->smooth2, .inv_width = 1.0 / p->smooth2};
     return cf;
 }
 
@@ -119,7 +119,8 @@ struct cf_params cf_params_of(const struct changefinder *cf)
 
 size_t cf_state_bytes(const struct changefinder *cf)
 {
-    return sizeof *cf + cf->ndoubles * sizeof(double);
+    size_t nd = 2 * sdar_storage(cf->p.order) + (size_t)cf->p.smooth1 + (size_t)cf->p.smooth2;
+    return sizeof *cf + nd * sizeof(double);
 }
 
 double cf_score01(double score)
@@ -148,36 +149,35 @@ static void ring_save(const struct ring *g, struct buf *out)
 {
     buf_put_u32le(out, (uint32_t)g->pos);
     buf_put_u32le(out, (uint32_t)g->fill);
+    put_f64(out, g->sum);
     for (int i = 0; i < g->width; i++)
         put_f64(out, g->v[i]);
 }
 
 static size_t ring_load(struct ring *g, const uint8_t *in, size_t n)
 {
-    size_t need = 8 + 8 * (size_t)g->width;
+    size_t need = 16 + 8 * (size_t)g->width;
     if (n < need)
         return 0;
     uint32_t pos = load_u32le(in), fill = load_u32le(in + 4);
-    if (pos >= (uint32_t)g->width || fill > (uint32_t)g->width)
+    double sum = get_f64(in + 8);
+    if (pos >= (uint32_t)g->width || fill > (uint32_t)g->width || !isfinite(sum))
         return 0;
-    double s = 0;
     for (int i = 0; i < g->width; i++) {
-        double v = get_f64(in + 8 + 8 * (size_t)i);
+        double v = get_f64(in + 16 + 8 * (size_t)i);
         if (!isfinite(v))
             return 0;
         g->v[i] = v;
-        if ((uint32_t)i < fill)
-            s += v;
     }
     g->pos = (int)pos;
     g->fill = (int)fill;
-    g->sum = s;
+    g->sum = sum; /* the running sum itself, so a restored state continues bit for bit */
     return need;
 }
 
 /* Format (little-endian): "SBCF", u32 version, u32 order, u32 T1, u32 T2,
  * f64 discount, f64 score, f64 stage1, SDAR 1, SDAR 2, ring 1, ring 2 (each
- * u32 pos, u32 fill, width f64 values). */
+ * u32 pos, u32 fill, f64 running sum, width f64 values). */
 void cf_save(const struct changefinder *cf, struct buf *out)
 {
     buf_append(out, CF_MAGIC, 4);

@@ -65,7 +65,7 @@ double sdar_variance(const struct sdar *s)
 {
     double m = fmin(fabs(s->mu), SDAR_DEV_MAX);
     double floor = SDAR_VAR_REL * (m * m + s->c[0]) + SDAR_VAR_ABS;
-    double v = s->qn < 1 ? s->sigma2 / (1 - s->qn) : 0;
+    double v = s->qn == 0 ? s->sigma2 : s->qn < 1 ? s->sigma2 / (1 - s->qn) : 0;
     return v > floor ? v : floor;
 }
 
@@ -109,13 +109,14 @@ double sdar_update(struct sdar *s, double x)
         return 0;
     }
 
-    /* score x under the model learnt from x_1..x_{t-1} */
-    double loss = 0, lim = INFINITY;
+    /* score x under the model learnt from x_1..x_{t-1}; the clip is applied
+     * to squares (e^2 <= CLIP^2 var) so no square root is needed */
+    double loss = 0, lim2 = INFINITY;
     if (s->n >= 2) {
         double var = sdar_variance(s);
-        lim = SDAR_CLIP * sqrt(var);
-        double e = fmin(fabs(dev(x, sdar_predict(s))), lim);
-        loss = 0.5 * (LOG_2PI + log(var)) + 0.5 * (e / var) * e;
+        lim2 = SDAR_CLIP * SDAR_CLIP * var;
+        double e = dev(x, sdar_predict(s)), e2 = fmin(e * e, lim2);
+        loss = 0.5 * (LOG_2PI + log(var)) + 0.5 * e2 / var;
         if (!(loss <= SDAR_LOSS_MAX))
             loss = SDAR_LOSS_MAX;
         if (loss < -SDAR_LOSS_MAX)
@@ -130,9 +131,14 @@ double sdar_update(struct sdar *s, double x)
         s->c[j] = q * s->c[j] + r * d0 * dev(s->hist[j - 1], s->mu);
     yule_walker(s->c, k, s->w);
     /* residual of x under the updated model (Yamanishi & Takeuchi's sigma update) */
-    double e2 = fmin(fabs(dev(x, sdar_predict(s))), lim);
-    s->sigma2 = q * s->sigma2 + r * e2 * e2;
-    s->qn *= q;
+    double e = dev(x, sdar_predict(s));
+    s->sigma2 = q * s->sigma2 + r * fmin(e * e, lim2);
+    /* (1-r)^m only matters while it is not negligible; then stop updating
+     * it so the hot path has no division by (1 - qn) */
+    if (s->qn > 1e-17)
+        s->qn *= q;
+    else
+        s->qn = 0;
     memmove(s->hist + 1, s->hist, (size_t)(k - 1) * sizeof *s->hist);
     s->hist[0] = x;
     s->n++;
