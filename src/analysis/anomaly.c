@@ -28,6 +28,7 @@
 #define AN_CLIP         5.0   /* residuals clipped at this many scales when learning the scale */
 #define AN_LEVEL_ALPHA  0.01  /* level of the deseasonalized series, ~100 samples */
 #define AN_GATE_ALPHA   0.002 /* slow scales for the seasonal gate */
+#define AN_BIAS_ALPHA   0.05  /* residual bias: ~20 samples */
 #define AN_CF_ALPHA     0.005 /* running level of ChangeFinder's score */
 #define AN_SEASON_DAYS  2.0   /* history needed before the daily profile is trusted */
 #define AN_SEASON_RATIO 1.1   /* deseasonalized residuals at most this much of the raw ones */
@@ -38,17 +39,17 @@ struct predictor {
     struct sdar ar;
     double store[4]; /* sdar_storage(1) */
     double scale;    /* running mean |residual| */
-    uint64_t n;
 };
 
 struct anomaly {
     struct predictor px, pr; /* on x, and on x minus its daily profile */
     struct changefinder *cf;
     double cf_mean, cf_var;
-    double mu;          /* slow mean of x (its scale sets the numerical floor) */
-    double rbase, rdev; /* level of x minus profile, and mean |deviation| from it */
-    double gx, gr;      /* slow mean |residual| of both predictors: is the profile useful? */
-    double dt;          /* typical spacing, seconds */
+    double mu;             /* slow mean of x (its scale sets the numerical floor) */
+    double rbase, rdev;    /* level of x minus profile, and mean |deviation| from it */
+    double bias, bias_dev; /* running mean of the raw predictor's residuals, its mean |.| */
+    double gx, gr;         /* slow mean |residual| of both predictors: is the profile useful? */
+    double dt;             /* typical spacing, seconds */
     int64_t t_first, t_last;
     uint64_t n;
     double pref;           /* the profile is kept as float offsets from this (the first x) */
@@ -60,22 +61,24 @@ static void pred_init(struct predictor *p)
 {
     sdar_init(&p->ar, 1, AN_AR_DISCOUNT, p->store);
     p->scale = 0;
-    p->n = 0;
 }
 
-/* Learn v; return |residual| in sigmas of the predictor's own residuals. */
-static double pred_update(struct predictor *p, double v, double tiny)
+/* Learn v; return |residual| in sigmas of the predictor's own residuals and
+ * the signed residual in *res. */
+static double pred_update(struct predictor *p, double v, double tiny, double *res)
 {
     double z = 0;
+    *res = 0;
     if (p->ar.n > 0) {
-        double e = fabs(v - sdar_predict(&p->ar));
-        if (!(e < 1e300))
-            e = 1e300;
-        if (p->n >= 10)
+        uint64_t m = p->ar.n; /* residuals so far, this one included */
+        double d = v - sdar_predict(&p->ar);
+        d = d > 1e300 ? 1e300 : d < -1e300 ? -1e300 : d;
+        double e = fabs(d);
+        *res = d;
+        if (m > 10)
             z = e / (MAD_TO_SIGMA * p->scale + tiny);
-        p->n++;
-        if (p->n <= 20)
-            p->scale += (e - p->scale) / (double)p->n;
+        if (m <= 20)
+            p->scale += (e - p->scale) / (double)m;
         else
             p->scale +=
                 AN_SCALE_ALPHA * ((e < AN_CLIP * p->scale ? e : AN_CLIP * p->scale) - p->scale);
@@ -160,8 +163,29 @@ double anomaly_update(struct anomaly *a, int64_t t_ms, double x)
         expect = a->pref + a->prof[b1];
     double resid = x - expect;
 
-    double zx = pred_update(&a->px, x, tiny);
-    double zr = pred_update(&a->pr, resid, tiny);
+    double ex_signed, er_signed;
+    double zx = pred_update(&a->px, x, tiny, &ex_signed);
+    double zr = pred_update(&a->pr, resid, tiny, &er_signed);
+
+    /* the profile is trusted once it has seen two days and the series minus
+     * it is at least as predictable as the series itself (slow scales, as
+     * of the previous sample) */
+    int seasonal = (double)(t_ms - a->t_first) >= AN_SEASON_DAYS * 86400000.0 &&
+                   a->gr <= AN_SEASON_RATIO * a->gx;
+
+    /* a trend change: the one-step predictor lags behind a new slope, so its
+     * residuals keep one sign; their running mean against its own spread */
+    double zb = 0;
+    a->bias += AN_BIAS_ALPHA * ((seasonal ? er_signed : ex_signed) - a->bias);
+    double abias = fabs(a->bias);
+    if (a->n <= 100) {
+        a->bias_dev += (abias - a->bias_dev) / (double)a->n;
+    } else {
+        zb = abias / (MAD_TO_SIGMA * a->bias_dev + tiny);
+        a->bias_dev +=
+            AN_CF_ALPHA *
+            ((abias < AN_CLIP * a->bias_dev ? abias : AN_CLIP * a->bias_dev) - a->bias_dev);
+    }
 
     /* slow mean of x: memory of about a day */
     double ad = dt / 86400.0;
@@ -218,12 +242,10 @@ double anomaly_update(struct anomaly *a, int64_t t_ms, double x)
     a->gx += (a->n <= 1.0 / AN_GATE_ALPHA ? 1.0 / (double)a->n : AN_GATE_ALPHA) * (ex - a->gx);
     a->gr += (a->n <= 1.0 / AN_GATE_ALPHA ? 1.0 / (double)a->n : AN_GATE_ALPHA) * (er - a->gr);
 
-    if (a->n <= AN_WARMUP) {
+    if (a->n <= AN_WARMUP)
         return 0;
-    }
-    int seasonal = (double)(t_ms - a->t_first) >= AN_SEASON_DAYS * 86400000.0 &&
-                   a->gr <= AN_SEASON_RATIO * a->gx;
     double z = seasonal ? (zr > zl ? zr : zl) : zx;
+    z = z > zb ? z : zb;
     /* ChangeFinder reacts more slowly and less sharply: weigh it a little lower */
     double zcw = 0.8 * zc;
     return zmap(z > zcw ? z : zcw);
@@ -247,25 +269,23 @@ static double get_f64(const uint8_t *p)
 static void pred_save(const struct predictor *p, struct buf *out)
 {
     put_f64(out, p->scale);
-    buf_put_u64le(out, p->n);
     sdar_save(&p->ar, out);
 }
 
 static size_t pred_load(struct predictor *p, const uint8_t *in, size_t n)
 {
-    if (n < 16)
+    if (n < 8)
         return 0;
     p->scale = get_f64(in);
-    p->n = load_u64le(in + 8);
     if (!isfinite(p->scale) || p->scale < 0)
         return 0;
-    size_t used = sdar_load(&p->ar, in + 16, n - 16);
-    return used ? used + 16 : 0;
+    size_t used = sdar_load(&p->ar, in + 8, n - 8);
+    return used ? used + 8 : 0;
 }
 
 /* Format (little-endian): "SBAN", u32 version, u32 cf length, cf state
- * (cf_save), 2 predictors (f64 scale, u64 n, SDAR), f64 cf_mean, cf_var, mu,
- * rbase, rdev, gx, gr, dt, pref, i64 t_first, t_last, u64 n, AN_BINS x
+ * (cf_save), 2 predictors (f64 scale, SDAR), f64 cf_mean, cf_var, mu,
+ * rbase, rdev, bias, bias_dev, gx, gr, dt, pref, i64 t_first, t_last, u64 n, AN_BINS x
  * (f32 profile offset, u8 count). */
 void anomaly_save(const struct anomaly *a, struct buf *out)
 {
@@ -278,8 +298,8 @@ void anomaly_save(const struct anomaly *a, struct buf *out)
     buf_free(&cfb);
     pred_save(&a->px, out);
     pred_save(&a->pr, out);
-    const double d[] = {a->cf_mean, a->cf_var, a->mu, a->rbase, a->rdev,
-                        a->gx,      a->gr,     a->dt, a->pref};
+    const double d[] = {a->cf_mean,  a->cf_var, a->mu, a->rbase, a->rdev, a->bias,
+                        a->bias_dev, a->gx,     a->gr, a->dt,    a->pref};
     for (size_t i = 0; i < sizeof d / sizeof *d; i++)
         put_f64(out, d[i]);
     buf_put_u64le(out, (uint64_t)a->t_first);
@@ -331,11 +351,11 @@ struct anomaly *anomaly_restore(const uint8_t *in, size_t n, struct saba_err *e)
     if (!(used = pred_load(&a->pr, in + off, n - off)))
         goto bad;
     off += used;
-    const size_t tail = 9 * 8 + 3 * 8 + AN_BINS * 5;
+    const size_t tail = 11 * 8 + 3 * 8 + AN_BINS * 5;
     if (n - off != tail)
         goto bad;
-    double *d[] = {&a->cf_mean, &a->cf_var, &a->mu, &a->rbase, &a->rdev,
-                   &a->gx,      &a->gr,     &a->dt, &a->pref};
+    double *d[] = {&a->cf_mean,  &a->cf_var, &a->mu, &a->rbase, &a->rdev, &a->bias,
+                   &a->bias_dev, &a->gx,     &a->gr, &a->dt,    &a->pref};
     for (size_t i = 0; i < sizeof d / sizeof *d; i++, off += 8) {
         *d[i] = get_f64(in + off);
         if (!isfinite(*d[i]))
