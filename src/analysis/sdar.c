@@ -69,31 +69,42 @@ double sdar_variance(const struct sdar *s)
     return v > floor ? v : floor;
 }
 
-/* Levinson-Durbin: solve sum_i w_i C_|j-i| = C_j (j = 1..k) for w. */
+static double clamp_kappa(double kappa)
+{
+    if (!(kappa <= SDAR_KAPPA_MAX)) /* also catches NaN */
+        return kappa > 0 ? SDAR_KAPPA_MAX : 0;
+    return kappa < -SDAR_KAPPA_MAX ? -SDAR_KAPPA_MAX : kappa;
+}
+
+/* Levinson-Durbin: solve sum_i w_i C_|j-i| = C_j (j = 1..k) for w. Plain
+ * loops instead of memcpy: k is small and this runs for every sample. */
 static void yule_walker(const double *c, int k, double *w)
 {
-    double a[SDAR_MAX_ORDER] = {0}, prev[SDAR_MAX_ORDER];
     if (!(c[0] > SDAR_VAR_ABS)) {
-        memset(w, 0, (size_t)k * sizeof *w);
+        for (int i = 0; i < k; i++)
+            w[i] = 0;
         return;
     }
+    if (k == 1) {
+        w[0] = clamp_kappa(c[1] / c[0]);
+        return;
+    }
+    double a[SDAR_MAX_ORDER] = {0}, prev[SDAR_MAX_ORDER];
     double e = c[0];
     for (int m = 0; m < k; m++) {
         double acc = c[m + 1];
         for (int i = 0; i < m; i++)
             acc -= a[i] * c[m - i];
-        double kappa = e > SDAR_VAR_ABS ? acc / e : 0;
-        if (!(kappa <= SDAR_KAPPA_MAX)) /* also catches NaN */
-            kappa = kappa > 0 ? SDAR_KAPPA_MAX : 0;
-        if (kappa < -SDAR_KAPPA_MAX)
-            kappa = -SDAR_KAPPA_MAX;
-        memcpy(prev, a, (size_t)m * sizeof *a);
+        double kappa = clamp_kappa(e > SDAR_VAR_ABS ? acc / e : 0);
+        for (int i = 0; i < m; i++)
+            prev[i] = a[i];
         for (int i = 0; i < m; i++)
             a[i] = prev[i] - kappa * prev[m - 1 - i];
         a[m] = kappa;
         e *= 1 - kappa * kappa;
     }
-    memcpy(w, a, (size_t)k * sizeof *w);
+    for (int i = 0; i < k; i++)
+        w[i] = a[i];
 }
 
 double sdar_update(struct sdar *s, double x)
@@ -139,7 +150,8 @@ double sdar_update(struct sdar *s, double x)
         s->qn *= q;
     else
         s->qn = 0;
-    memmove(s->hist + 1, s->hist, (size_t)(k - 1) * sizeof *s->hist);
+    for (int i = k - 1; i > 0; i--)
+        s->hist[i] = s->hist[i - 1];
     s->hist[0] = x;
     s->n++;
     return loss;
