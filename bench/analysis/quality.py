@@ -11,7 +11,8 @@ A deterministic generator (seeded, Python stdlib only) makes two sets:
 
   change-point traces with labeled onsets: isolated spikes (no change: must
   not alarm), level shifts, slope changes, variance changes, daily-seasonal
-  series with and without a change.
+  series with and without a change, bursty series (3 % routine 4-8 sigma
+  bursts, which are this series' normal) with a level shift.
 
 and scores
   forecasts: median |log(predicted/true)|, "full within 24 h" precision and
@@ -251,6 +252,12 @@ def _cp_trace(rng, kind, idx):
             v += sd * 0.15 * (i - onset) * (1 if idx % 2 == 0 else -1)
         if kind == "variance_change" and i >= onset:
             e *= 4.0
+        if kind == "bursty":
+            # routine bursts (3 % of samples, 4-8 sigma): this series' normal
+            if rng.random() < 0.03:
+                e += rng.uniform(4, 8)
+            if i >= onset:
+                v += sd * 8
         if kind in ("seasonal", "seasonal_shift"):
             v += sd * 6 * math.sin(2 * math.pi * (start + i * step) / DAY)
             if kind == "seasonal_shift" and i >= onset:
@@ -258,7 +265,7 @@ def _cp_trace(rng, kind, idx):
         if i in spikes:
             v += sd * rng.uniform(6, 10) * rng.choice([-1, 1])
         vals.append(v + sd * e)
-    if kind in ("level_shift", "slope_change", "variance_change", "seasonal_shift"):
+    if kind in ("level_shift", "slope_change", "variance_change", "seasonal_shift", "bursty"):
         onsets.append(onset)
     times = [start + i * step for i in range(n)]
     return {"kind": kind, "t": times, "x": vals, "onsets": onsets, "spikes": sorted(spikes),
@@ -266,7 +273,7 @@ def _cp_trace(rng, kind, idx):
 
 
 CP_KINDS = ["spikes", "level_shift", "slope_change", "variance_change", "seasonal",
-            "seasonal_shift"]
+            "seasonal_shift", "bursty"]
 
 
 def cp_set(seed, per_kind):

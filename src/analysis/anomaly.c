@@ -29,6 +29,9 @@
 #define AN_LEVEL_ALPHA  0.01  /* level of the deseasonalized series, ~100 samples */
 #define AN_GATE_ALPHA   0.002 /* slow scales for the seasonal gate */
 #define AN_BIAS_ALPHA   0.05  /* residual bias: ~20 samples */
+#define AN_Q_REF        4.0   /* z tail of a well-behaved series: not rescaled below this */
+#define AN_Q_STEP       0.25  /* quantile tracking step, in sigmas */
+#define AN_Q_MAX        50.0
 #define AN_CF_ALPHA     0.005 /* running level of ChangeFinder's score */
 #define AN_SEASON_DAYS  2.0   /* history needed before the daily profile is trusted */
 #define AN_SEASON_RATIO 1.1   /* deseasonalized residuals at most this much of the raw ones */
@@ -45,13 +48,14 @@ struct anomaly {
     struct predictor px, pr; /* on x, and on x minus its daily profile */
     struct changefinder *cf;
     double cf_mean, cf_var;
-    double mu;             /* slow mean of x (its scale sets the numerical floor) */
+    double q;              /* running 99.5th percentile of the detectors' z: the series' own tail */
     double rbase, rdev;    /* level of x minus profile, and mean |deviation| from it */
     double bias, bias_dev; /* running mean of the raw predictor's residuals, its mean |.| */
     double gx, gr;         /* slow mean |residual| of both predictors: is the profile useful? */
     double dt;             /* typical spacing, seconds */
     int64_t t_first, t_last;
-    uint64_t n;
+    uint32_t n;            /* samples, saturating (only warm-ups look at it) */
+    uint8_t over;          /* the previous sample's z was above q */
     double pref;           /* the profile is kept as float offsets from this (the first x) */
     float prof[AN_BINS];   /* daily profile, half-hour bins */
     uint8_t pcnt[AN_BINS]; /* visits, saturating */
@@ -138,23 +142,24 @@ double anomaly_update(struct anomaly *a, int64_t t_ms, double x)
         return 0;
     if (a->n == 0) {
         a->t_first = t_ms;
-        a->mu = x;
+        a->q = AN_Q_REF;
         a->pref = x;
     } else {
         double d = (double)(t_ms - a->t_last) / 1000.0;
         a->dt = a->n == 1 ? d : a->dt + 0.05 * ((d < 4 * a->dt ? d : 4 * a->dt) - a->dt);
     }
     a->t_last = t_ms;
-    a->n++;
+    if (a->n < UINT32_MAX)
+        a->n++;
 
     double dt = a->dt > 0 ? a->dt : 60;
-    double tiny = 1e-9 * fabs(a->mu) + 1e-12;
+    double tiny = 1e-9 * fabs(a->pref) + 1e-12;
 
     /* the daily profile's expectation, before learning x */
     int b0, b1;
     double f;
     bins_of(t_ms, &b0, &b1, &f);
-    double expect = a->mu;
+    double expect = a->px.ar.n ? a->px.ar.mu : x; /* no profile yet: the running mean */
     if (a->pcnt[b0] && a->pcnt[b1])
         expect = a->pref + (1 - f) * a->prof[b0] + f * a->prof[b1];
     else if (a->pcnt[b0])
@@ -186,11 +191,6 @@ double anomaly_update(struct anomaly *a, int64_t t_ms, double x)
             AN_CF_ALPHA *
             ((abias < AN_CLIP * a->bias_dev ? abias : AN_CLIP * a->bias_dev) - a->bias_dev);
     }
-
-    /* slow mean of x: memory of about a day */
-    double ad = dt / 86400.0;
-    ad = ad < 0.001 ? 0.001 : ad > 0.5 ? 0.5 : ad;
-    a->mu += (a->n <= 1.0 / ad ? 1.0 / (double)a->n : ad) * (x - a->mu);
 
     /* learn the profile: each bin remembers about three days */
     double ab = dt / (3 * 3600.0);
@@ -248,7 +248,22 @@ double anomaly_update(struct anomaly *a, int64_t t_ms, double x)
     z = z > zb ? z : zb;
     /* ChangeFinder reacts more slowly and less sharply: weigh it a little lower */
     double zcw = 0.8 * zc;
-    return zmap(z > zcw ? z : zcw);
+    z = z > zcw ? z : zcw;
+    /* the series' own tail: where surprises of some size are routine (bursty
+     * series), only larger ones count. q tracks the 99.5th percentile of z
+     * by stochastic approximation; a Gaussian series keeps it near 2.8, so
+     * below AN_Q_REF nothing is rescaled */
+    double zn = z * (AN_Q_REF / (a->q > AN_Q_REF ? a->q : AN_Q_REF));
+    /* only the onset of an exceedance moves q up: a lasting anomaly counts
+     * once (and stays visible), routine bursts count each time */
+    int over = z > a->q;
+    if (over && !a->over)
+        a->q += AN_Q_STEP * 0.995;
+    else if (!over)
+        a->q -= AN_Q_STEP * 0.005;
+    a->over = (uint8_t)over;
+    a->q = a->q < 1 ? 1 : a->q > AN_Q_MAX ? AN_Q_MAX : a->q;
+    return zmap(zn);
 }
 
 static void put_f64(struct buf *b, double v)
@@ -284,8 +299,8 @@ static size_t pred_load(struct predictor *p, const uint8_t *in, size_t n)
 }
 
 /* Format (little-endian): "SBAN", u32 version, u32 cf length, cf state
- * (cf_save), 2 predictors (f64 scale, SDAR), f64 cf_mean, cf_var, mu,
- * rbase, rdev, bias, bias_dev, gx, gr, dt, pref, i64 t_first, t_last, u64 n, AN_BINS x
+ * (cf_save), 2 predictors (f64 scale, SDAR), f64 cf_mean, cf_var, q,
+ * rbase, rdev, bias, bias_dev, gx, gr, dt, pref, i64 t_first, t_last, u64 n, u8 over, AN_BINS x
  * (f32 profile offset, u8 count). */
 void anomaly_save(const struct anomaly *a, struct buf *out)
 {
@@ -298,13 +313,14 @@ void anomaly_save(const struct anomaly *a, struct buf *out)
     buf_free(&cfb);
     pred_save(&a->px, out);
     pred_save(&a->pr, out);
-    const double d[] = {a->cf_mean,  a->cf_var, a->mu, a->rbase, a->rdev, a->bias,
+    const double d[] = {a->cf_mean,  a->cf_var, a->q,  a->rbase, a->rdev, a->bias,
                         a->bias_dev, a->gx,     a->gr, a->dt,    a->pref};
     for (size_t i = 0; i < sizeof d / sizeof *d; i++)
         put_f64(out, d[i]);
     buf_put_u64le(out, (uint64_t)a->t_first);
     buf_put_u64le(out, (uint64_t)a->t_last);
     buf_put_u64le(out, a->n);
+    buf_putc(out, (char)a->over);
     for (int b = 0; b < AN_BINS; b++) {
         uint32_t u;
         memcpy(&u, &a->prof[b], 4);
@@ -351,10 +367,10 @@ struct anomaly *anomaly_restore(const uint8_t *in, size_t n, struct saba_err *e)
     if (!(used = pred_load(&a->pr, in + off, n - off)))
         goto bad;
     off += used;
-    const size_t tail = 11 * 8 + 3 * 8 + AN_BINS * 5;
+    const size_t tail = 11 * 8 + 3 * 8 + 1 + AN_BINS * 5;
     if (n - off != tail)
         goto bad;
-    double *d[] = {&a->cf_mean,  &a->cf_var, &a->mu, &a->rbase, &a->rdev, &a->bias,
+    double *d[] = {&a->cf_mean,  &a->cf_var, &a->q,  &a->rbase, &a->rdev, &a->bias,
                    &a->bias_dev, &a->gx,     &a->gr, &a->dt,    &a->pref};
     for (size_t i = 0; i < sizeof d / sizeof *d; i++, off += 8) {
         *d[i] = get_f64(in + off);
@@ -363,8 +379,10 @@ struct anomaly *anomaly_restore(const uint8_t *in, size_t n, struct saba_err *e)
     }
     a->t_first = (int64_t)load_u64le(in + off);
     a->t_last = (int64_t)load_u64le(in + off + 8);
-    a->n = load_u64le(in + off + 16);
-    off += 24;
+    uint64_t n64 = load_u64le(in + off + 16);
+    a->n = n64 > UINT32_MAX ? UINT32_MAX : (uint32_t)n64;
+    a->over = in[off + 24] != 0;
+    off += 25;
     for (int b = 0; b < AN_BINS; b++, off += 5) {
         uint32_t u = load_u32le(in + off);
         memcpy(&a->prof[b], &u, 4);
