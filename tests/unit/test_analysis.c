@@ -331,6 +331,28 @@ static void test_anomaly_daily_pattern(void **state)
     anomaly_free(a);
 }
 
+/* A series whose normal includes frequent 8-12 sigma bursts: after a while
+ * those stop alarming, while a 30-sigma spike still does. */
+static void test_anomaly_adapts_to_bursty_series(void **state)
+{
+    (void)state;
+    struct anomaly *a = anomaly_new();
+    rng_state = 99;
+    int early = 0, late = 0;
+    for (int i = 0; i < 6000; i++) {
+        int burst = urand() < 0.03;
+        double x = 20 + gauss() + (burst ? 8 + 4 * urand() : 0);
+        double s = anomaly_update(a, 1700000000000LL + i * MIN_MS, x);
+        if (burst && s >= 0.5 && i > 100)
+            *(i < 1000 ? &early : &late) += 1;
+    }
+    double big = anomaly_update(a, 1700000000000LL + 6000 * MIN_MS, 20 + 30);
+    /* far fewer alarms per sample once adapted (900 samples early, 5000 late) */
+    assert_true((double)late / 5000 < (double)early / 900 / 3);
+    assert_true(big > 0.5);
+    anomaly_free(a);
+}
+
 static void test_anomaly_safe_and_restore(void **state)
 {
     (void)state;
@@ -387,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_forecast_errors),
         cmocka_unit_test(test_anomaly_onsets),
         cmocka_unit_test(test_anomaly_daily_pattern),
+        cmocka_unit_test(test_anomaly_adapts_to_bursty_series),
         cmocka_unit_test(test_anomaly_safe_and_restore),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
