@@ -12,13 +12,19 @@
  *     that explains most of its variation), the same surprise measured on the
  *     series minus its profile (a broken pattern is a change there, and the
  *     normal daily swings are not);
+ *   - the level of the series minus its profile against its running level
+ *     (a day whose peak does not come);
+ *   - the running bias of the one-step residuals (a new slope keeps them on
+ *     one side: trend changes the one-step surprise misses);
  *   - ChangeFinder's two-stage score (see changefinder.h) against its own
- *     running level (slow trend changes the one-step surprise misses).
+ *     running level.
  * Each detector adapts within tens of samples, which is what makes the
- * score fall back after a change instead of staying high.
+ * score fall back after a change instead of staying high. The strongest is
+ * rescaled by the series' own tail of surprises (a running 99.5th
+ * percentile), so a bursty series' routine bursts stop alarming.
  *
- * O(1) time (ChangeFinder of order 1), a fixed-size state under 1 KiB, saved
- * and restored as versioned bytes.
+ * O(1) time (ChangeFinder of order 1), a fixed-size state of at most 1 KiB,
+ * saved and restored as versioned bytes.
  */
 #ifndef SABA_ANALYSIS_ANOMALY_H
 #define SABA_ANALYSIS_ANOMALY_H
