@@ -118,7 +118,8 @@ size_t anomaly_state_bytes(const struct anomaly *a)
  * neighbouring bins and the weight of the second. */
 static void bins_of(int64_t t_ms, int *b0, int *b1, double *f)
 {
-    double h = (double)((t_ms / 1000) % 86400) / (86400.0 / AN_BINS) - 0.5;
+    int64_t tod = (t_ms / 1000) % 86400;
+    double h = (double)(tod < 0 ? tod + 86400 : tod) / (86400.0 / AN_BINS) - 0.5;
     if (h < 0)
         h += AN_BINS;
     int i = (int)h;
@@ -145,7 +146,7 @@ double anomaly_update(struct anomaly *a, int64_t t_ms, double x)
         a->q = AN_Q_REF;
         a->pref = x;
     } else {
-        double d = (double)(t_ms - a->t_last) / 1000.0;
+        double d = ((double)t_ms - (double)a->t_last) / 1000.0; /* no int64 overflow */
         a->dt = a->n == 1 ? d : a->dt + 0.05 * ((d < 4 * a->dt ? d : 4 * a->dt) - a->dt);
     }
     a->t_last = t_ms;
@@ -175,7 +176,7 @@ double anomaly_update(struct anomaly *a, int64_t t_ms, double x)
     /* the profile is trusted once it has seen two days and the series minus
      * it is at least as predictable as the series itself (slow scales, as
      * of the previous sample) */
-    int seasonal = (double)(t_ms - a->t_first) >= AN_SEASON_DAYS * 86400000.0 &&
+    int seasonal = ((double)t_ms - (double)a->t_first) >= AN_SEASON_DAYS * 86400000.0 &&
                    a->gr <= AN_SEASON_RATIO * a->gx;
 
     /* a trend change: the one-step predictor lags behind a new slope, so its
@@ -380,8 +381,10 @@ struct anomaly *anomaly_restore(const uint8_t *in, size_t n, struct saba_err *e)
     a->t_first = (int64_t)load_u64le(in + off);
     a->t_last = (int64_t)load_u64le(in + off + 8);
     uint64_t n64 = load_u64le(in + off + 16);
-    a->n = n64 > UINT32_MAX ? UINT32_MAX : (uint32_t)n64;
-    a->over = in[off + 24] != 0;
+    if (n64 > UINT32_MAX || in[off + 24] > 1 || a->t_first > a->t_last || !(a->dt >= 0))
+        goto bad; /* never written by anomaly_save */
+    a->n = (uint32_t)n64;
+    a->over = in[off + 24];
     off += 25;
     for (int b = 0; b < AN_BINS; b++, off += 5) {
         uint32_t u = load_u32le(in + off);
