@@ -5,7 +5,8 @@ A deterministic generator (seeded, Python stdlib only) makes two sets:
 
   forecast traces, each with the true time until the noiseless usage first
   reaches the capacity (or never within a year): linear growth, daily
-  cycles, log-rotation sawtooth, deploy-time level and slope shifts,
+  cycles, log-rotation sawtooth, growth in steps (batch jobs), deploy-time
+  level and slope shifts,
   plateaus, shrinking usage, near-full starts, accelerating growth; half of
   them with outliers.
 
@@ -77,6 +78,12 @@ def _forecast_trace(rng, kind, idx):
             never = True
         ph = rng.uniform(0, period)
         def f(s): return level + net * s + tooth * (((s + ph) % period) / period)
+    elif kind == "staircase":
+        # batch jobs: usage jumps every period and is flat in between
+        period = rng.choice([6 * HOUR, 8 * HOUR, 10 * HOUR, 30 * HOUR])
+        step_up = per_day * period / DAY
+        ph = rng.uniform(0, period)
+        def f(s): return level + step_up * math.floor((s + ph) / period)
     elif kind == "deploy_level":
         td = now * rng.uniform(0.4, 0.85)
         jump = level * rng.choice([-1, 1]) * rng.uniform(0.05, 0.3)
@@ -148,8 +155,8 @@ def _first_passage(f, now, cap):
     return math.inf
 
 
-FORECAST_KINDS = ["linear", "daily", "sawtooth", "deploy_level", "deploy_slope", "plateau",
-                  "shrinking", "near_full", "accelerating"]
+FORECAST_KINDS = ["linear", "daily", "sawtooth", "staircase", "deploy_level", "deploy_slope",
+                  "plateau", "shrinking", "near_full", "accelerating"]
 
 
 def forecast_set(seed, per_kind):

@@ -11,7 +11,9 @@
  *      a minimum segment length), on values with isolated bucket spikes
  *      clipped;
  *   4. model: several drops after growth = sawtooth (trend of the peaks, or
- *      the current tooth if it fills before its next drop); otherwise a Huber
+ *      the current tooth if it fills before its next drop); several upward
+ *      jumps that carry most of the growth = steps (trend through the
+ *      segments' levels); otherwise a Huber
  *      line (or a parabola when the regime clearly accelerates) through the
  *      regime since the last change;
  *   5. the answer is when trend + daily peak + noise (the 95th percentile of
@@ -36,6 +38,7 @@
 #define DROP_SIGMAS     8.0 /* a fall this many noise sigmas between segments is a drop */
 #define SIGNIFICANT_T   2.0 /* slope t-statistic below this: no growth */
 #define ACCEL_T         6.0 /* curvature t-statistic above this: accelerating */
+#define STEPS_MIN       3   /* upward jumps that make usage a staircase */
 #define SEASON_AGREE    0.6 /* correlation of the two halves' profiles */
 #define SEASON_STRENGTH 0.3 /* share of variance the daily profile must explain */
 #define NOISE_QUANTILE  0.5 /* noise is measurement, not usage: the median residual */
@@ -53,6 +56,8 @@ const char *forecast_model_name(enum forecast_model m)
         return "quadratic";
     case FORECAST_SAWTOOTH:
         return "sawtooth";
+    case FORECAST_STEPS:
+        return "steps";
     case FORECAST_FLAT:
         return "flat";
     }
@@ -249,15 +254,19 @@ struct quad {
     double c2, se_c2, level, slope;
 };
 
-static int fit_quad(const double *bt, const double *y, size_t lo, size_t nb, double tc, double infl,
+static int fit_quad(const double *bt, const double *y, size_t lo, size_t nb, double infl,
                     struct quad *q)
 {
     double nn = (double)(nb - lo), s2 = 0, s3 = 0, s4 = 0, sy = 0, sty = 0, st2y = 0, my = 0;
+    double tc = 0; /* the plain mean time: the normal equations below assume sum(d) = 0 */
     if (nb - lo < 4 * MIN_SEG)
         return 0;
-    for (size_t i = lo; i < nb; i++)
+    for (size_t i = lo; i < nb; i++) {
         my += y[i];
+        tc += bt[i];
+    }
     my /= nn;
+    tc /= nn;
     for (size_t i = lo; i < nb; i++) {
         double d = bt[i] - tc, dd = d * d, yy = y[i] - my;
         s2 += dd;
@@ -538,7 +547,8 @@ int forecast_run(const int64_t *t, const double *x, size_t n, double capacity,
 
     /* drops between segments */
     size_t drop_at[FC_BUCKETS / MIN_SEG + 2];
-    int ndrops = 0, grow_before = 0;
+    int ndrops = 0, grow_before = 0, nups = 0;
+    double jump_rise = 0, seg_rise = 0;
     for (size_t k = 0; k + 1 < nseg; k++) {
         double end = line_at(&segs[k].l, bt[segs[k].hi - 1]);
         double start = line_at(&segs[k + 1].l, bt[segs[k + 1].lo]);
@@ -546,7 +556,13 @@ int forecast_run(const int64_t *t, const double *x, size_t n, double capacity,
             drop_at[ndrops++] = k;
             grow_before += segs[k].l.b > 0;
         }
+        if (start - end > DROP_SIGMAS * sigma_seg) {
+            nups++;
+            jump_rise += start - end;
+        }
     }
+    for (size_t k = 0; k < nseg; k++)
+        seg_rise += segs[k].l.b * (bt[segs[k].hi - 1] - bt[segs[k].lo]);
     r->drops = ndrops;
 
     /* the regime: the last segment, or, when the last segments' slopes keep
@@ -566,7 +582,7 @@ int forecast_run(const int64_t *t, const double *x, size_t n, double capacity,
         if (nseg - k >= 3) {
             fit_huber(bt + segs[k].lo, yc + segs[k].lo, nb - segs[k].lo, scratch, wts, &fit, &scale,
                       &rho);
-            if (fit_quad(bt, yc, segs[k].lo, nb, fit.tc, sqrt((1 + rho) / (1 - rho)), &qd)) {
+            if (fit_quad(bt, yc, segs[k].lo, nb, sqrt((1 + rho) / (1 - rho)), &qd)) {
                 quad = 1;
                 rlo = segs[k].lo;
             }
@@ -595,7 +611,7 @@ int forecast_run(const int64_t *t, const double *x, size_t n, double capacity,
 
     /* accelerating regime: a significant positive curvature */
     if (!quad)
-        quad = fit_quad(bt, yc, rlo, nb, fit.tc, infl, &qd);
+        quad = fit_quad(bt, yc, rlo, nb, infl, &qd);
     double c2 = quad ? qd.c2 : 0, se_c2 = quad ? qd.se_c2 : 0, b_now = slope;
     if (quad) {
         level = qd.level;
@@ -603,6 +619,42 @@ int forecast_run(const int64_t *t, const double *x, size_t n, double capacity,
     }
     double need = capacity - headroom - level;
     r->level = level;
+
+    if (nups >= STEPS_MIN && nups > 2 * ndrops && jump_rise > (seg_rise > 0 ? seg_rise : 0)) {
+        /* steps: usage grows in jumps (batch jobs, preallocation) and is
+         * flat in between, so the regime since the last jump says nothing
+         * about growth; the trend through every segment's level does */
+        double pt[FC_BUCKETS / MIN_SEG + 2] = {0}, pv[FC_BUCKETS / MIN_SEG + 2] = {0};
+        for (size_t k = 0; k < nseg; k++) {
+            pt[k] = 0.5 * (bt[segs[k].lo] + bt[segs[k].hi - 1]);
+            pv[k] = line_at(&segs[k].l, pt[k]);
+        }
+        struct line env;
+        fit_line(pt, pv, NULL, nseg, &env);
+        double res = 0;
+        for (size_t k = 0; k < nseg; k++)
+            res += (pv[k] - line_at(&env, pt[k])) * (pv[k] - line_at(&env, pt[k]));
+        double se = env.sxx > 0 && nseg > 2 ? sqrt(res / (double)(nseg - 2) / env.sxx) : env.b;
+        double left = capacity - headroom - level;
+        r->model = FORECAST_STEPS;
+        r->slope = env.b;
+        r->slope_lo = env.b - 2 * se;
+        r->slope_hi = env.b + 2 * se;
+        r->regime_start_ms = r->window_start_ms;
+        r->regime_samples = m;
+        if (!(env.b > 0)) {
+            r->model = FORECAST_FLAT;
+            r->seconds = r->seconds_hi = INFINITY;
+            r->seconds_lo = r->slope_hi > 0 ? left / r->slope_hi : INFINITY;
+        } else {
+            r->seconds = left > 0 ? left / env.b : 0;
+            r->seconds_lo = left > 0 ? left / r->slope_hi : 0;
+            r->seconds_hi = r->slope_lo > 0 && left > 0 ? left / r->slope_lo : INFINITY;
+            if (left <= 0)
+                r->seconds_hi = 0;
+        }
+        goto out;
+    }
 
     if (ndrops >= 2 && grow_before >= 2) {
         /* sawtooth: peaks before each drop */

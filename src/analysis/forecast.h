@@ -8,7 +8,8 @@
  * piecewise-linear segmentation; only the regime since the last change is
  * fitted), log-rotation sawtooth (growth then drops: the trend of the peaks
  * and the current tooth decide), accelerating growth (a significant positive
- * curvature in the regime is extrapolated) and flat or shrinking usage
+ * curvature in the regime is extrapolated), growth in jumps (batch jobs:
+ * the trend through the steps) and flat or shrinking usage
  * ("never", as +Inf).
  *
  * A batch computation over the samples of one window (the server reads them
@@ -34,6 +35,7 @@ enum forecast_model {
     FORECAST_LINEAR,    /* a line through the regime since the last change */
     FORECAST_QUADRATIC, /* the regime accelerates: a parabola */
     FORECAST_SAWTOOTH,  /* growth and drops: the trend of the peaks, or the current tooth */
+    FORECAST_STEPS,     /* growth in upward jumps: the trend through the levels */
     FORECAST_FLAT,      /* no significant growth: never */
 };
 

@@ -223,6 +223,46 @@ static void test_forecast_sawtooth(void **state)
     assert_true(fabs(r.seconds - want) < 0.1 * want);
 }
 
+/* Linear growth with two days missing in the middle: still linear (a gap
+ * once made the curvature test see acceleration). */
+static void test_forecast_gap(void **state)
+{
+    (void)state;
+    int64_t *t = malloc(10080 * sizeof *t);
+    double *x = malloc(10080 * sizeof *x);
+    size_t n = 0;
+    rng_state = 8;
+    for (int i = 0; i < 10080; i++) {
+        if (i > 3000 && i < 6000)
+            continue;
+        t[n] = 1700000000000LL + i * MIN_MS;
+        x[n++] = 500 + 0.05 * i + gauss();
+    }
+    struct forecast_result r;
+    assert_int_equal(forecast_run(t, x, n, 2000, NULL, &r, NULL), 0);
+    double want = (2000 - (500 + 0.05 * 10079)) / 0.05 * 60;
+    assert_int_equal(r.model, FORECAST_LINEAR);
+    assert_true(fabs(r.seconds - want) < 0.02 * want);
+    free(t);
+    free(x);
+}
+
+/* Usage that jumps by 10 every 10 hours and is flat between (batch jobs):
+ * the jumps are the growth, not "changes" after which nothing grows. */
+static double g_stairs(int i)
+{
+    return 100 + 10 * (i / 600);
+}
+
+static void test_forecast_staircase(void **state)
+{
+    (void)state;
+    struct forecast_result r = run_forecast(g_stairs, 0.3, 1000, 10080);
+    double want = (1000 - g_stairs(10079)) / (10.0 / 600) * 60;
+    assert_true(isfinite(r.seconds));
+    assert_true(fabs(r.seconds - want) < 0.15 * want);
+}
+
 static void test_forecast_errors(void **state)
 {
     (void)state;
@@ -406,6 +446,8 @@ int main(void)
         cmocka_unit_test(test_forecast_outliers),
         cmocka_unit_test(test_forecast_deploy_regime),
         cmocka_unit_test(test_forecast_sawtooth),
+        cmocka_unit_test(test_forecast_gap),
+        cmocka_unit_test(test_forecast_staircase),
         cmocka_unit_test(test_forecast_errors),
         cmocka_unit_test(test_anomaly_onsets),
         cmocka_unit_test(test_anomaly_daily_pattern),
