@@ -305,6 +305,7 @@ def score_cp(all_scores, traces, threshold, window=100, warmup=0.4, spikes_are_a
     within 5 samples."""
     tp = fp = fn = 0
     delays = []
+    durations = []  # samples the score stays at or above the threshold after a hit
     spike_alarms = 0
     per_kind = {}
     for sc, tr in zip(all_scores, traces):
@@ -323,6 +324,10 @@ def score_cp(all_scores, traces, threshold, window=100, warmup=0.4, spikes_are_a
                 k["tp"] += 1
                 delays.append(hit[0] - o)
                 used.update(hit)
+                d = hit[0]
+                while d < n and sc[d] >= threshold:
+                    d += 1
+                durations.append(d - hit[0])
             else:
                 fn += 1
                 k["fn"] += 1
@@ -335,6 +340,7 @@ def score_cp(all_scores, traces, threshold, window=100, warmup=0.4, spikes_are_a
         "precision": tp / (tp + fp) if tp + fp else 1.0,
         "recall": tp / (tp + fn) if tp + fn else 1.0,
         "median_delay_samples": statistics.median(delays) if delays else None,
+        "median_alarm_samples": statistics.median(durations) if durations else None,
         "spike_alarms": spike_alarms,
         "per_kind": per_kind,
         "threshold": threshold,
@@ -383,8 +389,10 @@ def main():
     print("change points: %d traces, alarm = score crossing 0.5 (for anomaly, each spike is an"
           " anomaly; spike alarms = alarms on spike traces not at a spike)" % len(cps))
     for verb, s in cscores.items():
-        print("  %-11s precision %.3f recall %.3f median delay %s samples, spike alarms %d" % (
-            verb, s["precision"], s["recall"], s["median_delay_samples"], s["spike_alarms"]))
+        print("  %-11s precision %.3f recall %.3f median delay %s samples, alarm lasts %s samples"
+              " (median), spike alarms %d" % (verb, s["precision"], s["recall"],
+                                               s["median_delay_samples"],
+                                               s["median_alarm_samples"], s["spike_alarms"]))
         for k, v in s["per_kind"].items():
             print("    %-15s tp %d fp %d fn %d" % (k, v["tp"], v["fp"], v["fn"]))
 
