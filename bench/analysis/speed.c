@@ -52,7 +52,7 @@ static double gauss(void)
 }
 
 #define NSERIES 10000
-#define NDATA 4096
+#define NDATA   4096
 
 static double data[NDATA];
 
