@@ -29,9 +29,11 @@
 #define AN_LEVEL_ALPHA  0.01  /* level of the deseasonalized series, ~100 samples */
 #define AN_GATE_ALPHA   0.002 /* slow scales for the seasonal gate */
 #define AN_BIAS_ALPHA   0.05  /* residual bias: ~20 samples */
-#define AN_Q_REF        4.0   /* z tail of a well-behaved series: not rescaled below this */
-#define AN_Q_STEP       0.25  /* quantile tracking step, in sigmas */
-#define AN_Q_MAX        50.0
+#define AN_EXC          4.0   /* z above this is an exceedance: rare for a well-behaved series */
+#define AN_EXC_RATE     0.001 /* memory of the exceedance rate: ~1000 samples */
+#define AN_EXC_MAG      0.2   /* memory of exceedance magnitudes: ~5 events */
+#define AN_EXC_EVENTS   4.0   /* exceedances in memory before any are "routine" ... */
+#define AN_EXC_FULL     10.0  /* ... and from how many fully */
 #define AN_CF_ALPHA     0.005 /* running level of ChangeFinder's score */
 #define AN_SEASON_DAYS  2.0   /* history needed before the daily profile is trusted */
 #define AN_SEASON_RATIO 1.1   /* deseasonalized residuals at most this much of the raw ones */
@@ -48,12 +50,13 @@ struct anomaly {
     struct predictor px, pr; /* on x, and on x minus its daily profile */
     struct changefinder *cf;
     double cf_mean, cf_var;
-    double q;              /* running 99.5th percentile of the detectors' z: the series' own tail */
+    double ex_rate;        /* running rate of exceedance onsets (z > AN_EXC) */
     double rbase, rdev;    /* level of x minus profile, and mean |deviation| from it */
     double bias, bias_dev; /* running mean of the raw predictor's residuals, its mean |.| */
     double gx, gr;         /* slow mean |residual| of both predictors: is the profile useful? */
     double dt;             /* typical spacing, seconds */
-    int64_t t_first, t_last;
+    float ex_m, ex_s2;     /* mean and variance of log z at exceedance onsets */
+    int64_t t_last;
     uint32_t n;            /* samples, saturating (only warm-ups look at it) */
     uint8_t over;          /* the previous sample's z was above q */
     double pref;           /* the profile is kept as float offsets from this (the first x) */
@@ -68,7 +71,9 @@ static void pred_init(struct predictor *p)
 }
 
 /* Learn v; return |residual| in sigmas of the predictor's own residuals and
- * the signed residual in *res. */
+ * the signed residual, clipped at AN_CLIP scales once the scale is known,
+ * in *res: what the slower detectors see, so that one burst moves them by a
+ * bounded amount while a lasting change still moves them all the way. */
 static double pred_update(struct predictor *p, double v, double tiny, double *res)
 {
     double z = 0;
@@ -77,8 +82,8 @@ static double pred_update(struct predictor *p, double v, double tiny, double *re
         uint64_t m = p->ar.n; /* residuals so far, this one included */
         double d = v - sdar_predict(&p->ar);
         d = d > 1e300 ? 1e300 : d < -1e300 ? -1e300 : d;
-        double e = fabs(d);
-        *res = d;
+        double e = fabs(d), lim = AN_CLIP * p->scale;
+        *res = m <= 20 ? d : d > lim ? lim : d < -lim ? -lim : d;
         if (m > 10)
             z = e / (MAD_TO_SIGMA * p->scale + tiny);
         if (m <= 20)
@@ -137,13 +142,56 @@ static double zmap(double z)
     return 1 - exp(-(z - 3) / 3);
 }
 
+/* ln of the upper tail of the standard normal, Q(u) = P(U > u), without
+ * underflow for large u (asymptotic expansion beyond 5). */
+static double ln_q(double u)
+{
+    if (u < 5)
+        return log(0.5 * erfc(u / sqrt(2.0)));
+    return -0.5 * u * u - log(u * 2.5066282746310002);
+}
+
+/* The series' own tail. Exceedances (z > AN_EXC) are counted (their onsets:
+ * a lasting anomaly counts once) and their magnitudes remembered (log z).
+ * When they are frequent - a bursty series - a surprise is only as unusual
+ * as P(an exceedance at least this big) = rate * P(log z above the usual
+ * ones), expressed again in Gaussian sigmas (sqrt(-2 ln p)); a well-behaved
+ * series has almost no exceedances and keeps z as it is. */
+static double routine(struct anomaly *a, double z)
+{
+    double zeff = z;
+    double events = a->ex_rate / AN_EXC_RATE; /* exceedances in memory */
+    double w = (events - AN_EXC_EVENTS) / (AN_EXC_FULL - AN_EXC_EVENTS);
+    w = w < 0 ? 0 : w > 1 ? 1 : w;
+    if (z > AN_EXC && w > 0) {
+        double s = sqrt(a->ex_s2) > 0.15 ? sqrt(a->ex_s2) : 0.15;
+        double lr = log(a->ex_rate * w) + ln_q((log(z) - a->ex_m) / s);
+        if (lr > -0.5 * z * z)
+            zeff = sqrt(-2 * lr);
+    }
+    int over = z > AN_EXC;
+    if (over && !a->over) {
+        double lz = log(z > 1e300 ? 1e300 : z), d = lz - a->ex_m;
+        if (a->ex_rate == 0) {
+            a->ex_m = (float)lz;
+        } else {
+            a->ex_m = (float)(a->ex_m + AN_EXC_MAG * d);
+            a->ex_s2 = (float)((1 - AN_EXC_MAG) * (a->ex_s2 + AN_EXC_MAG * d * d));
+        }
+        a->ex_rate += AN_EXC_RATE * (1 - a->ex_rate);
+    } else {
+        a->ex_rate -= AN_EXC_RATE * a->ex_rate;
+    }
+    a->over = (uint8_t)over;
+    return zeff;
+}
+
 double anomaly_update(struct anomaly *a, int64_t t_ms, double x)
 {
     if (!isfinite(x) || (a->n > 0 && t_ms <= a->t_last))
         return 0;
     if (a->n == 0) {
-        a->t_first = t_ms;
-        a->q = AN_Q_REF;
+        a->ex_s2 = 0.25f;
         a->pref = x;
     } else {
         double d = ((double)t_ms - (double)a->t_last) / 1000.0; /* no int64 overflow */
@@ -170,14 +218,15 @@ double anomaly_update(struct anomaly *a, int64_t t_ms, double x)
     double resid = x - expect;
 
     double ex_signed, er_signed;
+    double ex_raw = a->px.ar.n ? x - sdar_predict(&a->px.ar) : 0;
     double zx = pred_update(&a->px, x, tiny, &ex_signed);
     double zr = pred_update(&a->pr, resid, tiny, &er_signed);
 
     /* the profile is trusted once it has seen two days and the series minus
      * it is at least as predictable as the series itself (slow scales, as
      * of the previous sample) */
-    int seasonal = ((double)t_ms - (double)a->t_first) >= AN_SEASON_DAYS * 86400000.0 &&
-                   a->gr <= AN_SEASON_RATIO * a->gx;
+    int seasonal =
+        (double)a->n * dt >= AN_SEASON_DAYS * 86400.0 && a->gr <= AN_SEASON_RATIO * a->gx;
 
     /* a trend change: the one-step predictor lags behind a new slope, so its
      * residuals keep one sign; their running mean against its own spread */
@@ -212,7 +261,9 @@ double anomaly_update(struct anomaly *a, int64_t t_ms, double x)
     }
 
     /* ChangeFinder against its own running level */
-    double cs = cf_update(a->cf, x), zc = 0;
+    /* ChangeFinder on x with the one-step residual clipped (the same bound):
+     * a burst is a bounded blip for it, a level shift still a shift */
+    double cs = cf_update(a->cf, x - ex_raw + ex_signed), zc = 0;
     if (a->n > AN_WARMUP) {
         double sd = sqrt(a->cf_var) + 0.05;
         zc = (cs - a->cf_mean) / sd;
@@ -245,26 +296,13 @@ double anomaly_update(struct anomaly *a, int64_t t_ms, double x)
 
     if (a->n <= AN_WARMUP)
         return 0;
-    double z = seasonal ? (zr > zl ? zr : zl) : zx;
-    z = z > zb ? z : zb;
-    /* ChangeFinder reacts more slowly and less sharply: weigh it a little lower */
-    double zcw = 0.8 * zc;
-    z = z > zcw ? z : zcw;
-    /* the series' own tail: where surprises of some size are routine (bursty
-     * series), only larger ones count. q tracks the 99.5th percentile of z
-     * by stochastic approximation; a Gaussian series keeps it near 2.8, so
-     * below AN_Q_REF nothing is rescaled */
-    double zn = z * (AN_Q_REF / (a->q > AN_Q_REF ? a->q : AN_Q_REF));
-    /* only the onset of an exceedance moves q up: a lasting anomaly counts
-     * once (and stays visible), routine bursts count each time */
-    int over = z > a->q;
-    if (over && !a->over)
-        a->q += AN_Q_STEP * 0.995;
-    else if (!over)
-        a->q -= AN_Q_STEP * 0.005;
-    a->over = (uint8_t)over;
-    a->q = a->q < 1 ? 1 : a->q > AN_Q_MAX ? AN_Q_MAX : a->q;
-    return zmap(zn);
+    /* instant detectors, judged against the series' own tail of surprises;
+     * the slow ones see clipped inputs and are normalized by their own
+     * running spread (ChangeFinder, less sharp, weighs a little lower) */
+    double zi = seasonal ? (zr > zl ? zr : zl) : zx;
+    zi = routine(a, zi);
+    double zs = zb > 0.8 * zc ? zb : 0.8 * zc;
+    return zmap(zi > zs ? zi : zs);
 }
 
 static void put_f64(struct buf *b, double v)
@@ -300,9 +338,9 @@ static size_t pred_load(struct predictor *p, const uint8_t *in, size_t n)
 }
 
 /* Format (little-endian): "SBAN", u32 version, u32 cf length, cf state
- * (cf_save), 2 predictors (f64 scale, SDAR), f64 cf_mean, cf_var, q,
- * rbase, rdev, bias, bias_dev, gx, gr, dt, pref, i64 t_first, t_last, u64 n, u8 over, AN_BINS x
- * (f32 profile offset, u8 count). */
+ * (cf_save), 2 predictors (f64 scale, SDAR), f64 cf_mean, cf_var, ex_rate,
+ * rbase, rdev, bias, bias_dev, gx, gr, dt, pref, f32 ex_m, ex_s2, i64 t_last, u64 n, u8 over,
+ * AN_BINS x (f32 profile offset, u8 count). */
 void anomaly_save(const struct anomaly *a, struct buf *out)
 {
     struct buf cfb = BUF_INIT;
@@ -314,11 +352,15 @@ void anomaly_save(const struct anomaly *a, struct buf *out)
     buf_free(&cfb);
     pred_save(&a->px, out);
     pred_save(&a->pr, out);
-    const double d[] = {a->cf_mean,  a->cf_var, a->q,  a->rbase, a->rdev, a->bias,
-                        a->bias_dev, a->gx,     a->gr, a->dt,    a->pref};
+    const double d[] = {a->cf_mean,  a->cf_var, a->ex_rate, a->rbase, a->rdev, a->bias,
+                        a->bias_dev, a->gx,     a->gr,      a->dt,    a->pref};
     for (size_t i = 0; i < sizeof d / sizeof *d; i++)
         put_f64(out, d[i]);
-    buf_put_u64le(out, (uint64_t)a->t_first);
+    uint32_t fm, fs;
+    memcpy(&fm, &a->ex_m, 4);
+    memcpy(&fs, &a->ex_s2, 4);
+    buf_put_u32le(out, fm);
+    buf_put_u32le(out, fs);
     buf_put_u64le(out, (uint64_t)a->t_last);
     buf_put_u64le(out, a->n);
     buf_putc(out, (char)a->over);
@@ -371,17 +413,20 @@ struct anomaly *anomaly_restore(const uint8_t *in, size_t n, struct saba_err *e)
     const size_t tail = 11 * 8 + 3 * 8 + 1 + AN_BINS * 5;
     if (n - off != tail)
         goto bad;
-    double *d[] = {&a->cf_mean,  &a->cf_var, &a->q,  &a->rbase, &a->rdev, &a->bias,
-                   &a->bias_dev, &a->gx,     &a->gr, &a->dt,    &a->pref};
+    double *d[] = {&a->cf_mean,  &a->cf_var, &a->ex_rate, &a->rbase, &a->rdev, &a->bias,
+                   &a->bias_dev, &a->gx,     &a->gr,      &a->dt,    &a->pref};
     for (size_t i = 0; i < sizeof d / sizeof *d; i++, off += 8) {
         *d[i] = get_f64(in + off);
         if (!isfinite(*d[i]))
             goto bad;
     }
-    a->t_first = (int64_t)load_u64le(in + off);
+    uint32_t fm = load_u32le(in + off), fs = load_u32le(in + off + 4);
+    memcpy(&a->ex_m, &fm, 4);
+    memcpy(&a->ex_s2, &fs, 4);
     a->t_last = (int64_t)load_u64le(in + off + 8);
     uint64_t n64 = load_u64le(in + off + 16);
-    if (n64 > UINT32_MAX || in[off + 24] > 1 || a->t_first > a->t_last || !(a->dt >= 0))
+    if (n64 > UINT32_MAX || in[off + 24] > 1 || !(a->dt >= 0) || !isfinite(a->ex_m) ||
+        !(a->ex_s2 >= 0 && a->ex_s2 < 1e30f) || !(a->ex_rate >= 0 && a->ex_rate <= 1))
         goto bad; /* never written by anomaly_save */
     a->n = (uint32_t)n64;
     a->over = in[off + 24];

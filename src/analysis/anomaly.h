@@ -19,9 +19,11 @@
  *   - ChangeFinder's two-stage score (see changefinder.h) against its own
  *     running level.
  * Each detector adapts within tens of samples, which is what makes the
- * score fall back after a change instead of staying high. The strongest is
- * rescaled by the series' own tail of surprises (a running 99.5th
- * percentile), so a bursty series' routine bursts stop alarming.
+ * score fall back after a change instead of staying high. The instant
+ * surprises are judged against the series' own tail (how often, and how
+ * big, its exceedances usually are), and the slow detectors see clipped
+ * residuals, so a bursty series' routine bursts stop alarming while a shift
+ * in it still shows.
  *
  * O(1) time (ChangeFinder of order 1), a fixed-size state of at most 1 KiB,
  * saved and restored as versioned bytes.
