@@ -5,6 +5,7 @@
 #   make test       every test: lint, unit (cmocka), system (pytest), all again under ASan+UBSan
 #   make fuzz       run every fuzz target for FUZZ_SECONDS (default 60) each
 #   make bench      the side-by-side benchmark against VictoriaMetrics, Prometheus, InfluxDB
+#   make bench-analysis  speed and quality of the analysis engine (bench/analysis/)
 
 PKGS     := libmicrohttpd jansson libfyaml libpcre2-8 zlib libxxhash libprotobuf-c snappy libcurl sqlite3
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -38,7 +39,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CXX_SRC:%.cc=$(BUILD)/obj/%.o) $(G
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test unit-build lint format fuzz bench clean deps check-deps
+.PHONY: all run test unit-build lint format fuzz bench bench-analysis clean deps check-deps
 all: saba
 
 # The first build on a fresh machine installs what is missing.
@@ -110,6 +111,16 @@ fuzz: deps
 
 bench: saba
 	@cd bench && ./run.sh
+
+$(BUILD)/bench/analysis_speed: bench/analysis/speed.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "LD [$(MODE)] $@"
+	@$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+bench-analysis: saba
+	@$(MAKE) --no-print-directory MODE=release build/release/bench/analysis_speed
+	build/release/bench/analysis_speed
+	/usr/bin/python3 bench/analysis/quality.py --saba ./saba
 
 clean:
 	rm -rf build saba

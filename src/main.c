@@ -2,6 +2,7 @@
  * main.c - `saba <verb>`: one binary, dispatched from a table.
  */
 #include "agent/agent.h"
+#include "analysis/cli.h"
 #include "server/server.h"
 
 #include <stdio.h>
@@ -27,6 +28,7 @@ static const struct command {
 } commands[] = {
     {"server", "run the server: ingestion, storage, query API", server_main},
     {"agent", "run the agent: host metrics, plugins, checks -> server", agent_main},
+    {"analyze", "offline analysis of CSV: changepoint, anomaly, forecast", analyze_main},
     {"version", "print the version", cmd_version},
     {"help", "show this help", cmd_help},
     {NULL, NULL, NULL},
