@@ -101,6 +101,7 @@ fuzz: deps
 
 bench: saba
 	@cd bench && ./run.sh
+bench-promql: saba ; @bench/promql/run.sh $(ARGS)
 
 clean:
 	rm -rf build saba
