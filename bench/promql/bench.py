@@ -475,8 +475,10 @@ def main():
     res["loadavg_after"] = os.getloadavg()
     os.makedirs(os.path.join(ROOT, "results"), exist_ok=True)
     out = args.out or os.path.join(ROOT, "results", time.strftime("%Y%m%d-%H%M%S") + ".json")
+    # paths inside the checkout are written relative to it (no machine-specific paths)
+    text = json.dumps(res, indent=1).replace(os.path.dirname(BENCH) + "/", "")
     with open(out, "w") as f:
-        json.dump(res, f, indent=1)
+        f.write(text)
     log("results ->", out)
     print(report(res))
 
