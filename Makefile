@@ -111,6 +111,7 @@ fuzz: deps
 
 bench: saba
 	@cd bench && ./run.sh
+bench-promql: saba ; @bench/promql/run.sh $(ARGS)
 
 $(BUILD)/bench/analysis_speed: bench/analysis/speed.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
