@@ -9,6 +9,7 @@
 #include "base/alloc.h"
 #include "base/num.h"
 #include "base/timeutil.h"
+#include "storage/tsdb/tsdb.h"
 
 #include <libfyaml.h>
 #include <stdio.h>
@@ -26,6 +27,10 @@ void config_defaults(struct saba_config *c)
     c->wal_segment_bytes = 128 << 20;
     c->lookback_ms = 5 * 60 * 1000; /* Prometheus' default lookback delta */
     c->http_max_connections = 512;
+    c->block_duration_ms = TSDB_DEFAULT_BLOCK_DURATION_MS;
+    c->max_block_duration_ms = TSDB_DEFAULT_MAX_BLOCK_DURATION_MS;
+    c->retention_ms = TSDB_DEFAULT_RETENTION_MS;
+    c->maintenance_interval_ms = TSDB_DEFAULT_MAINTENANCE_MS;
     c->limits = batch_limits_default;
 }
 
@@ -65,6 +70,11 @@ static const struct setting settings[] = {
     {"wal.segment_size", K_SIZE, OFF(wal_segment_bytes), 1 << 20, 0},
     {"query.lookback_delta", K_DURATION, OFF(lookback_ms), 1, 0},
     {"http.max_connections", K_INT, OFF(http_max_connections), 1, 100000},
+    /* blocks of at least a minute: smaller ones would only be overhead */
+    {"storage.block_duration", K_DURATION, OFF(block_duration_ms), 60000, 0},
+    {"storage.max_block_duration", K_DURATION, OFF(max_block_duration_ms), 60000, 0},
+    {"storage.retention.raw", K_DURATION, OFF(retention_ms), 60000, 0},
+    {"storage.maintenance_interval", K_DURATION, OFF(maintenance_interval_ms), 10, 0},
     {"limits.max_body_size", K_SIZE, OFF(limits.max_body_bytes), 1024, 0},
     {"limits.max_line_size", K_SIZE, OFF(limits.max_line_bytes), 256, 0},
     /* the WAL record and the head hold at most 256 labels per series */
@@ -211,6 +221,10 @@ int config_load(struct saba_config *c, const char *path, struct saba_err *err)
         }
         rc = apply(c, path, ks, k, fy_node_pair_value(p), err);
     }
+    if (rc == 0 && c->max_block_duration_ms < c->block_duration_ms)
+        rc =
+            err_set(err, SABA_EINVAL, 0,
+                    "%s: storage.max_block_duration must be at least storage.block_duration", path);
 out:
     fy_document_destroy(doc);
     fy_diag_destroy(diag);

@@ -25,6 +25,10 @@ struct saba_config {
     int64_t wal_segment_bytes;
     int64_t lookback_ms;
     int http_max_connections;
+    int64_t block_duration_ms;       /* storage.block_duration */
+    int64_t max_block_duration_ms;   /* storage.max_block_duration */
+    int64_t retention_ms;            /* storage.retention.raw */
+    int64_t maintenance_interval_ms; /* storage.maintenance_interval */
     struct batch_limits limits;
 };
 

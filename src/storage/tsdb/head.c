@@ -78,6 +78,7 @@ struct head {
     uint32_t nvalues, cap_values;
     /* stats */
     uint64_t nsamples, ooo, overwritten, chunk_bytes;
+    int64_t mint, maxt; /* sample time range, valid if nsamples > 0 */
 };
 
 static void idvec_push(struct idvec *v, uint32_t x)
@@ -556,6 +557,10 @@ static void insert_behind(struct head *h, struct hseries *s, int64_t t, double v
 void head_append(struct head *h, uint32_t id, int64_t t, double v)
 {
     struct hseries *s = series_at(h, id);
+    if (h->nsamples == 0 || t < h->mint)
+        h->mint = t;
+    if (h->nsamples == 0 || t > h->maxt)
+        h->maxt = t;
     bool empty = s->open.count == 0 && s->nclosed == 0;
     int64_t last = s->open.count ? s->open.t : (s->nclosed ? s->closed[s->nclosed - 1]->max_t : 0);
     if (!empty && t <= last) {
@@ -833,4 +838,207 @@ void head_stats(struct head *h, struct storage_stats *out)
     for (uint32_t i = 0; i < h->npostings; i++)
         bytes += 4u * h->postings[i].cap;
     out->head_bytes = bytes;
+}
+
+/* ---- cutting blocks and checkpoints ---- */
+
+bool head_time_range(const struct head *h, int64_t *mint, int64_t *maxt)
+{
+    if (h->nsamples == 0)
+        return false;
+    *mint = h->mint;
+    *maxt = h->maxt;
+    return true;
+}
+
+static int cmp_series_labels(const void *a, const void *b, void *arg)
+{
+    const struct head *h = arg;
+    const struct hseries *x = series_at(h, *(const uint32_t *)a);
+    const struct hseries *y = series_at(h, *(const uint32_t *)b);
+    const uint32_t *lx = series_labels(h, x), *ly = series_labels(h, y);
+    uint16_t n = x->nlabels < y->nlabels ? x->nlabels : y->nlabels;
+    for (uint16_t i = 0; i < 2 * n; i++) {
+        if (lx[i] == ly[i])
+            continue;
+        return strcmp(h->sym_str[lx[i]], h->sym_str[ly[i]]);
+    }
+    return (x->nlabels > y->nlabels) - (x->nlabels < y->nlabels);
+}
+
+static int64_t series_first_t(const struct hseries *s)
+{
+    if (s->nclosed)
+        return s->closed[0]->min_t;
+    return s->open.count ? open_min_t(s) : INT64_MAX;
+}
+
+/* A chunk's samples before `before`, re-encoded: returns the count (0: none). */
+static uint16_t encode_prefix(const uint8_t *data, uint32_t nbytes, uint16_t count, int64_t before,
+                              struct chunk_enc *e, int64_t *mint, int64_t *maxt)
+{
+    struct chunk_iter it;
+    chunk_iter_init(&it, data, nbytes, count);
+    chunk_enc_init(e);
+    int64_t t;
+    double v;
+    while (chunk_iter_next(&it, &t, &v) == 1 && t < before) {
+        if (!e->count)
+            *mint = t;
+        *maxt = t;
+        chunk_enc_append(e, t, v);
+    }
+    return e->count;
+}
+
+int head_visit(struct head *h, int64_t before, bool sorted, head_series_fn fn, void *ctx)
+{
+    uint32_t *ids = xmalloc((h->nseries ? h->nseries : 1) * sizeof *ids);
+    uint32_t n = 0;
+    for (uint32_t id = 0; id < h->nseries; id++) {
+        const struct hseries *s = series_at(h, id);
+        if (s && series_first_t(s) < before)
+            ids[n++] = id;
+    }
+    if (sorted && n > 1)
+        qsort_r(ids, n, sizeof *ids, cmp_series_labels, h);
+    struct block_chunk *cs = NULL;
+    struct chunk_enc *tmp = NULL;
+    size_t cap = 0;
+    struct label ls[HEAD_MAX_LABELS];
+    int rc = 0;
+    for (uint32_t k = 0; k < n && rc == 0; k++) {
+        const struct hseries *s = series_at(h, ids[k]);
+        if (s->nclosed + 1 > cap) {
+            cap = s->nclosed + 1;
+            cs = xrealloc(cs, cap * sizeof *cs);
+            tmp = xrealloc(tmp, cap * sizeof *tmp);
+        }
+        size_t nc = 0, ntmp = 0;
+        for (uint32_t c = 0; c < s->nclosed && s->closed[c]->min_t < before; c++) {
+            const struct closed_chunk *cc = s->closed[c];
+            if (cc->max_t < before) {
+                cs[nc++] = (struct block_chunk){cc->min_t,  cc->max_t, cc->data,
+                                                cc->nbytes, cc->count, BLOCK_KIND_RAW};
+                continue;
+            }
+            struct block_chunk *b = &cs[nc];
+            b->count = encode_prefix(cc->data, cc->nbytes, cc->count, before, &tmp[ntmp], &b->mint,
+                                     &b->maxt);
+            b->data = tmp[ntmp].buf;
+            b->nbytes = chunk_enc_len(&tmp[ntmp++]);
+            b->kind = BLOCK_KIND_RAW;
+            nc += b->count > 0;
+        }
+        if (s->open.count && open_min_t(s) < before) {
+            struct block_chunk *b = &cs[nc];
+            if (s->open.t < before) {
+                *b = (struct block_chunk){open_min_t(s),           s->open.t,     s->open.buf,
+                                          chunk_enc_len(&s->open), s->open.count, BLOCK_KIND_RAW};
+            } else {
+                b->count = encode_prefix(s->open.buf, chunk_enc_len(&s->open), s->open.count,
+                                         before, &tmp[ntmp], &b->mint, &b->maxt);
+                b->data = tmp[ntmp].buf;
+                b->nbytes = chunk_enc_len(&tmp[ntmp++]);
+                b->kind = BLOCK_KIND_RAW;
+            }
+            nc += b->count > 0;
+        }
+        const uint32_t *sl = series_labels(h, s);
+        for (uint16_t i = 0; i < s->nlabels; i++)
+            ls[i] = (struct label){h->sym_str[sl[2 * i]], h->sym_str[sl[2 * i + 1]]};
+        struct head_series_view view = {ids[k], ls, s->nlabels, cs, nc};
+        if (nc)
+            rc = fn(ctx, &view);
+        for (size_t i = 0; i < ntmp; i++)
+            chunk_enc_free(&tmp[i]);
+    }
+    free(cs);
+    free(tmp);
+    free(ids);
+    return rc;
+}
+
+/* Keep the samples of a chunk at or after t: returns the count kept, with
+ * the arrays in ts and vs (caller frees). */
+static size_t suffix_samples(const uint8_t *data, uint32_t nbytes, uint16_t count, int64_t t,
+                             int64_t **ts, double **vs)
+{
+    size_t n = decode_all(data, nbytes, count, ts, vs), k = 0;
+    while (k < n && (*ts)[k] < t)
+        k++;
+    memmove(*ts, *ts + k, (n - k) * sizeof **ts);
+    memmove(*vs, *vs + k, (n - k) * sizeof **vs);
+    return n - k;
+}
+
+uint64_t head_truncate(struct head *h, int64_t t)
+{
+    uint64_t dropped = 0;
+    bool first = true;
+    for (uint32_t id = 0; id < h->nseries; id++) {
+        struct hseries *s = series_at(h, id);
+        if (!s)
+            continue;
+        uint32_t drop = 0;
+        while (drop < s->nclosed && s->closed[drop]->max_t < t) {
+            dropped += s->closed[drop]->count;
+            free_closed(h, s->closed[drop]);
+            drop++;
+        }
+        if (drop) {
+            memmove(s->closed, s->closed + drop, (s->nclosed - drop) * sizeof *s->closed);
+            s->nclosed -= drop;
+        }
+        if (s->nclosed && s->closed[0]->min_t < t) {
+            const struct closed_chunk *c = s->closed[0];
+            int64_t *ts;
+            double *vs;
+            size_t n = suffix_samples(c->data, c->nbytes, c->count, t, &ts, &vs);
+            dropped += c->count - n;
+            replace_closed(h, s, 0, ts, vs, n); /* n > 0: max_t >= t */
+            free(ts);
+            free(vs);
+        }
+        if (!s->nclosed && s->open.count && open_min_t(s) < t) {
+            int64_t *ts;
+            double *vs;
+            size_t n =
+                suffix_samples(s->open.buf, chunk_enc_len(&s->open), s->open.count, t, &ts, &vs);
+            dropped += s->open.count - n;
+            chunk_enc_free(&s->open);
+            encode_all(&s->open, ts, vs, n);
+            free(ts);
+            free(vs);
+        }
+        if (!s->nclosed && !s->open.count) {
+            s->logged = 0;
+            continue;
+        }
+        int64_t ft = series_first_t(s);
+        if (first || ft < h->mint)
+            h->mint = ft;
+        first = false;
+    }
+    h->nsamples -= dropped;
+    return dropped;
+}
+
+void head_load_chunk(struct head *h, uint32_t id, const struct block_chunk *c)
+{
+    struct hseries *s = series_at(h, id);
+    struct closed_chunk *cc = xmalloc(sizeof *cc + c->nbytes);
+    cc->min_t = c->mint;
+    cc->max_t = c->maxt;
+    cc->count = c->count;
+    cc->nbytes = c->nbytes;
+    memcpy(cc->data, c->data, c->nbytes);
+    s->closed = xrealloc(s->closed, (s->nclosed + 1) * sizeof *s->closed);
+    s->closed[s->nclosed++] = cc;
+    h->chunk_bytes += sizeof *cc + c->nbytes;
+    if (h->nsamples == 0 || c->mint < h->mint)
+        h->mint = c->mint;
+    if (h->nsamples == 0 || c->maxt > h->maxt)
+        h->maxt = c->maxt;
+    h->nsamples += c->count;
 }

@@ -1,5 +1,14 @@
 /*
- * tsdb.c - the embedded engine: data directory lock, WAL, head, locking.
+ * tsdb.c - the embedded engine: data directory lock, WAL, head, blocks,
+ * and the maintenance that moves data from one to the other.
+ *
+ * Maintenance (a background thread, one round per maintenance interval):
+ * when the head spans more than 1.5 block durations, the samples before a
+ * block-aligned time T are written as a block, the WAL is rotated, the head
+ * drops them and the rest of the head is checkpointed, so old WAL segments go
+ * and restart replays only recent writes. Then blocks are compacted and raw
+ * blocks past retention deleted. A failure at any step is logged and leaves
+ * the data where it was (the head and WAL keep what the block did not take).
  *
  * Write path: under the write lock, resolve (and create) each sample's
  * series, encode the batch as one WAL record, append it, then apply it to
@@ -12,10 +21,15 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/timeutil.h"
+#include "storage/tsdb/block.h"
+#include "storage/tsdb/checkpoint.h"
+#include "storage/tsdb/compact.h"
+#include "storage/tsdb/fileops.h"
 #include "storage/tsdb/head.h"
 #include "storage/tsdb/record.h"
 #include "storage/tsdb/wal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -28,12 +42,29 @@
 
 struct tsdb {
     struct storage base;
-    char *dir;
+    char *dir, *waldir, *blocks_dir;
     int lock_fd;
-    pthread_rwlock_t lock; /* write: append; read: queries */
+    struct tsdb_options opt;
+    pthread_rwlock_t lock; /* write: append, block list changes; read: queries */
     struct head *head;
     struct wal *wal;
+    struct block **blocks; /* open blocks, any order; guarded by lock */
+    size_t nblocks;
+    uint64_t next_seq;
+    int64_t cut_t;            /* every sample before this is in blocks */
+    pthread_mutex_t maint_mu; /* one maintenance round at a time */
+    pthread_t maint;
+    bool maint_running, stopping;
+    pthread_mutex_t stop_mu;
+    pthread_cond_t stop_cv;
+    /* test hooks (tsdb.h) */
+    int crash_scope; /* 0 none, 1 cut, 2 compact */
+    uint64_t crash_at;
+    bool no_compact;
+    struct tsdb_block_stats bstats; /* counters; guarded by maint_mu */
 };
+
+enum { CRASH_NONE, CRASH_CUT, CRASH_COMPACT };
 
 static int lock_dir(const char *dir, int *fd_out, struct saba_err *err)
 {
@@ -126,13 +157,147 @@ static int tsdb_append(struct storage *st, const struct batch *b, struct saba_er
     return rc;
 }
 
+/* ---- reading: head and blocks merged ---- */
+
+struct src_series {
+    struct series_data *d;
+    uint64_t prio; /* block seq; the head is UINT64_MAX */
+};
+
+static int cmp_src(const void *a, const void *b)
+{
+    const struct src_series *x = a, *y = b;
+    int c = labels_cmp(&x->d->labels, &y->d->labels);
+    if (c)
+        return c;
+    return (x->prio > y->prio) - (x->prio < y->prio);
+}
+
+struct tsample {
+    int64_t t;
+    double v;
+    uint64_t prio;
+};
+
+static int cmp_tsample(const void *a, const void *b)
+{
+    const struct tsample *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return (x->prio > y->prio) - (x->prio < y->prio);
+}
+
+/* Merge the samples of one series from several sources into dst: on equal
+ * timestamps the higher prio (newer block, or the head) wins. */
+static void merge_samples(struct src_series *g, size_t n, struct series_data *dst)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += g[i].d->n;
+    struct tsample *s = xmalloc((total ? total : 1) * sizeof *s);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < g[i].d->n; j++)
+            s[k++] = (struct tsample){g[i].d->t[j], g[i].d->v[j], g[i].prio};
+    qsort(s, k, sizeof *s, cmp_tsample);
+    dst->t = xmalloc((k ? k : 1) * sizeof *dst->t);
+    dst->v = xmalloc((k ? k : 1) * sizeof *dst->v);
+    size_t m = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (m && dst->t[m - 1] == s[i].t) {
+            dst->v[m - 1] = s[i].v;
+            continue;
+        }
+        dst->t[m] = s[i].t;
+        dst->v[m++] = s[i].v;
+    }
+    dst->n = m;
+    free(s);
+}
+
+/* Combine result sets (sets[i] from a source of priority prio[i]) into out. */
+static void merge_sets(struct series_set *sets, const uint64_t *prio, size_t nsets, bool samples,
+                       struct series_set *out)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < nsets; i++)
+        total += sets[i].n;
+    if (nsets == 1) {
+        *out = sets[0];
+        sets[0] = (struct series_set){0};
+        return;
+    }
+    struct src_series *all = xmalloc((total ? total : 1) * sizeof *all);
+    size_t k = 0;
+    for (size_t i = 0; i < nsets; i++)
+        for (size_t j = 0; j < sets[i].n; j++)
+            all[k++] = (struct src_series){&sets[i].v[j], prio[i]};
+    qsort(all, k, sizeof *all, cmp_src);
+    out->v = xmalloc((k ? k : 1) * sizeof *out->v);
+    out->n = 0;
+    for (size_t i = 0; i < k;) {
+        size_t j = i + 1;
+        while (j < k && labels_cmp(&all[j].d->labels, &all[i].d->labels) == 0)
+            j++;
+        struct series_data *dst = &out->v[out->n++];
+        *dst = (struct series_data){0};
+        dst->labels = all[i].d->labels; /* move */
+        all[i].d->labels = (struct labels){0};
+        if (samples) {
+            if (j - i == 1) {
+                dst->n = all[i].d->n;
+                dst->t = all[i].d->t;
+                dst->v = all[i].d->v;
+                all[i].d->t = NULL;
+                all[i].d->v = NULL;
+            } else {
+                merge_samples(all + i, j - i, dst);
+            }
+        }
+        i = j;
+    }
+    free(all);
+    for (size_t i = 0; i < nsets; i++)
+        series_set_free(&sets[i]);
+}
+
+static bool block_usable(const struct block *b, int64_t mint, int64_t maxt)
+{
+    const struct block_meta *m = block_get_meta(b);
+    return m->resolution_ms == 0 && !block_is_corrupt(b) && m->maxt >= mint && m->mint <= maxt;
+}
+
 static int tsdb_select(struct storage *st, struct matcher *const *m, size_t nm, int64_t mint,
                        int64_t maxt, bool samples, struct series_set *out, struct saba_err *err)
 {
     struct tsdb *db = (struct tsdb *)st;
     pthread_rwlock_rdlock(&db->lock);
-    int rc = head_select(db->head, m, nm, mint, maxt, samples, out, err);
+    struct series_set *sets = xcalloc(db->nblocks + 1, sizeof *sets);
+    uint64_t *prio = xcalloc(db->nblocks + 1, sizeof *prio);
+    size_t n = 0;
+    int rc = 0;
+    for (size_t i = 0; i < db->nblocks; i++) {
+        if (!block_usable(db->blocks[i], mint, maxt))
+            continue;
+        struct saba_err e2 = {0};
+        /* a corrupt chunk marks the block corrupt (logged by name); the rest
+         * keeps serving */
+        if (block_select(db->blocks[i], m, nm, mint, maxt, samples, BLOCK_KIND_RAW, &sets[n],
+                         &e2) != 0)
+            continue;
+        prio[n++] = block_get_meta(db->blocks[i])->seq;
+    }
+    rc = head_select(db->head, m, nm, mint, maxt, samples, &sets[n], err);
+    prio[n++] = UINT64_MAX;
     pthread_rwlock_unlock(&db->lock);
+    if (rc == 0) {
+        merge_sets(sets, prio, n, samples, out);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            series_set_free(&sets[i]);
+    }
+    free(sets);
+    free(prio);
     return rc;
 }
 
@@ -141,7 +306,11 @@ static int tsdb_label_names(struct storage *st, struct strlist *out)
     struct tsdb *db = (struct tsdb *)st;
     pthread_rwlock_rdlock(&db->lock);
     head_label_names(db->head, out);
+    for (size_t i = 0; i < db->nblocks; i++)
+        if (block_get_meta(db->blocks[i])->resolution_ms == 0)
+            block_label_names(db->blocks[i], out);
     pthread_rwlock_unlock(&db->lock);
+    strlist_sort_unique(out);
     return 0;
 }
 
@@ -150,7 +319,11 @@ static int tsdb_label_values(struct storage *st, const char *name, struct strlis
     struct tsdb *db = (struct tsdb *)st;
     pthread_rwlock_rdlock(&db->lock);
     head_label_values(db->head, name, out);
+    for (size_t i = 0; i < db->nblocks; i++)
+        if (block_get_meta(db->blocks[i])->resolution_ms == 0)
+            block_label_values(db->blocks[i], name, out);
     pthread_rwlock_unlock(&db->lock);
+    strlist_sort_unique(out);
     return 0;
 }
 
@@ -164,16 +337,415 @@ static void tsdb_stats(struct storage *st, struct storage_stats *out)
     out->wal_bytes = wal_size(db->wal);
 }
 
+void tsdb_block_stats(struct storage *st, struct tsdb_block_stats *out)
+{
+    struct tsdb *db = (struct tsdb *)st;
+    pthread_mutex_lock(&db->maint_mu);
+    *out = db->bstats;
+    pthread_rwlock_rdlock(&db->lock);
+    out->blocks = db->nblocks;
+    out->block_bytes = out->block_samples = out->block_series = 0;
+    for (size_t i = 0; i < db->nblocks; i++) {
+        const struct block_meta *m = block_get_meta(db->blocks[i]);
+        out->block_bytes += m->bytes;
+        out->block_samples += m->nsamples;
+        out->block_series += m->nseries;
+    }
+    pthread_rwlock_unlock(&db->lock);
+    pthread_mutex_unlock(&db->maint_mu);
+}
+
+/* ---- blocks on disk ---- */
+
+static char *block_dir_of(const struct tsdb *db, uint64_t seq)
+{
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "%s/%016llx", db->blocks_dir, (unsigned long long)seq);
+    return buf_steal(&b);
+}
+
+/* Delete a block directory crash-safely: rename it to .del first, so a crash
+ * halfway through the removal never leaves a half block that looks whole. */
+static int remove_block_dir(const struct tsdb *db, uint64_t seq)
+{
+    char *dir = block_dir_of(db, seq);
+    struct buf del = BUF_INIT;
+    buf_printf(&del, "%s.del", dir);
+    int rc = fops->rename(dir, del.data);
+    if (rc == 0) {
+        fops_fsync_dir(db->blocks_dir);
+        fops_remove_dir(del.data);
+    }
+    free(dir);
+    buf_free(&del);
+    return rc;
+}
+
+static void add_block(struct tsdb *db, struct block *b)
+{
+    db->blocks = xrealloc(db->blocks, (db->nblocks + 1) * sizeof *db->blocks);
+    db->blocks[db->nblocks++] = b;
+}
+
+struct found {
+    uint64_t seq;
+    struct block_meta meta;
+    bool ok;
+};
+
+/* Open every block: clear leftovers of crashed writes and deletions, drop
+ * blocks that a compaction replaced, skip (and name) corrupt ones. */
+static int load_blocks(struct tsdb *db, struct saba_err *err)
+{
+    if (fops->mkdir(db->blocks_dir, 0755) != 0 && errno != EEXIST)
+        return err_set(err, SABA_EIO, 0, "create %s: %s", db->blocks_dir, strerror(errno));
+    DIR *d = opendir(db->blocks_dir);
+    if (!d)
+        return err_set(err, SABA_EIO, 0, "open %s: %s", db->blocks_dir, strerror(errno));
+    struct found *f = NULL;
+    size_t nf = 0;
+    struct dirent *de;
+    struct buf p = BUF_INIT;
+    while ((de = readdir(d))) {
+        const char *name = de->d_name;
+        if (name[0] == '.')
+            continue;
+        buf_reset(&p);
+        buf_printf(&p, "%s/%s", db->blocks_dir, name);
+        size_t len = strlen(name);
+        if (len == 20 && (!strcmp(name + 16, ".tmp") || !strcmp(name + 16, ".del"))) {
+            fops_remove_dir(p.data); /* an unfinished write or deletion */
+            continue;
+        }
+        if (len != 16 || strspn(name, "0123456789abcdef") != 16)
+            continue;
+        f = xrealloc(f, (nf + 1) * sizeof *f);
+        f[nf] = (struct found){.seq = strtoull(name, NULL, 16)};
+        struct saba_err e2 = {0};
+        f[nf].ok = block_read_meta(p.data, &f[nf].meta, &e2) == 0 && f[nf].meta.seq == f[nf].seq;
+        if (!f[nf].ok)
+            log_error("tsdb", "msg=\"block meta unreadable; block skipped\" block=%s reason=\"%s\"",
+                      p.data, e2.msg);
+        nf++;
+    }
+    closedir(d);
+    buf_free(&p);
+    for (size_t i = 0; i < nf; i++)
+        if (f[i].seq >= db->next_seq)
+            db->next_seq = f[i].seq + 1;
+    /* a block named as a parent by a readable block was replaced by it */
+    for (size_t i = 0; i < nf; i++) {
+        bool replaced = false;
+        for (size_t j = 0; j < nf && !replaced; j++) {
+            if (!f[j].ok || j == i)
+                continue;
+            for (uint32_t k = 0; k < f[j].meta.nparents; k++)
+                if (f[j].meta.parents[k] == f[i].seq)
+                    replaced = true;
+            if (f[j].meta.parents[0] >= db->next_seq)
+                db->next_seq = f[j].meta.parents[0] + 1;
+        }
+        if (replaced) {
+            log_info("tsdb", "msg=\"removing block replaced by a compaction\" seq=%016llx",
+                     (unsigned long long)f[i].seq);
+            remove_block_dir(db, f[i].seq);
+            f[i].ok = false;
+            continue;
+        }
+        if (!f[i].ok)
+            continue;
+        char *dir = block_dir_of(db, f[i].seq);
+        struct block *b;
+        struct saba_err e2 = {0};
+        if (block_open(dir, &b, &e2) == 0) {
+            add_block(db, b);
+        } else {
+            db->bstats.corrupt_blocks++;
+            log_error("tsdb", "msg=\"block does not verify; skipped\" block=%s reason=\"%s\"", dir,
+                      e2.msg);
+        }
+        free(dir);
+    }
+    free(f);
+    return 0;
+}
+
+/* ---- maintenance ---- */
+
+struct cut_ctx {
+    struct block_writer *w;
+    struct saba_err *err;
+};
+
+static int cut_series(void *arg, const struct head_series_view *s)
+{
+    struct cut_ctx *c = arg;
+    return block_writer_add(c->w, s->ls, s->nls, s->chunks, s->nchunks, c->err);
+}
+
+static void crash_scope(struct tsdb *db, int scope)
+{
+    if (db->crash_scope == scope && db->crash_at) {
+        fileops_crash_arm(db->crash_at);
+        db->crash_at = 0; /* the first such operation only */
+    }
+}
+
+/* Cut the samples before T out of the head into a block; caller holds maint_mu. */
+static int cut_head(struct tsdb *db, bool all, struct saba_err *err)
+{
+    int64_t bd = db->opt.block_duration_ms, mint, maxt;
+    pthread_rwlock_wrlock(&db->lock);
+    int rc = 0;
+    if (!head_time_range(db->head, &mint, &maxt))
+        goto out;
+    int64_t T;
+    if (all) {
+        T = maxt == INT64_MAX ? INT64_MAX : maxt + 1;
+    } else {
+        if (maxt - mint < bd + bd / 2)
+            goto out;
+        int64_t x = maxt - bd / 2;
+        T = x - ((x % bd) + bd) % bd;
+    }
+    if (mint >= T)
+        goto out;
+    crash_scope(db, CRASH_CUT);
+    struct block_meta meta = {.seq = db->next_seq++};
+    struct cut_ctx c = {.err = err};
+    rc = block_writer_new(db->blocks_dir, &meta, &c.w, err);
+    if (rc)
+        goto out;
+    rc = head_visit(db->head, T, true, cut_series, &c);
+    if (rc) {
+        block_writer_abort(c.w);
+        goto out;
+    }
+    rc = block_writer_commit(c.w, &meta, err);
+    if (rc)
+        goto out;
+    if (meta.nseries) {
+        char *dir = block_dir_of(db, meta.seq);
+        struct block *b;
+        rc = block_open(dir, &b, err);
+        free(dir);
+        if (rc)
+            goto out; /* the head still has everything; the block is a duplicate */
+        add_block(db, b);
+    }
+    /* From here on the samples before T are durable in the block. */
+    uint32_t sealed;
+    rc = wal_cut(db->wal, &sealed, err);
+    if (rc)
+        goto out; /* head and WAL keep the samples too; queries merge duplicates */
+    head_truncate(db->head, T);
+    if (T > db->cut_t)
+        db->cut_t = T;
+    rc = checkpoint_write(db->waldir, sealed, db->cut_t, db->head, err);
+    if (rc)
+        goto out; /* the WAL still replays everything: nothing is lost */
+    wal_remove_before(db->wal, sealed + 1);
+    db->bstats.cuts++;
+    log_info("tsdb",
+             "msg=\"head cut into a block\" seq=%016llx mint=%lld maxt=%lld series=%llu "
+             "samples=%llu bytes=%llu",
+             (unsigned long long)meta.seq, (long long)meta.mint, (long long)meta.maxt,
+             (unsigned long long)meta.nseries, (unsigned long long)meta.nsamples,
+             (unsigned long long)meta.bytes);
+out:
+    fileops_crash_arm(0);
+    pthread_rwlock_unlock(&db->lock);
+    return rc;
+}
+
+/* Replace blocks in[0..n) by out (NULL if the merge left nothing). */
+static void swap_blocks(struct tsdb *db, struct block **in, size_t n, struct block *out)
+{
+    pthread_rwlock_wrlock(&db->lock);
+    size_t k = 0;
+    for (size_t i = 0; i < db->nblocks; i++) {
+        bool gone = false;
+        for (size_t j = 0; j < n; j++)
+            gone |= db->blocks[i] == in[j];
+        if (!gone)
+            db->blocks[k++] = db->blocks[i];
+    }
+    db->nblocks = k;
+    if (out)
+        add_block(db, out);
+    pthread_rwlock_unlock(&db->lock);
+    /* no reader holds them now: queries take the read lock */
+    for (size_t j = 0; j < n; j++) {
+        uint64_t seq = block_get_meta(in[j])->seq;
+        block_close(in[j]);
+        remove_block_dir(db, seq);
+    }
+}
+
+static int compact_once(struct tsdb *db, bool *did, struct saba_err *err)
+{
+    *did = false;
+    pthread_rwlock_rdlock(&db->lock);
+    size_t n = 0;
+    struct block **bl = xmalloc((db->nblocks + 1) * sizeof *bl);
+    for (size_t i = 0; i < db->nblocks; i++)
+        if (!block_is_corrupt(db->blocks[i]) && block_get_meta(db->blocks[i])->resolution_ms == 0)
+            bl[n++] = db->blocks[i];
+    int64_t done_before = db->cut_t;
+    pthread_rwlock_unlock(&db->lock);
+    struct block_meta *metas = xmalloc((n + 1) * sizeof *metas);
+    for (size_t i = 0; i < n; i++)
+        metas[i] = *block_get_meta(bl[i]);
+    int64_t ranges[16];
+    size_t nr = 0;
+    for (int64_t r = db->opt.block_duration_ms * 3; r <= db->opt.max_block_duration_ms && nr < 16;
+         r *= 3)
+        ranges[nr++] = r;
+    size_t *pick = xmalloc((n + 1) * sizeof *pick);
+    size_t np = compact_plan(metas, n, ranges, nr, done_before, pick);
+    if (np > BLOCK_MAX_PARENTS)
+        np = BLOCK_MAX_PARENTS;
+    int rc = 0;
+    if (np >= 2) {
+        struct block **in = xmalloc(np * sizeof *in);
+        for (size_t i = 0; i < np; i++)
+            in[i] = bl[pick[i]];
+        crash_scope(db, CRASH_COMPACT);
+        struct block_meta meta;
+        uint64_t seq = db->next_seq++;
+        int64_t drop = now_ms() - db->opt.retention_ms;
+        rc = compact_merge(in, np, db->blocks_dir, seq, drop, &meta, err);
+        struct block *out = NULL;
+        if (rc == 0 && meta.nseries) {
+            char *dir = block_dir_of(db, seq);
+            rc = block_open(dir, &out, err);
+            free(dir);
+        }
+        if (rc == 0) {
+            swap_blocks(db, in, np, out);
+            db->bstats.compactions++;
+            *did = true;
+            log_info("tsdb",
+                     "msg=\"blocks compacted\" inputs=%zu seq=%016llx mint=%lld maxt=%lld "
+                     "series=%llu samples=%llu",
+                     np, (unsigned long long)seq, (long long)meta.mint, (long long)meta.maxt,
+                     (unsigned long long)meta.nseries, (unsigned long long)meta.nsamples);
+        }
+        fileops_crash_arm(0);
+        free(in);
+    }
+    free(bl);
+    free(metas);
+    free(pick);
+    return rc;
+}
+
+/* Delete raw blocks whose newest sample is past retention. */
+static void apply_retention(struct tsdb *db)
+{
+    int64_t cutoff = now_ms() - db->opt.retention_ms;
+    pthread_rwlock_rdlock(&db->lock);
+    struct block **old = xmalloc((db->nblocks + 1) * sizeof *old);
+    size_t n = 0;
+    for (size_t i = 0; i < db->nblocks; i++)
+        if (block_get_meta(db->blocks[i])->maxt < cutoff)
+            old[n++] = db->blocks[i];
+    pthread_rwlock_unlock(&db->lock);
+    if (n) {
+        log_info("tsdb", "msg=\"deleting blocks past retention\" blocks=%zu", n);
+        swap_blocks(db, old, n, NULL);
+    }
+    free(old);
+}
+
+int tsdb_maintain(struct storage *st, bool flush_head, struct saba_err *err)
+{
+    struct tsdb *db = (struct tsdb *)st;
+    pthread_mutex_lock(&db->maint_mu);
+    int rc = cut_head(db, flush_head, err);
+    apply_retention(db);
+    /* bounded: each round merges two or more blocks into one */
+    for (size_t round = 0; rc == 0 && !db->no_compact && round < 64; round++) {
+        bool did;
+        rc = compact_once(db, &did, err);
+        if (!did)
+            break;
+    }
+    if (rc) {
+        db->bstats.failed_maintenance++;
+        log_error("tsdb", "msg=\"maintenance failed; data stays where it was\" reason=\"%s\"",
+                  err->msg);
+    }
+    pthread_mutex_unlock(&db->maint_mu);
+    return rc;
+}
+
+static void *maint_main(void *arg)
+{
+    struct tsdb *db = arg;
+    pthread_mutex_lock(&db->stop_mu);
+    while (!db->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = ts.tv_nsec + db->opt.maintenance_interval_ms * 1000000;
+        ts.tv_sec += ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        pthread_cond_timedwait(&db->stop_cv, &db->stop_mu, &ts);
+        if (db->stopping)
+            break;
+        pthread_mutex_unlock(&db->stop_mu);
+        struct saba_err err = {0};
+        tsdb_maintain(&db->base, false, &err);
+        pthread_mutex_lock(&db->stop_mu);
+    }
+    pthread_mutex_unlock(&db->stop_mu);
+    return NULL;
+}
+
+int tsdb_append_unlogged(struct storage *st, const struct batch *b, struct saba_err *err)
+{
+    (void)err;
+    struct tsdb *db = (struct tsdb *)st;
+    pthread_rwlock_wrlock(&db->lock);
+    for (size_t i = 0; i < b->nsamples; i++) {
+        bool is_new;
+        uint32_t id = head_series_for(db->head, b, &b->samples[i], &is_new);
+        head_append(db->head, id, b->samples[i].t, b->samples[i].v);
+    }
+    pthread_rwlock_unlock(&db->lock);
+    return 0;
+}
+
+static void free_db(struct tsdb *db)
+{
+    for (size_t i = 0; i < db->nblocks; i++)
+        block_close(db->blocks[i]);
+    free(db->blocks);
+    head_free(db->head);
+    if (db->lock_fd >= 0)
+        close(db->lock_fd); /* releases the flock */
+    pthread_rwlock_destroy(&db->lock);
+    pthread_mutex_destroy(&db->maint_mu);
+    pthread_mutex_destroy(&db->stop_mu);
+    pthread_cond_destroy(&db->stop_cv);
+    free(db->dir);
+    free(db->waldir);
+    free(db->blocks_dir);
+    free(db);
+}
+
 static void tsdb_close(struct storage *st)
 {
     struct tsdb *db = (struct tsdb *)st;
+    if (db->maint_running) {
+        pthread_mutex_lock(&db->stop_mu);
+        db->stopping = true;
+        pthread_cond_signal(&db->stop_cv);
+        pthread_mutex_unlock(&db->stop_mu);
+        pthread_join(db->maint, NULL);
+    }
     wal_close(db->wal);
-    head_free(db->head);
-    pthread_rwlock_destroy(&db->lock);
-    if (db->lock_fd >= 0)
-        close(db->lock_fd); /* releases the flock */
-    free(db->dir);
-    free(db);
+    free_db(db);
 }
 
 static const struct storage_ops tsdb_ops = {
@@ -185,46 +757,93 @@ static const struct storage_ops tsdb_ops = {
     .close = tsdb_close,
 };
 
+static void read_test_hooks(struct tsdb *db)
+{
+    const char *c = getenv("SABA_TEST_CRASH");
+    if (c) {
+        unsigned long long n = 0;
+        if (sscanf(c, "cut:%llu", &n) == 1)
+            db->crash_scope = CRASH_CUT;
+        else if (sscanf(c, "compact:%llu", &n) == 1)
+            db->crash_scope = CRASH_COMPACT;
+        db->crash_at = n;
+    }
+    const char *nc = getenv("SABA_TEST_COMPACT");
+    db->no_compact = nc && !strcmp(nc, "off");
+}
+
 int tsdb_open(const struct tsdb_options *opt, struct storage **out, struct saba_err *err)
 {
     if (mkdir(opt->dir, 0755) != 0 && errno != EEXIST)
         return err_set(err, SABA_EIO, 0, "create data directory %s: %s", opt->dir, strerror(errno));
     struct tsdb *db = xcalloc(1, sizeof *db);
     db->base.ops = &tsdb_ops;
+    db->opt = *opt;
+    if (db->opt.block_duration_ms <= 0)
+        db->opt.block_duration_ms = TSDB_DEFAULT_BLOCK_DURATION_MS;
+    if (db->opt.max_block_duration_ms <= 0)
+        db->opt.max_block_duration_ms = TSDB_DEFAULT_MAX_BLOCK_DURATION_MS;
+    if (db->opt.retention_ms <= 0)
+        db->opt.retention_ms = TSDB_DEFAULT_RETENTION_MS;
+    if (db->opt.maintenance_interval_ms <= 0)
+        db->opt.maintenance_interval_ms = TSDB_DEFAULT_MAINTENANCE_MS;
     db->dir = xstrdup(opt->dir);
+    db->opt.dir = db->dir;
+    struct buf b = BUF_INIT;
+    buf_printf(&b, "%s/wal", opt->dir);
+    db->waldir = buf_steal(&b);
+    buf_printf(&b, "%s/blocks", opt->dir);
+    db->blocks_dir = buf_steal(&b);
     db->lock_fd = -1;
+    db->next_seq = 1;
+    db->cut_t = INT64_MIN;
     pthread_rwlock_init(&db->lock, NULL);
+    pthread_mutex_init(&db->maint_mu, NULL);
+    pthread_mutex_init(&db->stop_mu, NULL);
+    pthread_cond_init(&db->stop_cv, NULL);
     db->head = head_new();
+    read_test_hooks(db);
     int rc = lock_dir(opt->dir, &db->lock_fd, err);
     if (rc)
         goto fail;
-
-    struct buf waldir = BUF_INIT;
-    buf_printf(&waldir, "%s/wal", opt->dir);
+    int64_t t0 = mono_ns();
+    rc = load_blocks(db, err);
+    if (rc)
+        goto fail;
+    if (mkdir(db->waldir, 0755) != 0 && errno != EEXIST) {
+        rc = err_set(err, SABA_EIO, 0, "create %s: %s", db->waldir, strerror(errno));
+        goto fail;
+    }
+    int64_t ckseg;
+    rc = checkpoint_load(db->waldir, db->head, &ckseg, &db->cut_t, err);
+    if (rc)
+        goto fail;
     struct wal_options wo = {.fsync_interval_ms = opt->fsync_interval_ms,
-                             .segment_bytes = opt->wal_segment_bytes};
+                             .segment_bytes = opt->wal_segment_bytes,
+                             .replay_from = ckseg + 1};
     struct replay_ctx rctx = {.head = db->head};
     struct wal_replay_stats rs;
-    int64_t t0 = mono_ns();
-    rc = wal_open(waldir.data, &wo, replay_record, &rctx, &rs, &db->wal, err);
-    buf_free(&waldir);
+    rc = wal_open(db->waldir, &wo, replay_record, &rctx, &rs, &db->wal, err);
     if (rc)
         goto fail;
     log_info("tsdb",
-             "msg=\"WAL replayed\" records=%llu samples=%llu series=%u bytes=%llu "
-             "truncated_bytes=%llu bad_records=%llu duration_ms=%lld",
-             (unsigned long long)rs.records, (unsigned long long)rctx.samples,
-             head_num_series(db->head), (unsigned long long)rs.bytes,
-             (unsigned long long)rs.truncated_bytes, (unsigned long long)rctx.bad,
-             (long long)((mono_ns() - t0) / 1000000));
+             "msg=\"WAL replayed\" blocks=%zu checkpoint=%lld records=%llu samples=%llu series=%u "
+             "bytes=%llu truncated_bytes=%llu bad_records=%llu duration_ms=%lld",
+             db->nblocks, (long long)ckseg, (unsigned long long)rs.records,
+             (unsigned long long)rctx.samples, head_num_series(db->head),
+             (unsigned long long)rs.bytes, (unsigned long long)rs.truncated_bytes,
+             (unsigned long long)rctx.bad, (long long)((mono_ns() - t0) / 1000000));
+    if (!opt->no_maintenance) {
+        if (pthread_create(&db->maint, NULL, maint_main, db) != 0) {
+            rc = err_set(err, SABA_EIO, 0, "start tsdb maintenance thread");
+            wal_close(db->wal);
+            goto fail;
+        }
+        db->maint_running = true;
+    }
     *out = &db->base;
     return 0;
 fail:
-    head_free(db->head);
-    if (db->lock_fd >= 0)
-        close(db->lock_fd);
-    pthread_rwlock_destroy(&db->lock);
-    free(db->dir);
-    free(db);
+    free_db(db);
     return rc;
 }
