@@ -38,7 +38,10 @@ int server_append(struct saba_server *srv, enum ingest_proto proto, const struct
         atomic_fetch_add(&srv->failed[proto], 1);
         static int64_t last;
         if (log_ratelimited(&last, 10000))
-            log_error("storage", "msg=\"write failed\" reason=\"%s\"", err->msg);
+            log_error("storage", "msg=\"%s\" reason=\"%s\"",
+                      rc == SABA_ENOSPC ? "disk full: writes refused until space is freed"
+                                        : "write failed",
+                      err->msg);
         return rc;
     }
     atomic_fetch_add(&srv->ingested[proto], b->nsamples);

@@ -52,6 +52,8 @@ struct storage_stats {
     uint64_t wal_bytes;
     uint64_t out_of_order; /* samples inserted behind a series' newest sample */
     uint64_t overwritten;  /* samples that replaced one at the same timestamp */
+    /* the on-disk tier (0 for engines without one) */
+    uint64_t blocks, block_bytes, block_samples, compactions, corrupt_blocks;
 };
 
 struct storage;

@@ -61,7 +61,7 @@ struct tsdb {
     int crash_scope; /* 0 none, 1 cut, 2 compact */
     uint64_t crash_at;
     bool no_compact;
-    struct tsdb_block_stats bstats; /* counters; guarded by maint_mu */
+    struct tsdb_block_stats bstats; /* counters, updated with __atomic builtins */
 };
 
 enum { CRASH_NONE, CRASH_CUT, CRASH_COMPACT };
@@ -335,13 +335,23 @@ static void tsdb_stats(struct storage *st, struct storage_stats *out)
     head_stats(db->head, out);
     pthread_rwlock_unlock(&db->lock);
     out->wal_bytes = wal_size(db->wal);
+    struct tsdb_block_stats bs;
+    tsdb_block_stats(st, &bs);
+    out->blocks = bs.blocks;
+    out->block_bytes = bs.block_bytes;
+    out->block_samples = bs.block_samples;
+    out->compactions = bs.compactions;
+    out->corrupt_blocks = bs.corrupt_blocks;
 }
 
 void tsdb_block_stats(struct storage *st, struct tsdb_block_stats *out)
 {
     struct tsdb *db = (struct tsdb *)st;
-    pthread_mutex_lock(&db->maint_mu);
-    *out = db->bstats;
+    /* counters are updated atomically: no need to wait for a maintenance round */
+    out->cuts = __atomic_load_n(&db->bstats.cuts, __ATOMIC_RELAXED);
+    out->compactions = __atomic_load_n(&db->bstats.compactions, __ATOMIC_RELAXED);
+    out->corrupt_blocks = __atomic_load_n(&db->bstats.corrupt_blocks, __ATOMIC_RELAXED);
+    out->failed_maintenance = __atomic_load_n(&db->bstats.failed_maintenance, __ATOMIC_RELAXED);
     pthread_rwlock_rdlock(&db->lock);
     out->blocks = db->nblocks;
     out->block_bytes = out->block_samples = out->block_series = 0;
@@ -352,7 +362,6 @@ void tsdb_block_stats(struct storage *st, struct tsdb_block_stats *out)
         out->block_series += m->nseries;
     }
     pthread_rwlock_unlock(&db->lock);
-    pthread_mutex_unlock(&db->maint_mu);
 }
 
 /* ---- blocks on disk ---- */
@@ -460,7 +469,7 @@ static int load_blocks(struct tsdb *db, struct saba_err *err)
         if (block_open(dir, &b, &e2) == 0) {
             add_block(db, b);
         } else {
-            db->bstats.corrupt_blocks++;
+            __atomic_fetch_add(&db->bstats.corrupt_blocks, 1, __ATOMIC_RELAXED);
             log_error("tsdb", "msg=\"block does not verify; skipped\" block=%s reason=\"%s\"", dir,
                       e2.msg);
         }
@@ -545,7 +554,7 @@ static int cut_head(struct tsdb *db, bool all, struct saba_err *err)
     if (rc)
         goto out; /* the WAL still replays everything: nothing is lost */
     wal_remove_before(db->wal, sealed + 1);
-    db->bstats.cuts++;
+    __atomic_fetch_add(&db->bstats.cuts, 1, __ATOMIC_RELAXED);
     log_info("tsdb",
              "msg=\"head cut into a block\" seq=%016llx mint=%lld maxt=%lld series=%llu "
              "samples=%llu bytes=%llu",
@@ -623,7 +632,7 @@ static int compact_once(struct tsdb *db, bool *did, struct saba_err *err)
         }
         if (rc == 0) {
             swap_blocks(db, in, np, out);
-            db->bstats.compactions++;
+            __atomic_fetch_add(&db->bstats.compactions, 1, __ATOMIC_RELAXED);
             *did = true;
             log_info("tsdb",
                      "msg=\"blocks compacted\" inputs=%zu seq=%016llx mint=%lld maxt=%lld "
@@ -672,7 +681,7 @@ int tsdb_maintain(struct storage *st, bool flush_head, struct saba_err *err)
             break;
     }
     if (rc) {
-        db->bstats.failed_maintenance++;
+        __atomic_fetch_add(&db->bstats.failed_maintenance, 1, __ATOMIC_RELAXED);
         log_error("tsdb", "msg=\"maintenance failed; data stays where it was\" reason=\"%s\"",
                   err->msg);
     }

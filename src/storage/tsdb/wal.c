@@ -397,8 +397,13 @@ int wal_append(struct wal *w, const void *payload, size_t n, uint64_t *lsn, stru
         /* Cut a partial record so a later append cannot follow garbage. */
         if (fops->ftruncate(w->fd, (off_t)w->seg_bytes) != 0)
             w->io_failed = true;
-        rc = err_set(err, e == ENOSPC || e == EDQUOT ? SABA_ENOSPC : SABA_EIO, 0, "write WAL: %s",
-                     strerror(e));
+        if (e == ENOSPC || e == EDQUOT)
+            rc = err_set(err, SABA_ENOSPC, 0,
+                         "disk full: the write was not stored (WAL: %s); retry once space is "
+                         "freed",
+                         strerror(e));
+        else
+            rc = err_set(err, SABA_EIO, 0, "write WAL: %s", strerror(e));
         goto out;
     }
     w->seg_bytes += sizeof hdr + n;
