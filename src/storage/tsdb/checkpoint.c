@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,25 @@ out:
     return rc;
 }
 
+/* Does the chunk decode to exactly count strictly increasing samples from
+ * mint to maxt? The head relies on that (head.c invariant 2). */
+static bool chunk_sane(const struct block_chunk *c)
+{
+    struct chunk_iter it;
+    chunk_iter_init(&it, c->data, c->nbytes, c->count);
+    int64_t t, prev = 0;
+    double v;
+    uint32_t n = 0;
+    int r;
+    while ((r = chunk_iter_next(&it, &t, &v)) == 1) {
+        if ((n == 0 && t != c->mint) || (n > 0 && t <= prev))
+            return false;
+        prev = t;
+        n++;
+    }
+    return r == 0 && n == c->count && prev == c->maxt;
+}
+
 int checkpoint_decode(const uint8_t *p, size_t n, struct head *h, int64_t *cut_t,
                       struct saba_err *err)
 {
@@ -126,6 +146,7 @@ int checkpoint_decode(const uint8_t *p, size_t n, struct head *h, int64_t *cut_t
     const uint8_t *q = p + CKPT_HDR, *end = p + n - 12;
     uint64_t want = load_u64le(end), got = 0;
     struct head_label ls[256];
+    uint32_t prev_id = 0;
     while (q < end) {
         if (end - q < 8)
             return BAD("truncated series");
@@ -148,7 +169,9 @@ int checkpoint_decode(const uint8_t *p, size_t n, struct head *h, int64_t *cut_t
                 q += 4 + len;
             }
         }
-        if (id > head_num_series(h) + (1u << 24) || head_has_series(h, id) ||
+        /* ids ascend (head_visit order); the bound keeps a corrupt id from
+         * sizing the head's slab table beyond what a head can hold */
+        if (id >= (1u << 28) || (got && id <= prev_id) || head_has_series(h, id) ||
             head_series_create(h, id, ls, nl) != 0)
             return BAD("bad or duplicate series");
         if (end - q < 4)
@@ -171,11 +194,14 @@ int checkpoint_decode(const uint8_t *p, size_t n, struct head *h, int64_t *cut_t
                 c.mint > c.maxt || c.mint <= prev_max)
                 return BAD("bad chunk");
             c.count = (uint16_t)cnt;
+            if (!chunk_sane(&c))
+                return BAD("chunk does not match its header");
             head_load_chunk(h, id, &c);
             prev_max = c.maxt;
             q += c.nbytes;
         }
         got++;
+        prev_id = id;
     }
     if (got != want)
         return BAD("series count mismatch");

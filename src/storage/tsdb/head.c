@@ -63,7 +63,7 @@ struct head {
     size_t narena, arena_used;
     /* series */
     struct hseries **slabs;
-    uint32_t nslabs;
+    uint32_t nslabs, nslabs_used;
     uint32_t nseries;
     uint32_t **label_blocks; /* label arena: blocks of LABEL_BLOCK symbol ids */
     uint32_t nlabel_blocks, label_used;
@@ -95,7 +95,10 @@ static struct hseries *series_at(const struct head *h, uint32_t id)
 {
     if (id >= h->nseries)
         return NULL;
-    struct hseries *s = &h->slabs[id >> SLAB_SHIFT][id & (SLAB_SERIES - 1)];
+    struct hseries *slab = h->slabs[id >> SLAB_SHIFT];
+    if (!slab) /* slabs are allocated on first use: a replay may leave id gaps */
+        return NULL;
+    struct hseries *s = &slab[id & (SLAB_SERIES - 1)];
     return s->nlabels ? s : NULL;
 }
 
@@ -299,9 +302,15 @@ static uint32_t label_alloc(struct head *h, uint32_t n)
 static struct hseries *series_insert(struct head *h, uint32_t id, uint64_t hash,
                                      const struct head_label *ls, size_t n)
 {
-    while ((id >> SLAB_SHIFT) >= h->nslabs) {
-        h->slabs = xrealloc(h->slabs, (h->nslabs + 1) * sizeof *h->slabs);
-        h->slabs[h->nslabs++] = xcalloc(SLAB_SERIES, sizeof(struct hseries));
+    if ((id >> SLAB_SHIFT) >= h->nslabs) {
+        uint32_t want = (id >> SLAB_SHIFT) + 1;
+        h->slabs = xrealloc(h->slabs, want * sizeof *h->slabs);
+        memset(h->slabs + h->nslabs, 0, (want - h->nslabs) * sizeof *h->slabs);
+        h->nslabs = want;
+    }
+    if (!h->slabs[id >> SLAB_SHIFT]) {
+        h->slabs[id >> SLAB_SHIFT] = xcalloc(SLAB_SERIES, sizeof(struct hseries));
+        h->nslabs_used++;
     }
     struct hseries *s = &h->slabs[id >> SLAB_SHIFT][id & (SLAB_SERIES - 1)];
     memset(s, 0, sizeof *s);
@@ -828,7 +837,8 @@ void head_stats(struct head *h, struct storage_stats *out)
     uint64_t bytes = h->chunk_bytes + hashmap_bytes(&h->sym_map) + hashmap_bytes(&h->postings_map) +
                      hashmap_bytes(&h->values_map) + (uint64_t)h->narena * ARENA_BLOCK +
                      (uint64_t)h->table_cap * 4 +
-                     (uint64_t)h->nslabs * SLAB_SERIES * sizeof(struct hseries) +
+                     (uint64_t)h->nslabs_used * SLAB_SERIES * sizeof(struct hseries) +
+                     (uint64_t)h->nslabs * sizeof(void *) +
                      (uint64_t)h->nlabel_blocks * LABEL_BLOCK * 4;
     for (uint32_t i = 0; i < h->nseries; i++) {
         const struct hseries *s = series_at(h, i);
