@@ -266,11 +266,149 @@ static double over_time(enum over_time f, const double *v, size_t lo, size_t hi)
     return NAN;
 }
 
+/* The coarsest rollup resolution that answers f(m) over grid g exactly, or 0.
+ * The step, the range and the evaluation times must be whole multiples of
+ * the resolution R, so each window [ref - range, ref] is a whole number of
+ * buckets plus, possibly, one sample exactly at ref - range (see
+ * eval_over_time_rollup). Instant queries (step 1 ms) never qualify. */
+static int64_t pick_rollup(const struct eval_opts *o, const struct node *m, const struct grid *g,
+                           enum over_time f)
+{
+    const struct storage_ops *ops = o->storage->ops;
+    if (!ops->rollup_resolutions || !ops->select_rollup || m->at != AT_NONE || f > OT_LAST)
+        return 0;
+    int64_t res[STORAGE_MAX_ROLLUPS];
+    size_t n = ops->rollup_resolutions(o->storage, res);
+    for (size_t i = n; i-- > 0;) {
+        int64_t R = res[i];
+        int64_t first = g->start - m->offset_ms;
+        if (R > 0 && g->step % R == 0 && m->range_ms >= R && m->range_ms % R == 0 && first % R == 0)
+            return R;
+    }
+    return 0;
+}
+
+static enum storage_agg agg_of(enum over_time f)
+{
+    static const enum storage_agg a[] = {STORAGE_AGG_SUM, STORAGE_AGG_SUM,   STORAGE_AGG_MIN,
+                                         STORAGE_AGG_MAX, STORAGE_AGG_COUNT, STORAGE_AGG_LAST};
+    return a[f];
+}
+
+/* The series in set whose labels equal ls, searched from *pos on (both
+ * sets are sorted by labels), or NULL. */
+static struct series_data *find_series(struct series_set *set, size_t *pos, const struct labels *ls)
+{
+    while (*pos < set->n && labels_cmp(&set->v[*pos].labels, ls) < 0)
+        (*pos)++;
+    if (*pos < set->n && labels_cmp(&set->v[*pos].labels, ls) == 0)
+        return &set->v[*pos];
+    return NULL;
+}
+
+/* f(selector[range]) from rollup buckets of width R (see pick_rollup): per
+ * step, the buckets ending in (ref - range, ref], combined as f needs (avg =
+ * sum of sums / sum of counts, count = sum of counts, ...), plus the sample
+ * exactly at ref - range when there is one: the bucket ending there has it as
+ * its last sample (its last-time stream says so). That keeps the closed
+ * window [ref - range, ref] of raw evaluation exact. */
+static int eval_over_time_rollup(const struct eval_opts *o, const struct node *call,
+                                 const struct grid *g, enum over_time f, int64_t R,
+                                 struct series_set *out, struct saba_err *err)
+{
+    const struct node *m = call->args[0];
+    const struct node *sel = m->inner;
+    int64_t first = g->start - m->offset_ms, last = g->end - m->offset_ms;
+    int64_t lo_t = first - m->range_ms;
+    /* sets: the aggregate, counts (avg), last values, last times */
+    struct series_set set[4] = {{0}};
+    enum storage_agg aggs[4] = {agg_of(f), STORAGE_AGG_COUNT, STORAGE_AGG_LAST, STORAGE_AGG_LAST_T};
+    int rc = o->storage->ops->select_rollup(o->storage, sel->matchers, sel->nmatchers, lo_t, last,
+                                            R, aggs, 4, set, err);
+    if (rc)
+        return rc;
+    out->v = xcalloc(set[0].n ? set[0].n : 1, sizeof *out->v);
+    out->n = 0;
+    size_t pos[4] = {0};
+    for (size_t i = 0; i < set[0].n; i++) {
+        struct series_data *s = &set[0].v[i];
+        struct series_data *cnt = find_series(&set[1], &pos[1], &s->labels);
+        struct series_data *lv = find_series(&set[2], &pos[2], &s->labels);
+        struct series_data *lt = find_series(&set[3], &pos[3], &s->labels);
+        /* all streams come from the same buckets */
+        if ((f == OT_AVG && (!cnt || cnt->n != s->n)) || !lv || !lt || lv->n != s->n ||
+            lt->n != s->n)
+            continue;
+        struct series_data r = step_series_new(g);
+        size_t lo = 0, hi = 0;
+        for (size_t step = 0; step < g->nsteps; step++) {
+            int64_t t = g->start + (int64_t)step * g->step;
+            int64_t ref = t - m->offset_ms;
+            while (hi < s->n && s->t[hi] <= ref)
+                hi++;
+            while (lo < hi && s->t[lo] <= ref - m->range_ms)
+                lo++;
+            /* the sample exactly at ref - range, if any */
+            bool edge = lo > 0 && s->t[lo - 1] == ref - m->range_ms &&
+                        lt->v[lo - 1] == (double)(ref - m->range_ms);
+            if (lo == hi && !edge)
+                continue;
+            double ev = edge ? lv->v[lo - 1] : 0, v;
+            switch (f) {
+            case OT_AVG: {
+                double sum = edge ? ev : 0, n = edge ? 1 : 0;
+                for (size_t k = lo; k < hi; k++) {
+                    sum += s->v[k];
+                    n += cnt->v[k];
+                }
+                v = sum / n;
+                break;
+            }
+            case OT_SUM:
+            case OT_COUNT:
+                v = edge ? (f == OT_SUM ? ev : 1) : 0;
+                for (size_t k = lo; k < hi; k++)
+                    v += s->v[k];
+                break;
+            case OT_MIN:
+            case OT_MAX:
+                v = edge ? ev : s->v[lo];
+                for (size_t k = edge ? lo : lo + 1; k < hi; k++)
+                    if ((f == OT_MIN ? s->v[k] < v : s->v[k] > v) || isnan(v))
+                        v = s->v[k];
+                break;
+            default:
+                v = hi > lo ? s->v[hi - 1] : ev;
+            }
+            r.t[r.n] = t;
+            r.v[r.n++] = v;
+        }
+        if (!r.n) {
+            free(r.t);
+            free(r.v);
+            continue;
+        }
+        if (f == OT_LAST) {
+            r.labels = s->labels;
+            s->labels = (struct labels){0};
+        } else {
+            r.labels = without_name(&s->labels);
+        }
+        out->v[out->n++] = r;
+    }
+    for (int k = 0; k < 4; k++)
+        series_set_free(&set[k]);
+    return sort_unique(out, err);
+}
+
 /* f(selector[range]) at every step: the samples in [ref - range, ref]. */
 static int eval_over_time(const struct eval_opts *o, const struct node *call, const struct grid *g,
                           enum over_time f, struct series_set *out, struct saba_err *err)
 {
     const struct node *m = call->args[0];
+    int64_t R = pick_rollup(o, m, g, f);
+    if (R)
+        return eval_over_time_rollup(o, call, g, f, R, out, err);
     struct series_set raw = {0};
     int rc = select_span(o, m->inner, m, g, m->range_ms, true, &raw, err);
     if (rc)

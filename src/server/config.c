@@ -31,6 +31,10 @@ void config_defaults(struct saba_config *c)
     c->max_block_duration_ms = TSDB_DEFAULT_MAX_BLOCK_DURATION_MS;
     c->retention_ms = TSDB_DEFAULT_RETENTION_MS;
     c->maintenance_interval_ms = TSDB_DEFAULT_MAINTENANCE_MS;
+    c->rollup_res_ms[0] = TSDB_DEFAULT_ROLLUP1_MS;
+    c->rollup_res_ms[1] = TSDB_DEFAULT_ROLLUP2_MS;
+    c->rollup_retention_ms[0] = TSDB_DEFAULT_ROLLUP1_RETENTION_MS;
+    c->rollup_retention_ms[1] = TSDB_DEFAULT_ROLLUP2_RETENTION_MS;
     c->limits = batch_limits_default;
 }
 
@@ -75,6 +79,10 @@ static const struct setting settings[] = {
     {"storage.max_block_duration", K_DURATION, OFF(max_block_duration_ms), 60000, 0},
     {"storage.retention.raw", K_DURATION, OFF(retention_ms), 60000, 0},
     {"storage.maintenance_interval", K_DURATION, OFF(maintenance_interval_ms), 10, 0},
+    {"storage.rollups.fine", K_DURATION, OFF(rollup_res_ms[0]), 1000, 0},
+    {"storage.rollups.fine_retention", K_DURATION, OFF(rollup_retention_ms[0]), 60000, 0},
+    {"storage.rollups.coarse", K_DURATION, OFF(rollup_res_ms[1]), 1000, 0},
+    {"storage.rollups.coarse_retention", K_DURATION, OFF(rollup_retention_ms[1]), 60000, 0},
     {"limits.max_body_size", K_SIZE, OFF(limits.max_body_bytes), 1024, 0},
     {"limits.max_line_size", K_SIZE, OFF(limits.max_line_bytes), 256, 0},
     /* the WAL record and the head hold at most 256 labels per series */

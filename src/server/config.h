@@ -29,6 +29,8 @@ struct saba_config {
     int64_t max_block_duration_ms;   /* storage.max_block_duration */
     int64_t retention_ms;            /* storage.retention.raw */
     int64_t maintenance_interval_ms; /* storage.maintenance_interval */
+    int64_t rollup_res_ms[2];        /* storage.rollups.fine, .coarse */
+    int64_t rollup_retention_ms[2];  /* storage.rollups.fine_retention, .coarse_retention */
     struct batch_limits limits;
 };
 

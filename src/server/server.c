@@ -185,13 +185,16 @@ int server_main(int argc, char **argv)
         log_info("graphite", "msg=listening addr=%s", bound);
     }
 
-    struct tsdb_options to = {.dir = cfg.data_dir,
-                              .fsync_interval_ms = cfg.fsync_interval_ms,
-                              .wal_segment_bytes = cfg.wal_segment_bytes,
-                              .block_duration_ms = cfg.block_duration_ms,
-                              .max_block_duration_ms = cfg.max_block_duration_ms,
-                              .retention_ms = cfg.retention_ms,
-                              .maintenance_interval_ms = cfg.maintenance_interval_ms};
+    struct tsdb_options to = {
+        .dir = cfg.data_dir,
+        .fsync_interval_ms = cfg.fsync_interval_ms,
+        .wal_segment_bytes = cfg.wal_segment_bytes,
+        .block_duration_ms = cfg.block_duration_ms,
+        .max_block_duration_ms = cfg.max_block_duration_ms,
+        .retention_ms = cfg.retention_ms,
+        .maintenance_interval_ms = cfg.maintenance_interval_ms,
+        .rollup_res_ms = {cfg.rollup_res_ms[0], cfg.rollup_res_ms[1]},
+        .rollup_retention_ms = {cfg.rollup_retention_ms[0], cfg.rollup_retention_ms[1]}};
     if (tsdb_open(&to, &st, &err) != 0)
         goto fail;
     atomic_store(&srv.storage, st);

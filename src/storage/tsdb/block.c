@@ -43,7 +43,7 @@
 #define CHUNK_REF    40
 #define NAME_ENTRY   16
 #define VALUE_ENTRY  16
-#define META_FIXED   80
+#define META_FIXED   88
 #define MAX_LABELS   256
 
 /* ---- little-endian helpers ---- */
@@ -294,6 +294,7 @@ static void encode_meta(struct buf *b, const struct block_meta *m)
     buf_put_u64le(b, m->nsamples);
     buf_put_u64le(b, m->nchunks);
     buf_put_u64le(b, m->bytes);
+    buf_put_u64le(b, m->source);
     for (uint32_t i = 0; i < m->nparents; i++)
         buf_put_u64le(b, m->parents[i]);
     buf_put_u32le(b, crc32c(0, b->data, b->len));
@@ -488,6 +489,7 @@ static int decode_meta(const uint8_t *p, size_t n, struct block_meta *m, struct 
     m->nsamples = load_u64le(p + 56);
     m->nchunks = load_u64le(p + 64);
     m->bytes = load_u64le(p + 72);
+    m->source = load_u64le(p + 80);
     for (uint32_t i = 0; i < np; i++)
         m->parents[i] = load_u64le(p + META_FIXED + 8u * i);
     return 0;

@@ -38,6 +38,7 @@ enum block_kind {
     BLOCK_KIND_SUM,
     BLOCK_KIND_COUNT,
     BLOCK_KIND_LAST,
+    BLOCK_KIND_LAST_T, /* rollups: timestamp (ms) of the bucket's last sample */
     BLOCK_KINDS
 };
 
@@ -47,7 +48,8 @@ struct block_meta {
     int64_t resolution_ms; /* 0 = raw samples, else the rollup bucket width */
     uint32_t level;        /* 0 = cut from the head; +1 per compaction */
     uint64_t nseries, nsamples, nchunks;
-    uint64_t bytes; /* size of chunks + index + meta */
+    uint64_t bytes;  /* size of chunks + index + meta */
+    uint64_t source; /* rollup blocks: seq of the raw block they summarize; 0 otherwise */
     uint32_t nparents;
     uint64_t parents[BLOCK_MAX_PARENTS]; /* blocks this one replaces (compaction) */
 };

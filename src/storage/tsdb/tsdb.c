@@ -27,11 +27,13 @@
 #include "storage/tsdb/fileops.h"
 #include "storage/tsdb/head.h"
 #include "storage/tsdb/record.h"
+#include "storage/tsdb/rollup.h"
 #include "storage/tsdb/wal.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,17 +269,21 @@ static bool block_usable(const struct block *b, int64_t mint, int64_t maxt)
     return m->resolution_ms == 0 && !block_is_corrupt(b) && m->maxt >= mint && m->mint <= maxt;
 }
 
-static int tsdb_select(struct storage *st, struct matcher *const *m, size_t nm, int64_t mint,
-                       int64_t maxt, bool samples, struct series_set *out, struct saba_err *err)
+static bool has_rollup(const struct tsdb *db, uint64_t seq, int64_t res);
+
+/* Raw selection over head and blocks; caller holds the read lock. With
+ * skip_res, raw blocks already summarized at that resolution are left out. */
+static int select_locked(struct tsdb *db, struct matcher *const *m, size_t nm, int64_t mint,
+                         int64_t maxt, bool samples, int64_t skip_res, struct series_set *out,
+                         struct saba_err *err)
 {
-    struct tsdb *db = (struct tsdb *)st;
-    pthread_rwlock_rdlock(&db->lock);
     struct series_set *sets = xcalloc(db->nblocks + 1, sizeof *sets);
     uint64_t *prio = xcalloc(db->nblocks + 1, sizeof *prio);
     size_t n = 0;
     int rc = 0;
     for (size_t i = 0; i < db->nblocks; i++) {
-        if (!block_usable(db->blocks[i], mint, maxt))
+        if (!block_usable(db->blocks[i], mint, maxt) ||
+            (skip_res && has_rollup(db, block_get_meta(db->blocks[i])->seq, skip_res)))
             continue;
         struct saba_err e2 = {0};
         /* a corrupt chunk marks the block corrupt (logged by name); the rest
@@ -289,7 +295,6 @@ static int tsdb_select(struct storage *st, struct matcher *const *m, size_t nm, 
     }
     rc = head_select(db->head, m, nm, mint, maxt, samples, &sets[n], err);
     prio[n++] = UINT64_MAX;
-    pthread_rwlock_unlock(&db->lock);
     if (rc == 0) {
         merge_sets(sets, prio, n, samples, out);
     } else {
@@ -298,6 +303,209 @@ static int tsdb_select(struct storage *st, struct matcher *const *m, size_t nm, 
     }
     free(sets);
     free(prio);
+    return rc;
+}
+
+static int tsdb_select(struct storage *st, struct matcher *const *m, size_t nm, int64_t mint,
+                       int64_t maxt, bool samples, struct series_set *out, struct saba_err *err)
+{
+    struct tsdb *db = (struct tsdb *)st;
+    pthread_rwlock_rdlock(&db->lock);
+    int rc = select_locked(db, m, nm, mint, maxt, samples, 0, out, err);
+    pthread_rwlock_unlock(&db->lock);
+    return rc;
+}
+
+static size_t tsdb_rollup_resolutions(struct storage *st, int64_t *out)
+{
+    struct tsdb *db = (struct tsdb *)st;
+    size_t n = 0;
+    for (int i = 0; i < 2; i++)
+        if (db->opt.rollup_res_ms[i] > 0)
+            out[n++] = db->opt.rollup_res_ms[i];
+    return n;
+}
+
+static int64_t bucket_start(int64_t t, int64_t res)
+{
+    int64_t r = t % res;
+    return t - (r < 0 ? r + res : r);
+}
+
+static bool has_rollup(const struct tsdb *db, uint64_t seq, int64_t res)
+{
+    for (size_t j = 0; j < db->nblocks; j++) {
+        const struct block_meta *o = block_get_meta(db->blocks[j]);
+        if (o->resolution_ms == res && o->source == seq)
+            return true;
+    }
+    return false;
+}
+
+/* The buckets of one series from one source. */
+struct rseries {
+    struct labels labels; /* owned */
+    struct rollup_point *p;
+    size_t n;
+};
+
+struct rvec {
+    struct rseries *v;
+    size_t n, cap;
+};
+
+static void rvec_push(struct rvec *rv, struct rseries r)
+{
+    if (rv->n == rv->cap) {
+        rv->cap = rv->cap ? rv->cap * 2 : 64;
+        rv->v = xrealloc(rv->v, rv->cap * sizeof *rv->v);
+    }
+    rv->v[rv->n++] = r;
+}
+
+/* The six streams of a rollup block, zipped into points per series. */
+static void rollup_block_points(struct block *b, struct matcher *const *m, size_t nm, int64_t mint,
+                                int64_t maxt, struct rvec *rv)
+{
+    struct series_set k[6] = {{0}};
+    bool ok = true;
+    for (int i = 0; i < 6 && ok; i++) {
+        struct saba_err e2 = {0};
+        ok = block_select(b, m, nm, mint, maxt, true, (enum block_kind)(BLOCK_KIND_MIN + i), &k[i],
+                          &e2) == 0 &&
+             k[i].n == k[0].n;
+    }
+    for (size_t s = 0; ok && s < k[0].n; s++) {
+        size_t n = k[0].v[s].n;
+        bool same = true;
+        for (int i = 1; i < 6; i++)
+            same &= k[i].v[s].n == n && labels_cmp(&k[i].v[s].labels, &k[0].v[s].labels) == 0;
+        if (!same)
+            continue; /* streams disagree: the block is damaged; skip the series */
+        struct rollup_point *p = xmalloc((n ? n : 1) * sizeof *p);
+        for (size_t j = 0; j < n; j++)
+            p[j] = (struct rollup_point){k[0].v[s].t[j],         k[0].v[s].v[j], k[1].v[s].v[j],
+                                         k[2].v[s].v[j],         k[3].v[s].v[j], k[4].v[s].v[j],
+                                         (int64_t)k[5].v[s].v[j]};
+        rvec_push(rv, (struct rseries){k[0].v[s].labels, p, n});
+        k[0].v[s].labels = (struct labels){0};
+    }
+    for (int i = 0; i < 6; i++)
+        series_set_free(&k[i]);
+}
+
+static int cmp_rseries(const void *a, const void *b)
+{
+    return labels_cmp(&((const struct rseries *)a)->labels, &((const struct rseries *)b)->labels);
+}
+
+static int cmp_rpoint(const void *a, const void *b)
+{
+    const struct rollup_point *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return (x->last_t > y->last_t) - (x->last_t < y->last_t);
+}
+
+/* Combine partial buckets with the same end (from disjoint sources). */
+static size_t combine_points(struct rollup_point *p, size_t n)
+{
+    qsort(p, n, sizeof *p, cmp_rpoint);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!k || p[k - 1].t != p[i].t) {
+            p[k++] = p[i];
+            continue;
+        }
+        struct rollup_point *a = &p[k - 1];
+        if (p[i].min < a->min || isnan(a->min))
+            a->min = p[i].min;
+        if (p[i].max > a->max || isnan(a->max))
+            a->max = p[i].max;
+        a->sum += p[i].sum;
+        a->count += p[i].count;
+        a->last = p[i].last; /* sorted by last_t: this one is later */
+        a->last_t = p[i].last_t;
+    }
+    return k;
+}
+
+/* Rollup blocks give the buckets of the raw blocks they summarize; raw
+ * samples the rollups do not hold yet (the head, raw blocks not yet rolled
+ * up) are bucketed here; partial buckets of the same end are combined. */
+static int tsdb_select_rollup(struct storage *st, struct matcher *const *m, size_t nm, int64_t mint,
+                              int64_t maxt, int64_t res, const enum storage_agg *aggs, size_t naggs,
+                              struct series_set *outs, struct saba_err *err)
+{
+    struct tsdb *db = (struct tsdb *)st;
+    bool known = false;
+    for (int i = 0; i < 2; i++)
+        known |= db->opt.rollup_res_ms[i] == res;
+    for (size_t i = 0; i < naggs; i++)
+        known &= aggs[i] >= STORAGE_AGG_MIN && aggs[i] <= STORAGE_AGG_LAST_T;
+    if (!known)
+        return err_set(err, SABA_EINVAL, 0, "no rollup tier at %lld ms", (long long)res);
+    struct rvec rv = {0};
+    pthread_rwlock_rdlock(&db->lock);
+    for (size_t i = 0; i < db->nblocks; i++) {
+        const struct block_meta *bm = block_get_meta(db->blocks[i]);
+        if (bm->resolution_ms == res && !block_is_corrupt(db->blocks[i]) && bm->maxt >= mint &&
+            bm->mint <= maxt)
+            rollup_block_points(db->blocks[i], m, nm, mint, maxt, &rv);
+    }
+    /* bucket ends in [mint, maxt] take the raw samples in (mint - res, maxt] */
+    struct series_set raw = {0};
+    int rc = select_locked(db, m, nm, mint - res + 1, maxt, true, res, &raw, err);
+    pthread_rwlock_unlock(&db->lock);
+    for (size_t i = 0; rc == 0 && i < raw.n; i++) {
+        struct series_data *sd = &raw.v[i];
+        struct rollup_point *p = xmalloc((sd->n ? sd->n : 1) * sizeof *p);
+        size_t k = rollup_bucketize(sd->t, sd->v, sd->n, res, p);
+        rvec_push(&rv, (struct rseries){sd->labels, p, k});
+        sd->labels = (struct labels){0};
+    }
+    series_set_free(&raw);
+    for (size_t a = 0; a < naggs; a++)
+        outs[a] = (struct series_set){xcalloc(rv.n ? rv.n : 1, sizeof(struct series_data)), 0};
+    if (rv.n > 1)
+        qsort(rv.v, rv.n, sizeof *rv.v, cmp_rseries);
+    for (size_t i = 0; rc == 0 && i < rv.n;) {
+        size_t j = i + 1, total = rv.v[i].n;
+        while (j < rv.n && labels_cmp(&rv.v[j].labels, &rv.v[i].labels) == 0)
+            total += rv.v[j++].n;
+        struct rollup_point *p = xmalloc((total ? total : 1) * sizeof *p);
+        size_t n = 0;
+        for (size_t k = i; k < j; k++)
+            for (size_t q = 0; q < rv.v[k].n; q++)
+                if (rv.v[k].p[q].t >= mint && rv.v[k].p[q].t <= maxt)
+                    p[n++] = rv.v[k].p[q];
+        n = combine_points(p, n);
+        for (size_t a = 0; n && a < naggs; a++) {
+            struct series_data sd = {0};
+            sd.labels =
+                a + 1 < naggs ? labels_copy(rv.v[i].labels.v, rv.v[i].labels.n) : rv.v[i].labels;
+            sd.n = n;
+            sd.t = xmalloc(n * sizeof *sd.t);
+            sd.v = xmalloc(n * sizeof *sd.v);
+            for (size_t q = 0; q < n; q++) {
+                sd.t[q] = p[q].t;
+                sd.v[q] = rollup_value(&p[q], (enum block_kind)aggs[a]);
+            }
+            outs[a].v[outs[a].n++] = sd;
+        }
+        if (n && naggs)
+            rv.v[i].labels = (struct labels){0}; /* moved into the last set */
+        free(p);
+        i = j;
+    }
+    for (size_t i = 0; i < rv.n; i++) {
+        labels_free(&rv.v[i].labels);
+        free(rv.v[i].p);
+    }
+    free(rv.v);
+    if (rc)
+        for (size_t a = 0; a < naggs; a++)
+            series_set_free(&outs[a]);
     return rc;
 }
 
@@ -350,6 +558,7 @@ void tsdb_block_stats(struct storage *st, struct tsdb_block_stats *out)
     /* counters are updated atomically: no need to wait for a maintenance round */
     out->cuts = __atomic_load_n(&db->bstats.cuts, __ATOMIC_RELAXED);
     out->compactions = __atomic_load_n(&db->bstats.compactions, __ATOMIC_RELAXED);
+    out->rollups = __atomic_load_n(&db->bstats.rollups, __ATOMIC_RELAXED);
     out->corrupt_blocks = __atomic_load_n(&db->bstats.corrupt_blocks, __ATOMIC_RELAXED);
     out->failed_maintenance = __atomic_load_n(&db->bstats.failed_maintenance, __ATOMIC_RELAXED);
     pthread_rwlock_rdlock(&db->lock);
@@ -358,8 +567,10 @@ void tsdb_block_stats(struct storage *st, struct tsdb_block_stats *out)
     for (size_t i = 0; i < db->nblocks; i++) {
         const struct block_meta *m = block_get_meta(db->blocks[i]);
         out->block_bytes += m->bytes;
-        out->block_samples += m->nsamples;
-        out->block_series += m->nseries;
+        if (m->resolution_ms == 0) { /* rollup points are not samples */
+            out->block_samples += m->nsamples;
+            out->block_series += m->nseries;
+        }
     }
     pthread_rwlock_unlock(&db->lock);
 }
@@ -622,8 +833,9 @@ static int compact_once(struct tsdb *db, bool *did, struct saba_err *err)
         crash_scope(db, CRASH_COMPACT);
         struct block_meta meta;
         uint64_t seq = db->next_seq++;
-        int64_t drop = now_ms() - db->opt.retention_ms;
-        rc = compact_merge(in, np, db->blocks_dir, seq, drop, &meta, err);
+        /* retention deletes whole blocks once they are rolled up; compaction
+         * keeps every sample so the rollups can be made from it */
+        rc = compact_merge(in, np, db->blocks_dir, seq, INT64_MIN, &meta, err);
         struct block *out = NULL;
         if (rc == 0 && meta.nseries) {
             char *dir = block_dir_of(db, seq);
@@ -649,16 +861,48 @@ static int compact_once(struct tsdb *db, bool *did, struct saba_err *err)
     return rc;
 }
 
-/* Delete raw blocks whose newest sample is past retention. */
+/* Retention of a tier: how long blocks of this resolution are kept. */
+static int64_t retention_of(const struct tsdb *db, int64_t res)
+{
+    for (int i = 0; i < 2; i++)
+        if (res && db->opt.rollup_res_ms[i] == res)
+            return db->opt.rollup_retention_ms[i];
+    return db->opt.retention_ms; /* raw, or a tier no longer configured */
+}
+
+/* Is raw block i summarized in every rollup tier that would still keep it? */
+static bool rolled_up(const struct tsdb *db, const struct block_meta *bm, int64_t now)
+{
+    for (int t = 0; t < 2; t++) {
+        int64_t r = db->opt.rollup_res_ms[t];
+        if (r <= 0 || bm->maxt < now - db->opt.rollup_retention_ms[t])
+            continue;
+        bool have = false;
+        for (size_t j = 0; j < db->nblocks && !have; j++) {
+            const struct block_meta *o = block_get_meta(db->blocks[j]);
+            have = o->resolution_ms == r && o->source == bm->seq;
+        }
+        if (!have)
+            return false;
+    }
+    return true;
+}
+
+/* Delete blocks whose newest sample is past their tier's retention; a raw
+ * block waits until its rollups exist (old data imported or backfilled must
+ * reach the rollup tiers before its raw samples go). */
 static void apply_retention(struct tsdb *db)
 {
-    int64_t cutoff = now_ms() - db->opt.retention_ms;
+    int64_t now = now_ms();
     pthread_rwlock_rdlock(&db->lock);
     struct block **old = xmalloc((db->nblocks + 1) * sizeof *old);
     size_t n = 0;
-    for (size_t i = 0; i < db->nblocks; i++)
-        if (block_get_meta(db->blocks[i])->maxt < cutoff)
+    for (size_t i = 0; i < db->nblocks; i++) {
+        const struct block_meta *bm = block_get_meta(db->blocks[i]);
+        if (bm->maxt < now - retention_of(db, bm->resolution_ms) &&
+            (bm->resolution_ms || block_is_corrupt(db->blocks[i]) || rolled_up(db, bm, now)))
             old[n++] = db->blocks[i];
+    }
     pthread_rwlock_unlock(&db->lock);
     if (n) {
         log_info("tsdb", "msg=\"deleting blocks past retention\" blocks=%zu", n);
@@ -667,12 +911,92 @@ static void apply_retention(struct tsdb *db)
     free(old);
 }
 
+/* The largest compaction window: a raw block whose window of this size is
+ * complete will not grow any more. */
+static int64_t final_range(const struct tsdb *db)
+{
+    int64_t r = db->opt.block_duration_ms;
+    while (r * 3 <= db->opt.max_block_duration_ms)
+        r *= 3;
+    return r;
+}
+
+/* Make the rollups of final raw blocks that have none yet (one per round). */
+static int rollup_once(struct tsdb *db, bool *did, struct saba_err *err)
+{
+    *did = false;
+    int64_t R = final_range(db);
+    pthread_rwlock_rdlock(&db->lock);
+    struct block *src = NULL;
+    int64_t res = 0;
+    uint64_t parents[BLOCK_MAX_PARENTS];
+    struct block *pblocks[BLOCK_MAX_PARENTS];
+    size_t np = 0;
+    for (size_t i = 0; i < db->nblocks && !src; i++) {
+        struct block *b = db->blocks[i];
+        const struct block_meta *bm = block_get_meta(b);
+        if (bm->resolution_ms || block_is_corrupt(b) || db->cut_t == INT64_MIN ||
+            bucket_start(bm->maxt, R) + R > db->cut_t)
+            continue;
+        bool overlaps = false; /* wait until compaction merged it */
+        for (size_t j = 0; j < db->nblocks; j++) {
+            const struct block_meta *o = block_get_meta(db->blocks[j]);
+            overlaps |= j != i && !o->resolution_ms && o->mint <= bm->maxt && o->maxt >= bm->mint;
+        }
+        for (int t = 0; t < 2 && !src && !overlaps; t++) {
+            int64_t r = db->opt.rollup_res_ms[t];
+            if (r <= 0)
+                continue;
+            bool have = false;
+            for (size_t j = 0; j < db->nblocks; j++) {
+                const struct block_meta *o = block_get_meta(db->blocks[j]);
+                have |= o->resolution_ms == r && o->source == bm->seq;
+            }
+            if (have)
+                continue;
+            src = b;
+            res = r;
+            /* older rollups of this range (from blocks this one replaced) */
+            for (size_t j = 0; j < db->nblocks && np < BLOCK_MAX_PARENTS; j++) {
+                const struct block_meta *o = block_get_meta(db->blocks[j]);
+                if (o->resolution_ms == r && o->mint > bm->mint - r && o->maxt < bm->maxt + r) {
+                    pblocks[np] = db->blocks[j];
+                    parents[np++] = o->seq;
+                }
+            }
+        }
+    }
+    pthread_rwlock_unlock(&db->lock);
+    if (!src)
+        return 0;
+    uint64_t seq = db->next_seq++;
+    struct block_meta meta;
+    int rc = rollup_write(src, res, db->blocks_dir, seq, parents, np, &meta, err);
+    struct block *out = NULL;
+    if (rc == 0 && meta.nseries) {
+        char *dir = block_dir_of(db, seq);
+        rc = block_open(dir, &out, err);
+        free(dir);
+    }
+    if (rc == 0) {
+        swap_blocks(db, pblocks, np, out);
+        __atomic_fetch_add(&db->bstats.rollups, 1, __ATOMIC_RELAXED);
+        *did = true;
+        log_info("tsdb",
+                 "msg=\"rollup written\" seq=%016llx source=%016llx resolution_ms=%lld "
+                 "series=%llu points=%llu replaced=%zu",
+                 (unsigned long long)seq, (unsigned long long)block_get_meta(src)->seq,
+                 (long long)res, (unsigned long long)meta.nseries,
+                 (unsigned long long)meta.nsamples, np);
+    }
+    return rc;
+}
+
 int tsdb_maintain(struct storage *st, bool flush_head, struct saba_err *err)
 {
     struct tsdb *db = (struct tsdb *)st;
     pthread_mutex_lock(&db->maint_mu);
     int rc = cut_head(db, flush_head, err);
-    apply_retention(db);
     /* bounded: each round merges two or more blocks into one */
     for (size_t round = 0; rc == 0 && !db->no_compact && round < 64; round++) {
         bool did;
@@ -680,6 +1004,13 @@ int tsdb_maintain(struct storage *st, bool flush_head, struct saba_err *err)
         if (!did)
             break;
     }
+    for (size_t round = 0; rc == 0 && !db->no_compact && round < 64; round++) {
+        bool did;
+        rc = rollup_once(db, &did, err);
+        if (!did)
+            break;
+    }
+    apply_retention(db);
     if (rc) {
         __atomic_fetch_add(&db->bstats.failed_maintenance, 1, __ATOMIC_RELAXED);
         log_error("tsdb", "msg=\"maintenance failed; data stays where it was\" reason=\"%s\"",
@@ -764,6 +1095,8 @@ static const struct storage_ops tsdb_ops = {
     .label_values = tsdb_label_values,
     .stats = tsdb_stats,
     .close = tsdb_close,
+    .rollup_resolutions = tsdb_rollup_resolutions,
+    .select_rollup = tsdb_select_rollup,
 };
 
 static void read_test_hooks(struct tsdb *db)
@@ -796,6 +1129,15 @@ int tsdb_open(const struct tsdb_options *opt, struct storage **out, struct saba_
         db->opt.retention_ms = TSDB_DEFAULT_RETENTION_MS;
     if (db->opt.maintenance_interval_ms <= 0)
         db->opt.maintenance_interval_ms = TSDB_DEFAULT_MAINTENANCE_MS;
+    static const int64_t def_res[2] = {TSDB_DEFAULT_ROLLUP1_MS, TSDB_DEFAULT_ROLLUP2_MS};
+    static const int64_t def_ret[2] = {TSDB_DEFAULT_ROLLUP1_RETENTION_MS,
+                                       TSDB_DEFAULT_ROLLUP2_RETENTION_MS};
+    for (int i = 0; i < 2; i++) {
+        if (db->opt.rollup_res_ms[i] == 0)
+            db->opt.rollup_res_ms[i] = def_res[i];
+        if (db->opt.rollup_retention_ms[i] <= 0)
+            db->opt.rollup_retention_ms[i] = def_ret[i];
+    }
     db->dir = xstrdup(opt->dir);
     db->opt.dir = db->dir;
     struct buf b = BUF_INIT;

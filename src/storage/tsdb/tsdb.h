@@ -24,7 +24,11 @@ struct tsdb_options {
     int64_t max_block_duration_ms;   /* compaction stops growing blocks here (7d) */
     int64_t retention_ms;            /* raw samples kept this long (15d) */
     int64_t maintenance_interval_ms; /* how often to cut, compact, apply retention (1m) */
-    bool no_maintenance;             /* no background thread (saba import, tests) */
+    /* Rollup tiers: bucket width and retention of each (1m for 90d, 1h for
+     * 460d); a resolution of -1 turns a tier off. */
+    int64_t rollup_res_ms[2];
+    int64_t rollup_retention_ms[2];
+    bool no_maintenance; /* no background thread (saba import, tests) */
 };
 
 /* Defaults of the block settings (tsdb_options, config.c). */
@@ -32,6 +36,11 @@ struct tsdb_options {
 #define TSDB_DEFAULT_MAX_BLOCK_DURATION_MS (7LL * 24 * 3600 * 1000)
 #define TSDB_DEFAULT_RETENTION_MS          (15LL * 24 * 3600 * 1000)
 #define TSDB_DEFAULT_MAINTENANCE_MS        (60LL * 1000)
+#define TSDB_DEFAULT_ROLLUP1_MS            (60LL * 1000)
+#define TSDB_DEFAULT_ROLLUP1_RETENTION_MS  (90LL * 24 * 3600 * 1000)
+#define TSDB_DEFAULT_ROLLUP2_MS            (3600LL * 1000)
+/* 460 days: what Mackerel keeps, so history moved from it stays in reach */
+#define TSDB_DEFAULT_ROLLUP2_RETENTION_MS (460LL * 24 * 3600 * 1000)
 
 /* Open the engine. Returns 0 and *out (close with storage_close), or
  * SABA_ELOCKED if another process holds the directory, SABA_EIO otherwise,
@@ -48,10 +57,11 @@ int tsdb_maintain(struct storage *st, bool flush_head, struct saba_err *err);
  * blocks through tsdb_maintain(st, true, ...), which must follow). */
 int tsdb_append_unlogged(struct storage *st, const struct batch *b, struct saba_err *err);
 
-/* Block-level counters for /metrics and saba tsdb inspect. */
+/* Block-level counters for /metrics and saba tsdb inspect. blocks and
+ * block_bytes count every tier; block_samples and block_series raw blocks. */
 struct tsdb_block_stats {
     uint64_t blocks, block_bytes, block_samples, block_series;
-    uint64_t cuts, compactions, corrupt_blocks, failed_maintenance;
+    uint64_t cuts, compactions, rollups, corrupt_blocks, failed_maintenance;
 };
 void tsdb_block_stats(struct storage *st, struct tsdb_block_stats *out);
 
