@@ -1,6 +1,7 @@
 /*
  * main.c - `saba <verb>`: one binary, dispatched from a table.
  */
+#include "cli/cli.h"
 #include "server/server.h"
 
 #include <stdio.h>
@@ -25,6 +26,8 @@ static const struct command {
     int (*fn)(int argc, char **argv);
 } commands[] = {
     {"server", "run the server: ingestion, storage, query API", server_main},
+    {"import", "backfill files (line protocol, Prometheus text, CSV)", import_main},
+    {"tsdb", "inspect a data directory: saba tsdb inspect DIR", tsdb_main},
     {"version", "print the version", cmd_version},
     {"help", "show this help", cmd_help},
     {NULL, NULL, NULL},
