@@ -15,5 +15,6 @@ const struct http_route api_routes[] = {
     {"GET,POST", "/api/v1/series", api_v1_series},
     {"GET,POST", "/api/v1/labels", api_v1_labels},
     {"GET", "/api/v1/label/*", api_v1_label_values},
+    {"POST", "/api/v0/admin/tsdb/flush", api_v0_admin_tsdb_flush},
     {NULL, NULL, NULL},
 };

@@ -92,6 +92,9 @@ struct storage_ops {
      * with the same timestamps. res must be one of the resolutions. Buckets
      * the rollup tier does not hold yet are computed from raw samples, so the
      * answer is the same whichever tier holds the data. */
+    /* Optional: write everything in memory to the on-disk form now (for
+     * backups and benchmarks). Returns 0, SABA_EIO or SABA_ENOSPC. */
+    int (*flush)(struct storage *s, struct saba_err *err);
     size_t (*rollup_resolutions)(struct storage *s, int64_t *out);
     int (*select_rollup)(struct storage *s, struct matcher *const *m, size_t nm, int64_t mint,
                          int64_t maxt, int64_t res, const enum storage_agg *aggs, size_t naggs,

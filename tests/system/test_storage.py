@@ -276,3 +276,17 @@ def test_rollups_answer_after_raw_retention(make_saba):
     srv.start()
     got = srv.values("max_over_time(st_v[1h])", t0 + HOUR, t0 + 5 * HOUR, HOUR)
     assert len(got) == SERIES
+
+
+def test_admin_flush_writes_the_head_to_blocks(make_saba):
+    t0 = base_hour()
+    srv = make_saba()
+    write_hour(srv, t0, 0)
+    assert srv.metric("saba_blocks") == 0
+    r = srv.request("POST", "/api/v0/admin/tsdb/flush", body=b"")
+    assert r.status == 200 and r.json()["success"] and r.json()["blocks"] >= 1, r.body
+    assert srv.metric("saba_head_samples") == 0
+    assert srv.metric("saba_block_samples") == 60 * SERIES
+    check_hours(srv, t0, 1)
+    srv.restart()
+    check_hours(srv, t0, 1)

@@ -802,6 +802,16 @@ static void swap_blocks(struct tsdb *db, struct block **in, size_t n, struct blo
     }
 }
 
+/* Data before this time is not expected to change: everything before the
+ * last cut is in blocks, and anything older than a maximum block duration is
+ * history (backfill into it is possible, and then merged, but rare). Windows
+ * that end before it are complete for compaction and rollups. */
+static int64_t settled_before(const struct tsdb *db)
+{
+    int64_t t = now_ms() - db->opt.max_block_duration_ms;
+    return db->cut_t > t ? db->cut_t : t;
+}
+
 static int compact_once(struct tsdb *db, bool *did, struct saba_err *err)
 {
     *did = false;
@@ -811,7 +821,7 @@ static int compact_once(struct tsdb *db, bool *did, struct saba_err *err)
     for (size_t i = 0; i < db->nblocks; i++)
         if (!block_is_corrupt(db->blocks[i]) && block_get_meta(db->blocks[i])->resolution_ms == 0)
             bl[n++] = db->blocks[i];
-    int64_t done_before = db->cut_t;
+    int64_t done_before = settled_before(db);
     pthread_rwlock_unlock(&db->lock);
     struct block_meta *metas = xmalloc((n + 1) * sizeof *metas);
     for (size_t i = 0; i < n; i++)
@@ -935,8 +945,8 @@ static int rollup_once(struct tsdb *db, bool *did, struct saba_err *err)
     for (size_t i = 0; i < db->nblocks && !src; i++) {
         struct block *b = db->blocks[i];
         const struct block_meta *bm = block_get_meta(b);
-        if (bm->resolution_ms || block_is_corrupt(b) || db->cut_t == INT64_MIN ||
-            bucket_start(bm->maxt, R) + R > db->cut_t)
+        if (bm->resolution_ms || block_is_corrupt(b) ||
+            bucket_start(bm->maxt, R) + R > settled_before(db))
             continue;
         bool overlaps = false; /* wait until compaction merged it */
         for (size_t j = 0; j < db->nblocks; j++) {
@@ -945,8 +955,8 @@ static int rollup_once(struct tsdb *db, bool *did, struct saba_err *err)
         }
         for (int t = 0; t < 2 && !src && !overlaps; t++) {
             int64_t r = db->opt.rollup_res_ms[t];
-            if (r <= 0)
-                continue;
+            if (r <= 0 || bm->maxt < now_ms() - db->opt.rollup_retention_ms[t])
+                continue; /* the tier would not keep it */
             bool have = false;
             for (size_t j = 0; j < db->nblocks; j++) {
                 const struct block_meta *o = block_get_meta(db->blocks[j]);
@@ -1018,6 +1028,11 @@ int tsdb_maintain(struct storage *st, bool flush_head, struct saba_err *err)
     }
     pthread_mutex_unlock(&db->maint_mu);
     return rc;
+}
+
+static int tsdb_flush(struct storage *st, struct saba_err *err)
+{
+    return tsdb_maintain(st, true, err);
 }
 
 static void *maint_main(void *arg)
@@ -1095,6 +1110,7 @@ static const struct storage_ops tsdb_ops = {
     .label_values = tsdb_label_values,
     .stats = tsdb_stats,
     .close = tsdb_close,
+    .flush = tsdb_flush,
     .rollup_resolutions = tsdb_rollup_resolutions,
     .select_rollup = tsdb_select_rollup,
 };
