@@ -50,7 +50,7 @@ static void exercise(const uint8_t *p, size_t n)
                 FUZZ_CHECK(out.v[i].t[k - 1] < out.v[i].t[k], "samples out of order");
         series_set_free(&out);
         size_t nseries = 0;
-        head_visit(h, INT64_MAX, true, count_series, &nseries);
+        head_visit(h, INT64_MIN, INT64_MAX, true, count_series, &nseries);
         int64_t mint, maxt;
         if (head_time_range(h, &mint, &maxt))
             head_truncate(h, mint + (maxt - mint) / 2);

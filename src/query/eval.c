@@ -275,7 +275,8 @@ static int64_t pick_rollup(const struct eval_opts *o, const struct node *m, cons
                            enum over_time f)
 {
     const struct storage_ops *ops = o->storage->ops;
-    if (!ops->rollup_resolutions || !ops->select_rollup || m->at != AT_NONE || f > OT_LAST)
+    if (!ops->rollup_resolutions || !ops->select_rollup || !ops->rollup_span || m->at != AT_NONE ||
+        f > OT_LAST)
         return 0;
     int64_t res[STORAGE_MAX_ROLLUPS];
     size_t n = ops->rollup_resolutions(o->storage, res);

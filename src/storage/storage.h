@@ -96,6 +96,9 @@ struct storage_ops {
      * backups and benchmarks). Returns 0, SABA_EIO or SABA_ENOSPC. */
     int (*flush)(struct storage *s, struct saba_err *err);
     size_t (*rollup_resolutions)(struct storage *s, int64_t *out);
+    /* Time range [*from, *to] the rollup tier of width res holds (bucket
+     * ends); false if it holds nothing yet (then raw samples serve best). */
+    bool (*rollup_span)(struct storage *s, int64_t res, int64_t *from, int64_t *to);
     int (*select_rollup)(struct storage *s, struct matcher *const *m, size_t nm, int64_t mint,
                          int64_t maxt, int64_t res, const enum storage_agg *aggs, size_t naggs,
                          struct series_set *outs, struct saba_err *err);

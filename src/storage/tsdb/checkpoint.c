@@ -92,7 +92,7 @@ int checkpoint_write(const char *waldir, uint32_t seg, int64_t cut_t, struct hea
     fops_out_u32(&c.o, CKPT_MAGIC);
     fops_out_u32(&c.o, CKPT_V1);
     fops_out_u64(&c.o, (uint64_t)cut_t);
-    if (head_visit(h, INT64_MAX, false, put_series, &c) != 0)
+    if (head_visit(h, INT64_MIN, INT64_MAX, false, put_series, &c) != 0)
         goto ioerr;
     /* trailer: series count, CRC of everything before it */
     if (fops_out_u64(&c.o, c.nseries) || fops_out_flush(&c.o) || fops_out_u32(&c.o, c.o.crc) ||

@@ -883,9 +883,9 @@ static int64_t series_first_t(const struct hseries *s)
     return s->open.count ? open_min_t(s) : INT64_MAX;
 }
 
-/* A chunk's samples before `before`, re-encoded: returns the count (0: none). */
-static uint16_t encode_prefix(const uint8_t *data, uint32_t nbytes, uint16_t count, int64_t before,
-                              struct chunk_enc *e, int64_t *mint, int64_t *maxt)
+/* A chunk's samples in [after, before), re-encoded: returns the count (0: none). */
+static uint16_t encode_range(const uint8_t *data, uint32_t nbytes, uint16_t count, int64_t after,
+                             int64_t before, struct chunk_enc *e, int64_t *mint, int64_t *maxt)
 {
     struct chunk_iter it;
     chunk_iter_init(&it, data, nbytes, count);
@@ -893,6 +893,8 @@ static uint16_t encode_prefix(const uint8_t *data, uint32_t nbytes, uint16_t cou
     int64_t t;
     double v;
     while (chunk_iter_next(&it, &t, &v) == 1 && t < before) {
+        if (t < after)
+            continue;
         if (!e->count)
             *mint = t;
         *maxt = t;
@@ -901,13 +903,43 @@ static uint16_t encode_prefix(const uint8_t *data, uint32_t nbytes, uint16_t cou
     return e->count;
 }
 
-int head_visit(struct head *h, int64_t before, bool sorted, head_series_fn fn, void *ctx)
+/* Add the part of chunk (data, mint..maxt) in [after, before) to cs: as it is
+ * if it lies inside, re-encoded into tmp if it straddles a bound. */
+static void visit_chunk(const uint8_t *data, uint32_t nbytes, uint16_t count, int64_t mint,
+                        int64_t maxt, int64_t after, int64_t before, struct block_chunk *cs,
+                        size_t *nc, struct chunk_enc *tmp, size_t *ntmp)
+{
+    if (maxt < after || mint >= before)
+        return;
+    struct block_chunk *b = &cs[*nc];
+    if (mint >= after && maxt < before) {
+        *b = (struct block_chunk){mint, maxt, data, nbytes, count, BLOCK_KIND_RAW};
+        (*nc)++;
+        return;
+    }
+    b->count = encode_range(data, nbytes, count, after, before, &tmp[*ntmp], &b->mint, &b->maxt);
+    b->data = tmp[*ntmp].buf;
+    b->nbytes = chunk_enc_len(&tmp[(*ntmp)++]);
+    b->kind = BLOCK_KIND_RAW;
+    *nc += b->count > 0;
+}
+
+static bool series_in(const struct hseries *s, int64_t after, int64_t before)
+{
+    for (uint32_t c = 0; c < s->nclosed; c++)
+        if (s->closed[c]->max_t >= after && s->closed[c]->min_t < before)
+            return true;
+    return s->open.count && s->open.t >= after && open_min_t(s) < before;
+}
+
+int head_visit(struct head *h, int64_t after, int64_t before, bool sorted, head_series_fn fn,
+               void *ctx)
 {
     uint32_t *ids = xmalloc((h->nseries ? h->nseries : 1) * sizeof *ids);
     uint32_t n = 0;
     for (uint32_t id = 0; id < h->nseries; id++) {
         const struct hseries *s = series_at(h, id);
-        if (s && series_first_t(s) < before)
+        if (s && series_in(s, after, before))
             ids[n++] = id;
     }
     if (sorted && n > 1)
@@ -925,35 +957,14 @@ int head_visit(struct head *h, int64_t before, bool sorted, head_series_fn fn, v
             tmp = xrealloc(tmp, cap * sizeof *tmp);
         }
         size_t nc = 0, ntmp = 0;
-        for (uint32_t c = 0; c < s->nclosed && s->closed[c]->min_t < before; c++) {
+        for (uint32_t c = 0; c < s->nclosed; c++) {
             const struct closed_chunk *cc = s->closed[c];
-            if (cc->max_t < before) {
-                cs[nc++] = (struct block_chunk){cc->min_t,  cc->max_t, cc->data,
-                                                cc->nbytes, cc->count, BLOCK_KIND_RAW};
-                continue;
-            }
-            struct block_chunk *b = &cs[nc];
-            b->count = encode_prefix(cc->data, cc->nbytes, cc->count, before, &tmp[ntmp], &b->mint,
-                                     &b->maxt);
-            b->data = tmp[ntmp].buf;
-            b->nbytes = chunk_enc_len(&tmp[ntmp++]);
-            b->kind = BLOCK_KIND_RAW;
-            nc += b->count > 0;
+            visit_chunk(cc->data, cc->nbytes, cc->count, cc->min_t, cc->max_t, after, before, cs,
+                        &nc, tmp, &ntmp);
         }
-        if (s->open.count && open_min_t(s) < before) {
-            struct block_chunk *b = &cs[nc];
-            if (s->open.t < before) {
-                *b = (struct block_chunk){open_min_t(s),           s->open.t,     s->open.buf,
-                                          chunk_enc_len(&s->open), s->open.count, BLOCK_KIND_RAW};
-            } else {
-                b->count = encode_prefix(s->open.buf, chunk_enc_len(&s->open), s->open.count,
-                                         before, &tmp[ntmp], &b->mint, &b->maxt);
-                b->data = tmp[ntmp].buf;
-                b->nbytes = chunk_enc_len(&tmp[ntmp++]);
-                b->kind = BLOCK_KIND_RAW;
-            }
-            nc += b->count > 0;
-        }
+        if (s->open.count)
+            visit_chunk(s->open.buf, chunk_enc_len(&s->open), s->open.count, open_min_t(s),
+                        s->open.t, after, before, cs, &nc, tmp, &ntmp);
         const uint32_t *sl = series_labels(h, s);
         for (uint16_t i = 0; i < s->nlabels; i++)
             ls[i] = (struct label){h->sym_str[sl[2 * i]], h->sym_str[sl[2 * i + 1]]};

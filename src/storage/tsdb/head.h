@@ -75,16 +75,17 @@ struct head_series_view {
     uint32_t id;
     const struct label *ls;
     size_t nls;
-    const struct block_chunk *chunks; /* time order, only samples < before */
+    const struct block_chunk *chunks; /* time order, only samples in [after, before) */
     size_t nchunks;
 };
 typedef int (*head_series_fn)(void *ctx, const struct head_series_view *s);
 
-/* Call fn for every series with samples before `before` (INT64_MAX: all),
- * in ascending label order if sorted, else by id. Chunks straddling `before`
- * are re-encoded to hold only the earlier samples. Stops at the first
- * non-zero return and returns it. */
-int head_visit(struct head *h, int64_t before, bool sorted, head_series_fn fn, void *ctx);
+/* Call fn for every series with samples in [after, before) (INT64_MIN,
+ * INT64_MAX: all), in ascending label order if sorted, else by id. Chunks
+ * straddling a bound are re-encoded to hold only the samples inside. Stops
+ * at the first non-zero return and returns it. */
+int head_visit(struct head *h, int64_t after, int64_t before, bool sorted, head_series_fn fn,
+               void *ctx);
 
 /* Drop every sample older than t. A series left without samples is marked
  * not logged, so the next batch that uses it defines it again in the WAL

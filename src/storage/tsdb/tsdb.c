@@ -326,6 +326,25 @@ static size_t tsdb_rollup_resolutions(struct storage *st, int64_t *out)
     return n;
 }
 
+static bool tsdb_rollup_span(struct storage *st, int64_t res, int64_t *from, int64_t *to)
+{
+    struct tsdb *db = (struct tsdb *)st;
+    bool any = false;
+    pthread_rwlock_rdlock(&db->lock);
+    for (size_t i = 0; i < db->nblocks; i++) {
+        const struct block_meta *bm = block_get_meta(db->blocks[i]);
+        if (bm->resolution_ms != res || block_is_corrupt(db->blocks[i]))
+            continue;
+        if (!any || bm->mint < *from)
+            *from = bm->mint;
+        if (!any || bm->maxt > *to)
+            *to = bm->maxt;
+        any = true;
+    }
+    pthread_rwlock_unlock(&db->lock);
+    return any;
+}
+
 static int64_t bucket_start(int64_t t, int64_t res)
 {
     int64_t r = t % res;
@@ -711,7 +730,9 @@ static void crash_scope(struct tsdb *db, int scope)
     }
 }
 
-/* Cut the samples before T out of the head into a block; caller holds maint_mu. */
+static int64_t final_range(const struct tsdb *db);
+
+/* Cut the samples before T out of the head into blocks; caller holds maint_mu. */
 static int cut_head(struct tsdb *db, bool all, struct saba_err *err)
 {
     int64_t bd = db->opt.block_duration_ms, mint, maxt;
@@ -731,28 +752,41 @@ static int cut_head(struct tsdb *db, bool all, struct saba_err *err)
     if (mint >= T)
         goto out;
     crash_scope(db, CRASH_CUT);
-    struct block_meta meta = {.seq = db->next_seq++};
-    struct cut_ctx c = {.err = err};
-    rc = block_writer_new(db->blocks_dir, &meta, &c.w, err);
-    if (rc)
-        goto out;
-    rc = head_visit(db->head, T, true, cut_series, &c);
-    if (rc) {
-        block_writer_abort(c.w);
-        goto out;
-    }
-    rc = block_writer_commit(c.w, &meta, err);
-    if (rc)
-        goto out;
-    if (meta.nseries) {
+    /* One block per window of the largest compaction size, so that history
+     * written in one go (backfill, a long outage) lands in blocks that are
+     * final at once and get rolled up window by window. */
+    int64_t R = final_range(db);
+    struct block_meta meta = {0}, total = {0};
+    int nb = 0;
+    for (int64_t w = bucket_start(mint, R); w < T && rc == 0; w += R) {
+        int64_t before = w + R < T ? w + R : T;
+        meta = (struct block_meta){.seq = db->next_seq++};
+        struct cut_ctx c = {.err = err};
+        rc = block_writer_new(db->blocks_dir, &meta, &c.w, err);
+        if (rc)
+            break;
+        rc = head_visit(db->head, w, before, true, cut_series, &c);
+        if (rc) {
+            block_writer_abort(c.w);
+            break;
+        }
+        rc = block_writer_commit(c.w, &meta, err);
+        if (rc || !meta.nseries)
+            continue;
         char *dir = block_dir_of(db, meta.seq);
         struct block *b;
         rc = block_open(dir, &b, err);
         free(dir);
         if (rc)
-            goto out; /* the head still has everything; the block is a duplicate */
+            break;
         add_block(db, b);
+        nb++;
+        total.nseries += meta.nseries;
+        total.nsamples += meta.nsamples;
+        total.bytes += meta.bytes;
     }
+    if (rc)
+        goto out; /* the head still has everything; blocks written so far are duplicates */
     /* From here on the samples before T are durable in the block. */
     uint32_t sealed;
     rc = wal_cut(db->wal, &sealed, err);
@@ -1112,6 +1146,7 @@ static const struct storage_ops tsdb_ops = {
     .close = tsdb_close,
     .flush = tsdb_flush,
     .rollup_resolutions = tsdb_rollup_resolutions,
+    .rollup_span = tsdb_rollup_span,
     .select_rollup = tsdb_select_rollup,
 };
 
