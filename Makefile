@@ -6,7 +6,7 @@
 #   make fuzz       run every fuzz target for FUZZ_SECONDS (default 60) each
 #   make bench      the side-by-side benchmark against VictoriaMetrics, Prometheus, InfluxDB
 
-PKGS     := libmicrohttpd jansson libfyaml libpcre2-8 zlib libxxhash libcurl
+PKGS     := libmicrohttpd jansson libfyaml libpcre2-8 zlib libxxhash libcurl libzstd
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 CC       ?= cc
 CSTD     := -std=c17 -D_DEFAULT_SOURCE -D_GNU_SOURCE

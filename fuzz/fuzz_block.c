@@ -69,12 +69,12 @@ static void exercise(const uint8_t *ix, size_t ixn, const uint8_t *ch, size_t ch
             struct block_chunk c;
             if (block_series_chunk(b, i, j, &c) != 0)
                 break;
-            struct chunk_iter it;
-            chunk_iter_init(&it, c.data, c.nbytes, c.count);
-            int64_t t;
-            double v;
-            while (chunk_iter_next(&it, &t, &v) == 1) {
-            }
+            int64_t *t = malloc((c.count + 1u) * sizeof *t);
+            double *v = malloc((c.count + 1u) * sizeof *v);
+            int got = block_chunk_decode(&c, t, v);
+            FUZZ_CHECK(got == -1 || got == c.count, "decoded %d of %u", got, c.count);
+            free(t);
+            free(v);
         }
     }
     block_close(b);

@@ -31,7 +31,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <math.h>
 #include <xxhash.h>
+#include <zstd.h>
 
 #define INDEX_MAGIC  0x58494253u /* "SBIX" */
 #define CHUNKS_MAGIC 0x48434253u /* "SBCH" */
@@ -84,6 +86,11 @@ struct block_writer {
     uint64_t *series_off;
     uint32_t nseries, cap_series;
     bool failed;
+    /* dense encoding scratch */
+    ZSTD_CCtx *zc;
+    struct buf raw, zbuf, arena;
+    struct block_chunk *dense;
+    size_t cap_dense;
 };
 
 static uint32_t w_sym(struct block_writer *w, const char *s)
@@ -145,6 +152,11 @@ static void w_free(struct block_writer *w)
     free(w->pairs);
     free(w->pair_keys);
     free(w->series_off);
+    ZSTD_freeCCtx(w->zc);
+    buf_free(&w->raw);
+    buf_free(&w->zbuf);
+    buf_free(&w->arena);
+    free(w->dense);
     free(w->dir);
     free(w->tmp);
     free(w->final);
@@ -196,6 +208,7 @@ int block_writer_new(const char *blocks_dir, const struct block_meta *meta,
     w->meta.mint = INT64_MAX;
     w->meta.maxt = INT64_MIN;
     w->meta.nseries = w->meta.nsamples = w->meta.nchunks = 0;
+    w->zc = ZSTD_createCCtx();
     fops_remove_dir(w->tmp); /* leftover of a crash */
     if (fops->mkdir(w->tmp, 0755) != 0) {
         int rc = err_set(err, SABA_EIO, 0, "create %s: %s", w->tmp, strerror(errno));
@@ -213,15 +226,226 @@ int block_writer_new(const char *blocks_dir, const struct block_meta *meta,
     return 0;
 }
 
-int block_writer_add(struct block_writer *w, const struct label *ls, size_t nls,
-                     const struct block_chunk *c, size_t n, struct saba_err *err)
+/* ---- dense chunks (FORMAT.md "Dense chunk") ---- */
+
+#define DENSE_XOR   0xff /* value mode: XOR'ed float64 bits */
+#define DENSE_MAXK  9    /* most decimal digits tried */
+#define ZSTD_LEVEL  3    /* zstd's default: ~8x faster than level 9 for a few % */
+
+static const double pow10_tab[DENSE_MAXK + 1] = {1,   1e1, 1e2, 1e3, 1e4,
+                                                 1e5, 1e6, 1e7, 1e8, 1e9};
+
+/* Is v exactly x / 10^k for an integer x with |x| < 2^53? */
+static bool decimal_at(double v, int k, int64_t *x)
 {
-    if (!n)
+    double s = v * pow10_tab[k];
+    if (!(fabs(s) < 9007199254740992.0))
+        return false;
+    int64_t r = llround(s);
+    if ((double)r / pow10_tab[k] != v || (v == 0 && signbit(v)))
+        return false;
+    *x = r;
+    return true;
+}
+
+/* The smallest k for which every value is decimal, or DENSE_XOR. */
+static int decimal_scale(const double *v, size_t n)
+{
+    int k = 0;
+    int64_t x;
+    for (size_t i = 0; i < n; i++) {
+        while (k <= DENSE_MAXK && !decimal_at(v[i], k, &x))
+            k++;
+        if (k > DENSE_MAXK)
+            return DENSE_XOR;
+    }
+    return k;
+}
+
+static void dense_encode(ZSTD_CCtx *zc, const int64_t *t, const double *v, size_t n,
+                         struct buf *raw, struct buf *out)
+{
+    buf_reset(raw);
+    int k = decimal_scale(v, n);
+    buf_putc(raw, (char)k);
+    int64_t prev_t = 0, delta = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t d = (int64_t)((uint64_t)t[i] - (uint64_t)prev_t);
+        buf_put_uvarint(raw, zigzag_enc(i == 0 ? t[0] : (int64_t)((uint64_t)d - (uint64_t)delta)));
+        if (i)
+            delta = d;
+        prev_t = t[i];
+    }
+    int64_t prev_x = 0;
+    uint64_t prev_bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k == DENSE_XOR) {
+            uint64_t b;
+            memcpy(&b, &v[i], 8);
+            buf_put_u64le(raw, b ^ prev_bits);
+            prev_bits = b;
+        } else {
+            int64_t x = 0;
+            decimal_at(v[i], k, &x);
+            buf_put_uvarint(raw, zigzag_enc((int64_t)((uint64_t)x - (uint64_t)prev_x)));
+            prev_x = x;
+        }
+    }
+    buf_reset(out);
+    size_t bound = ZSTD_compressBound(raw->len);
+    buf_reserve(out, bound);
+    size_t z = ZSTD_compressCCtx(zc, out->data, bound, raw->data, raw->len, ZSTD_LEVEL);
+    /* compression into a buffer of ZSTD_compressBound cannot fail */
+    out->len = ZSTD_isError(z) ? 0 : z;
+}
+
+int block_chunk_decode(const struct block_chunk *c, int64_t *t, double *v)
+{
+    if (c->enc == BLOCK_ENC_GORILLA) {
+        struct chunk_iter it;
+        chunk_iter_init(&it, c->data, c->nbytes, c->count);
+        int n = 0, r;
+        while (n < c->count && (r = chunk_iter_next(&it, &t[n], &v[n])) == 1)
+            n++;
+        return n == c->count ? n : -1;
+    }
+    if (c->enc != BLOCK_ENC_DENSE || c->count == 0)
+        return -1;
+    /* a varint per timestamp and value (at most 10 bytes each) or 8 bytes per
+     * value, plus the mode byte: a frame claiming more is corrupt */
+    unsigned long long want = ZSTD_getFrameContentSize(c->data, c->nbytes);
+    if (want == ZSTD_CONTENTSIZE_ERROR || want == ZSTD_CONTENTSIZE_UNKNOWN ||
+        want > 1 + 20ull * c->count)
+        return -1;
+    uint8_t *raw = xmalloc(want ? want : 1);
+    size_t got = ZSTD_decompress(raw, want, c->data, c->nbytes);
+    int rc = -1;
+    if (ZSTD_isError(got) || got != want || got < 1)
+        goto out;
+    const uint8_t *p = raw + 1, *end = raw + got;
+    int k = raw[0];
+    if (k != DENSE_XOR && k > DENSE_MAXK)
+        goto out;
+    int64_t prev_t = 0, delta = 0;
+    for (size_t i = 0; i < c->count; i++) {
+        uint64_t z;
+        if (uvarint_read(&p, end, &z))
+            goto out;
+        int64_t x = zigzag_dec(z);
+        if (i == 0) {
+            t[0] = x;
+        } else {
+            delta = (int64_t)((uint64_t)delta + (uint64_t)x);
+            t[i] = (int64_t)((uint64_t)prev_t + (uint64_t)delta);
+        }
+        prev_t = t[i];
+    }
+    int64_t prev_x = 0;
+    uint64_t prev_bits = 0;
+    for (size_t i = 0; i < c->count; i++) {
+        if (k == DENSE_XOR) {
+            if (end - p < 8)
+                goto out;
+            prev_bits ^= load_u64le(p);
+            p += 8;
+            memcpy(&v[i], &prev_bits, 8);
+        } else {
+            uint64_t z;
+            if (uvarint_read(&p, end, &z))
+                goto out;
+            prev_x = (int64_t)((uint64_t)prev_x + (uint64_t)zigzag_dec(z));
+            v[i] = (double)prev_x / pow10_tab[k];
+        }
+    }
+    if (p == end)
+        rc = c->count;
+out:
+    free(raw);
+    return rc;
+}
+
+static int cmp_kind(const void *a, const void *b)
+{
+    const struct block_chunk *x = a, *y = b;
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    return (x->mint > y->mint) - (x->mint < y->mint);
+}
+
+/* Turn a series' chunks into what the block stores: Gorilla runs of one
+ * kind become dense chunks of up to BLOCK_DENSE_MAX_SAMPLES; dense chunks
+ * stay. Output chunk data lives in *arena (offsets fixed up by the caller). */
+static size_t densify(struct block_writer *w, const struct block_chunk *in, size_t n,
+                      struct block_chunk **out, size_t *cap, struct buf *arena)
+{
+    struct block_chunk *c = xmalloc(n * sizeof *c);
+    memcpy(c, in, n * sizeof *c);
+    qsort(c, n, sizeof *c, cmp_kind);
+    size_t no = 0, total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += c[i].count;
+    int64_t *ts = xmalloc((total ? total : 1) * sizeof *ts);
+    double *vs = xmalloc((total ? total : 1) * sizeof *vs);
+    buf_reset(arena);
+    for (size_t i = 0; i < n;) {
+        if (no + 1 > *cap) {
+            *cap = *cap ? *cap * 2 : 16;
+            *out = xrealloc(*out, *cap * sizeof **out);
+        }
+        if (c[i].enc == BLOCK_ENC_DENSE) {
+            (*out)[no] = c[i];
+            (*out)[no].data = (const uint8_t *)(uintptr_t)arena->len; /* offset for now */
+            buf_append(arena, c[i].data, c[i].nbytes);
+            no++;
+            i++;
+            continue;
+        }
+        /* a run of Gorilla chunks of one kind, up to the dense limit */
+        size_t m = 0, j = i;
+        while (j < n && c[j].enc == BLOCK_ENC_GORILLA && c[j].kind == c[i].kind &&
+               m + c[j].count <= BLOCK_DENSE_MAX_SAMPLES) {
+            int got = block_chunk_decode(&c[j], ts + m, vs + m);
+            if (got > 0)
+                m += (size_t)got;
+            j++;
+        }
+        if (j == i) { /* a single chunk above the limit cannot happen (u16 count) */
+            j = i + 1;
+        }
+        if (m) {
+            dense_encode(w->zc, ts, vs, m, &w->raw, &w->zbuf);
+            (*out)[no++] = (struct block_chunk){ts[0],
+                                                ts[m - 1],
+                                                (const uint8_t *)(uintptr_t)arena->len,
+                                                (uint32_t)w->zbuf.len,
+                                                (uint16_t)m,
+                                                c[i].kind,
+                                                BLOCK_ENC_DENSE};
+            buf_append(arena, w->zbuf.data, w->zbuf.len);
+        }
+        i = j;
+    }
+    for (size_t i = 0; i < no; i++)
+        (*out)[i].data = (const uint8_t *)arena->data + (uintptr_t)(*out)[i].data;
+    free(c);
+    free(ts);
+    free(vs);
+    return no;
+}
+
+int block_writer_add(struct block_writer *w, const struct label *ls, size_t nls,
+                     const struct block_chunk *cin, size_t nin, struct saba_err *err)
+{
+    if (!nin)
         return 0;
     if (w->failed)
         return err_set(err, SABA_EIO, 0, "block writer failed earlier");
     if (nls == 0 || nls > MAX_LABELS)
         return err_set(err, SABA_EINVAL, 0, "series with %zu labels", nls);
+    size_t n = densify(w, cin, nin, &w->dense, &w->cap_dense, &w->arena);
+    const struct block_chunk *c = w->dense;
+    if (!n)
+        return 0;
     uint32_t id = w->nseries++;
     if (id == w->cap_series) {
         w->cap_series = w->cap_series ? w->cap_series * 2 : 1024;
@@ -247,7 +471,7 @@ int block_writer_add(struct block_writer *w, const struct label *ls, size_t nls,
         buf_put_u32le(&e, crc32c(0, c[k].data, c[k].nbytes));
         put_u16(&e, c[k].count);
         buf_putc(&e, (char)c[k].kind);
-        buf_putc(&e, 0);
+        buf_putc(&e, (char)c[k].enc);
         buf_put_u32le(&e, 0);
         rc = fops_out_put(&w->chunks, c[k].data, c[k].nbytes);
         if (c[k].mint < w->meta.mint)
@@ -770,6 +994,7 @@ int block_series_chunk(struct block *b, uint32_t i, uint32_t j, struct block_chu
     out->nbytes = nb;
     out->count = ld16(r + 32);
     out->kind = r[34];
+    out->enc = r[35];
     return 0;
 }
 
@@ -974,22 +1199,30 @@ int block_select(struct block *b, struct matcher *const *m, size_t nm, int64_t m
                                  block_path(b));
                     break;
                 }
-                struct chunk_iter it;
-                chunk_iter_init(&it, c.data, c.nbytes, c.count);
-                int64_t t;
-                double v;
-                size_t got = 0;
-                int r;
-                while (sd.n < room && (r = chunk_iter_next(&it, &t, &v)) == 1) {
-                    got++;
-                    if (t < mint)
-                        continue;
-                    if (t > maxt)
-                        break;
-                    sd.t[sd.n] = t;
-                    sd.v[sd.n++] = v;
+                if (c.count > room - sd.n + 0u && c.count > 0) {
+                    /* more samples than the references promised: corrupt */
+                    mark_corrupt(b, "chunk count mismatch");
+                    rc = err_set(err, SABA_ECORRUPT, 0, "%s: chunk count mismatch",
+                                 block_path(b));
+                    break;
                 }
-                (void)got;
+                /* decode in place at the end of the arrays, then keep [mint, maxt] */
+                int got = block_chunk_decode(&c, sd.t + sd.n, sd.v + sd.n);
+                if (got < 0) {
+                    mark_corrupt(b, "chunk does not decode");
+                    rc = err_set(err, SABA_ECORRUPT, 0, "%s: chunk does not decode",
+                                 block_path(b));
+                    break;
+                }
+                size_t keep = sd.n;
+                for (int q = 0; q < got; q++) {
+                    int64_t t = sd.t[sd.n + (size_t)q];
+                    if (t < mint || t > maxt)
+                        continue;
+                    sd.t[keep] = t;
+                    sd.v[keep++] = sd.v[sd.n + (size_t)q];
+                }
+                sd.n = keep;
             }
             if (rc || !sd.n) {
                 free(sd.t);

@@ -54,6 +54,18 @@ struct block_meta {
     uint64_t parents[BLOCK_MAX_PARENTS]; /* blocks this one replaces (compaction) */
 };
 
+/* How a chunk's bytes encode its samples. */
+enum block_enc {
+    BLOCK_ENC_GORILLA = 0, /* the head's chunk format (chunk.h) */
+    /* The blocks' format: decimal-scaled integer deltas or XOR'ed float bits,
+     * zstd-compressed (FORMAT.md "Dense chunk"). The writer turns every
+     * Gorilla chunk into this. */
+    BLOCK_ENC_DENSE = 1,
+};
+
+/* Most samples in one dense chunk (the count field is 16 bits). */
+#define BLOCK_DENSE_MAX_SAMPLES 4096
+
 /* One chunk handed to or read from a block. data is borrowed. */
 struct block_chunk {
     int64_t mint, maxt;
@@ -61,7 +73,13 @@ struct block_chunk {
     uint32_t nbytes;
     uint16_t count;
     uint8_t kind;
+    uint8_t enc; /* enum block_enc */
 };
+
+/* Decode chunk c (either encoding) into t and v, which have room for
+ * c->count samples. Returns the number of samples decoded (c->count), or -1
+ * if the chunk is malformed. */
+int block_chunk_decode(const struct block_chunk *c, int64_t *t, double *v);
 
 /* ---- writing ---- */
 
@@ -72,7 +90,10 @@ struct block_writer;
 int block_writer_new(const char *blocks_dir, const struct block_meta *meta,
                      struct block_writer **out, struct saba_err *err);
 /* Add a series. Series must come in ascending labels_cmp order, each once;
- * chunks in time order. A series without chunks is skipped. */
+ * chunks in time order within each kind. Gorilla chunks are re-encoded as
+ * dense chunks (consecutive ones of a kind merged, up to
+ * BLOCK_DENSE_MAX_SAMPLES); dense chunks are stored as they are. A series
+ * without chunks is skipped. */
 int block_writer_add(struct block_writer *w, const struct label *ls, size_t nls,
                      const struct block_chunk *c, size_t n, struct saba_err *err);
 /* Write the index and meta, fsync, and rename the block into place. Frees w

@@ -187,7 +187,8 @@ int checkpoint_decode(const uint8_t *p, size_t n, struct head *h, int64_t *cut_t
                                     q + 24,
                                     load_u32le(q + 16),
                                     0,
-                                    0};
+                                    0,
+                                    BLOCK_ENC_GORILLA};
             uint32_t cnt = load_u32le(q + 20);
             q += 24;
             if (c.nbytes > (uint64_t)(end - q) || cnt == 0 || cnt > CHUNK_MAX_SAMPLES * 4 ||

@@ -174,12 +174,13 @@ static void merge_series(struct chunkv *in, const uint64_t *prio, struct chunkv 
     struct tagged *s = xmalloc((total ? total : 1) * sizeof *s);
     size_t ns = 0;
     for (size_t i = 0; i < in->n; i++) {
-        struct chunk_iter it;
-        chunk_iter_init(&it, in->v[i].data, in->v[i].nbytes, in->v[i].count);
-        int64_t t;
-        double v;
-        while (ns < total && chunk_iter_next(&it, &t, &v) == 1)
-            s[ns++] = (struct tagged){t, v, prio[i]};
+        int64_t *t = xmalloc((in->v[i].count + 1u) * sizeof *t);
+        double *v = xmalloc((in->v[i].count + 1u) * sizeof *v);
+        int got = block_chunk_decode(&in->v[i], t, v);
+        for (int k = 0; k < got && ns < total; k++)
+            s[ns++] = (struct tagged){t[k], v[k], prio[i]};
+        free(t);
+        free(v);
     }
     qsort(s, ns, sizeof *s, cmp_tagged);
     /* last (highest prio) of each timestamp wins */
@@ -201,7 +202,7 @@ static void merge_series(struct chunkv *in, const uint64_t *prio, struct chunkv 
         for (size_t i = 0; i < cnt; i++)
             chunk_enc_append(e, s[off + i].t, s[off + i].v);
         struct block_chunk c = {s[off].t,         s[off + cnt - 1].t, e->buf,
-                                chunk_enc_len(e), (uint16_t)cnt,      BLOCK_KIND_RAW};
+                                chunk_enc_len(e), (uint16_t)cnt,      BLOCK_KIND_RAW, BLOCK_ENC_GORILLA};
         cv_push(out, &c);
     }
     free(s);

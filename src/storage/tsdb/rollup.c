@@ -111,10 +111,13 @@ int rollup_write(struct block *raw, int64_t res, const char *blocks_dir, uint64_
                 vs = xrealloc(vs, cap * sizeof *vs);
                 pts = xrealloc(pts, cap * sizeof *pts);
             }
-            struct chunk_iter it;
-            chunk_iter_init(&it, c.data, c.nbytes, c.count);
-            while (n < cap && chunk_iter_next(&it, &ts[n], &vs[n]) == 1)
-                n++;
+            int got = block_chunk_decode(&c, ts + n, vs + n);
+            if (got < 0) {
+                rc = err_set(err, SABA_ECORRUPT, 0, "%s: chunk does not decode",
+                             block_path(raw));
+                break;
+            }
+            n += (size_t)got;
         }
         if (rc || !n)
             continue;
@@ -138,7 +141,7 @@ int rollup_write(struct block *raw, int64_t res, const char *blocks_dir, uint64_
                                      rollup_value(&pts[off + q], (enum block_kind)kind));
                 cs[k] = (struct block_chunk){pts[off].t,    pts[off + cnt - 1].t,
                                              encs[k].buf,   chunk_enc_len(&encs[k]),
-                                             (uint16_t)cnt, (uint8_t)kind};
+                                             (uint16_t)cnt, (uint8_t)kind, BLOCK_ENC_GORILLA};
             }
         }
         rc = block_writer_add(w, ls, (size_t)nl, cs, k, err);
