@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +24,7 @@
 #include "storage/storage.h"
 #include "storage/tsdb/block.h"
 #include "storage/tsdb/checkpoint.h"
+#include "storage/tsdb/chunk.h"
 #include "storage/tsdb/compact.h"
 #include "storage/tsdb/fileops.h"
 #include "storage/tsdb/head.h"
@@ -392,6 +394,92 @@ static void test_garbage_is_refused(void **state)
     head_free(h);
 }
 
+/* Dense chunks give back exactly what went in: decimals (deltas and deltas of
+ * deltas), arbitrary doubles (NaN payloads, -0.0, infinities: XOR mode) and
+ * irregular timestamps, across the 4096-sample chunk limit. */
+static void test_dense_roundtrip(void **state)
+{
+    (void)state;
+    char dir[64], path[128];
+    unit_mkdtemp(dir);
+    enum { N = 5000, SERIES = 4 };
+    int64_t *t = xmalloc(N * sizeof *t);
+    double *v[SERIES];
+    for (int s = 0; s < SERIES; s++)
+        v[s] = xmalloc(N * sizeof(double));
+    uint64_t rnd = 88172645463325252ull;
+    for (int i = 0; i < N; i++) {
+        rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+        t[i] = T0 + i * 10000 + (int64_t)(rnd % 7) - (i % 3 == 0 ? 5000 : 0);
+        v[0][i] = (double)(int64_t)(rnd % 10000) / 100.0; /* gauge, 2 decimals */
+        v[1][i] = 1e12 + 1500.0 * i + (double)(rnd % 3);  /* counter */
+        v[2][i] = bitsd(rnd);                             /* any bits at all */
+        v[3][i] = i % 5 == 0 ? -0.0 : i % 7 == 0 ? INFINITY : -(double)(rnd % 100) / 8.0;
+    }
+    for (int i = 1; i < N; i++)
+        if (t[i] <= t[i - 1])
+            t[i] = t[i - 1] + 1;
+    struct block_meta meta = {.seq = 7};
+    struct block_writer *w;
+    struct saba_err err = {0};
+    snprintf(path, sizeof path, "%s", dir);
+    assert_int_equal(block_writer_new(path, &meta, &w, &err), 0);
+    for (int s = 0; s < SERIES; s++) {
+        /* hand the samples over as head chunks of 120 */
+        struct chunk_enc enc[N / 120 + 1];
+        struct block_chunk cs[N / 120 + 1];
+        size_t nc = 0;
+        for (int off = 0; off < N; off += 120, nc++) {
+            int cnt = N - off < 120 ? N - off : 120;
+            chunk_enc_init(&enc[nc]);
+            for (int i = 0; i < cnt; i++)
+                chunk_enc_append(&enc[nc], t[off + i], v[s][off + i]);
+            cs[nc] = (struct block_chunk){
+                t[off],        t[off + cnt - 1], enc[nc].buf,      chunk_enc_len(&enc[nc]),
+                (uint16_t)cnt, BLOCK_KIND_RAW,   BLOCK_ENC_GORILLA};
+        }
+        char sv[8];
+        snprintf(sv, sizeof sv, "%d", s);
+        struct label ls[2] = {{"__name__", "d"}, {"s", sv}};
+        assert_int_equal(block_writer_add(w, ls, 2, cs, nc, &err), 0);
+        for (size_t i = 0; i < nc; i++)
+            chunk_enc_free(&enc[i]);
+    }
+    assert_int_equal(block_writer_commit(w, &meta, &err), 0);
+    snprintf(path, sizeof path, "%s/0000000000000007", dir);
+    struct block *b;
+    assert_int_equal(block_open(path, &b, &err), 0);
+    int64_t *gt = xmalloc(N * sizeof *gt);
+    double *gv = xmalloc(N * sizeof *gv);
+    for (uint32_t s = 0; s < SERIES; s++) {
+        struct label ls[4];
+        uint32_t nc;
+        assert_int_equal(block_series_labels(b, s, ls, &nc), 2);
+        assert_int_equal(nc, 2); /* 5000 samples: 4096 + 904 */
+        size_t n = 0;
+        for (uint32_t j = 0; j < nc; j++) {
+            struct block_chunk c;
+            assert_int_equal(block_series_chunk(b, s, j, &c), 0);
+            assert_int_equal(c.enc, BLOCK_ENC_DENSE);
+            int got = block_chunk_decode(&c, gt + n, gv + n);
+            assert_int_equal(got, c.count);
+            n += (size_t)got;
+        }
+        assert_int_equal(n, N);
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(gt[i], t[i]);
+            assert_int_equal(dbits(gv[i]), dbits(v[s][i]));
+        }
+    }
+    block_close(b);
+    free(gt);
+    free(gv);
+    free(t);
+    for (int s = 0; s < SERIES; s++)
+        free(v[s]);
+    unit_rm_rf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -406,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_block_skipped),
         cmocka_unit_test(test_corrupt_chunk_skipped),
         cmocka_unit_test(test_garbage_is_refused),
+        cmocka_unit_test(test_dense_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -202,7 +202,8 @@ static void merge_series(struct chunkv *in, const uint64_t *prio, struct chunkv 
         for (size_t i = 0; i < cnt; i++)
             chunk_enc_append(e, s[off + i].t, s[off + i].v);
         struct block_chunk c = {s[off].t,         s[off + cnt - 1].t, e->buf,
-                                chunk_enc_len(e), (uint16_t)cnt,      BLOCK_KIND_RAW, BLOCK_ENC_GORILLA};
+                                chunk_enc_len(e), (uint16_t)cnt,      BLOCK_KIND_RAW,
+                                BLOCK_ENC_GORILLA};
         cv_push(out, &c);
     }
     free(s);

@@ -913,8 +913,8 @@ static void visit_chunk(const uint8_t *data, uint32_t nbytes, uint16_t count, in
         return;
     struct block_chunk *b = &cs[*nc];
     if (mint >= after && maxt < before) {
-        *b = (struct block_chunk){mint, maxt, data, nbytes, count, BLOCK_KIND_RAW,
-                                  BLOCK_ENC_GORILLA};
+        *b = (struct block_chunk){
+            mint, maxt, data, nbytes, count, BLOCK_KIND_RAW, BLOCK_ENC_GORILLA};
         (*nc)++;
         return;
     }

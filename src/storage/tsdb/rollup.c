@@ -113,8 +113,7 @@ int rollup_write(struct block *raw, int64_t res, const char *blocks_dir, uint64_
             }
             int got = block_chunk_decode(&c, ts + n, vs + n);
             if (got < 0) {
-                rc = err_set(err, SABA_ECORRUPT, 0, "%s: chunk does not decode",
-                             block_path(raw));
+                rc = err_set(err, SABA_ECORRUPT, 0, "%s: chunk does not decode", block_path(raw));
                 break;
             }
             n += (size_t)got;
@@ -139,9 +138,9 @@ int rollup_write(struct block *raw, int64_t res, const char *blocks_dir, uint64_
                 for (size_t q = 0; q < cnt; q++)
                     chunk_enc_append(&encs[k], pts[off + q].t,
                                      rollup_value(&pts[off + q], (enum block_kind)kind));
-                cs[k] = (struct block_chunk){pts[off].t,    pts[off + cnt - 1].t,
-                                             encs[k].buf,   chunk_enc_len(&encs[k]),
-                                             (uint16_t)cnt, (uint8_t)kind, BLOCK_ENC_GORILLA};
+                cs[k] = (struct block_chunk){
+                    pts[off].t,    pts[off + cnt - 1].t, encs[k].buf,      chunk_enc_len(&encs[k]),
+                    (uint16_t)cnt, (uint8_t)kind,        BLOCK_ENC_GORILLA};
             }
         }
         rc = block_writer_add(w, ls, (size_t)nl, cs, k, err);
