@@ -438,7 +438,7 @@ static void test_dense_roundtrip(void **state)
                 t[off],        t[off + cnt - 1], enc[nc].buf,      chunk_enc_len(&enc[nc]),
                 (uint16_t)cnt, BLOCK_KIND_RAW,   BLOCK_ENC_GORILLA};
         }
-        char sv[8];
+        char sv[16];
         snprintf(sv, sizeof sv, "%d", s);
         struct label ls[2] = {{"__name__", "d"}, {"s", sv}};
         assert_int_equal(block_writer_add(w, ls, 2, cs, nc, &err), 0);
