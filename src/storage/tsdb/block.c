@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <math.h>
+#include <pthread.h>
 #include <xxhash.h>
 #include <zstd.h>
 
@@ -325,6 +326,34 @@ static void dense_encode(ZSTD_CCtx *zc, const int64_t *t, const double *v, size_
     out->len = ZSTD_isError(z) ? 0 : z;
 }
 
+/* One zstd decompression context per thread: creating one per chunk costs
+ * more than decompressing a chunk. Freed when the thread exits. */
+static pthread_key_t dctx_key;
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+
+static void dctx_free(void *p)
+{
+    ZSTD_freeDCtx(p);
+}
+
+static void dctx_init(void)
+{
+    pthread_key_create(&dctx_key, dctx_free);
+}
+
+static ZSTD_DCtx *thread_dctx(void)
+{
+    pthread_once(&dctx_once, dctx_init);
+    ZSTD_DCtx *d = pthread_getspecific(dctx_key);
+    if (!d) {
+        d = ZSTD_createDCtx();
+        if (!d)
+            abort(); /* out of memory, as xmalloc */
+        pthread_setspecific(dctx_key, d);
+    }
+    return d;
+}
+
 int block_chunk_decode(const struct block_chunk *c, int64_t *t, double *v)
 {
     if (c->enc == BLOCK_ENC_GORILLA) {
@@ -344,7 +373,7 @@ int block_chunk_decode(const struct block_chunk *c, int64_t *t, double *v)
         want > 1 + 20ull * c->count)
         return -1;
     uint8_t *raw = xmalloc(want ? want : 1);
-    size_t got = ZSTD_decompress(raw, want, c->data, c->nbytes);
+    size_t got = ZSTD_decompressDCtx(thread_dctx(), raw, want, c->data, c->nbytes);
     int rc = -1;
     if (ZSTD_isError(got) || got != want || got < 1)
         goto out;

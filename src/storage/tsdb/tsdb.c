@@ -366,6 +366,7 @@ struct rseries {
     struct labels labels; /* owned */
     struct rollup_point *p;
     size_t n;
+    size_t order; /* position in the vector: keeps sources in their order */
 };
 
 struct rvec {
@@ -379,35 +380,46 @@ static void rvec_push(struct rvec *rv, struct rseries r)
         rv->cap = rv->cap ? rv->cap * 2 : 64;
         rv->v = xrealloc(rv->v, rv->cap * sizeof *rv->v);
     }
+    r.order = rv->n;
     rv->v[rv->n++] = r;
 }
 
 /* The six streams of a rollup block, zipped into points per series. */
 static void rollup_block_points(struct block *b, struct matcher *const *m, size_t nm, int64_t mint,
-                                int64_t maxt, struct rvec *rv)
+                                int64_t maxt, const bool *want, struct rvec *rv)
 {
+    /* only the streams asked for (and the count, which every block has, as
+     * the reference list of series and buckets) */
     struct series_set k[6] = {{0}};
     bool ok = true;
+    int ref = BLOCK_KIND_COUNT - BLOCK_KIND_MIN;
     for (int i = 0; i < 6 && ok; i++) {
+        if (!want[i] && i != ref)
+            continue;
         struct saba_err e2 = {0};
         ok = block_select(b, m, nm, mint, maxt, true, (enum block_kind)(BLOCK_KIND_MIN + i), &k[i],
-                          &e2) == 0 &&
-             k[i].n == k[0].n;
+                          &e2) == 0;
     }
-    for (size_t s = 0; ok && s < k[0].n; s++) {
-        size_t n = k[0].v[s].n;
+    for (int i = 0; i < 6 && ok; i++)
+        ok = (!want[i] && i != ref) || k[i].n == k[ref].n;
+    for (size_t s = 0; ok && s < k[ref].n; s++) {
+        struct series_data *r = &k[ref].v[s];
+        size_t n = r->n;
         bool same = true;
-        for (int i = 1; i < 6; i++)
-            same &= k[i].v[s].n == n && labels_cmp(&k[i].v[s].labels, &k[0].v[s].labels) == 0;
+        for (int i = 0; i < 6; i++)
+            if (want[i] && i != ref)
+                same &= k[i].v[s].n == n && labels_cmp(&k[i].v[s].labels, &r->labels) == 0;
         if (!same)
             continue; /* streams disagree: the block is damaged; skip the series */
         struct rollup_point *p = xmalloc((n ? n : 1) * sizeof *p);
-        for (size_t j = 0; j < n; j++)
-            p[j] = (struct rollup_point){k[0].v[s].t[j],         k[0].v[s].v[j], k[1].v[s].v[j],
-                                         k[2].v[s].v[j],         k[3].v[s].v[j], k[4].v[s].v[j],
-                                         (int64_t)k[5].v[s].v[j]};
-        rvec_push(rv, (struct rseries){k[0].v[s].labels, p, n});
-        k[0].v[s].labels = (struct labels){0};
+        for (size_t j = 0; j < n; j++) {
+            double f[6];
+            for (int i = 0; i < 6; i++)
+                f[i] = want[i] || i == ref ? k[i].v[s].v[j] : 0;
+            p[j] = (struct rollup_point){r->t[j], f[0], f[1], f[2], f[3], f[4], (int64_t)f[5]};
+        }
+        rvec_push(rv, (struct rseries){r->labels, p, n, 0});
+        r->labels = (struct labels){0};
     }
     for (int i = 0; i < 6; i++)
         series_set_free(&k[i]);
@@ -415,7 +427,15 @@ static void rollup_block_points(struct block *b, struct matcher *const *m, size_
 
 static int cmp_rseries(const void *a, const void *b)
 {
-    return labels_cmp(&((const struct rseries *)a)->labels, &((const struct rseries *)b)->labels);
+    const struct rseries *x = a, *y = b;
+    int c = labels_cmp(&x->labels, &y->labels);
+    if (c)
+        return c;
+    /* by first bucket: disjoint sources then concatenate in time order */
+    int64_t tx = x->n ? x->p[0].t : INT64_MIN, ty = y->n ? y->p[0].t : INT64_MIN;
+    if (tx != ty)
+        return tx < ty ? -1 : 1;
+    return (x->order > y->order) - (x->order < y->order);
 }
 
 static int cmp_rpoint(const void *a, const void *b)
@@ -429,6 +449,11 @@ static int cmp_rpoint(const void *a, const void *b)
 /* Combine partial buckets with the same end (from disjoint sources). */
 static size_t combine_points(struct rollup_point *p, size_t n)
 {
+    bool sorted = true; /* the usual case: sources in time order, no shared bucket */
+    for (size_t i = 1; i < n && sorted; i++)
+        sorted = p[i - 1].t < p[i].t;
+    if (sorted)
+        return n;
     qsort(p, n, sizeof *p, cmp_rpoint);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -464,13 +489,20 @@ static int tsdb_select_rollup(struct storage *st, struct matcher *const *m, size
         known &= aggs[i] >= STORAGE_AGG_MIN && aggs[i] <= STORAGE_AGG_LAST_T;
     if (!known)
         return err_set(err, SABA_EINVAL, 0, "no rollup tier at %lld ms", (long long)res);
+    /* the streams to read: those asked for, and the last time with the last
+     * value (partial buckets are combined by it) */
+    bool want[6] = {false};
+    for (size_t i = 0; i < naggs; i++)
+        want[aggs[i] - STORAGE_AGG_MIN] = true;
+    if (want[STORAGE_AGG_LAST - STORAGE_AGG_MIN])
+        want[STORAGE_AGG_LAST_T - STORAGE_AGG_MIN] = true;
     struct rvec rv = {0};
     pthread_rwlock_rdlock(&db->lock);
     for (size_t i = 0; i < db->nblocks; i++) {
         const struct block_meta *bm = block_get_meta(db->blocks[i]);
         if (bm->resolution_ms == res && !block_is_corrupt(db->blocks[i]) && bm->maxt >= mint &&
             bm->mint <= maxt)
-            rollup_block_points(db->blocks[i], m, nm, mint, maxt, &rv);
+            rollup_block_points(db->blocks[i], m, nm, mint, maxt, want, &rv);
     }
     /* bucket ends in [mint, maxt] take the raw samples in (mint - res, maxt] */
     struct series_set raw = {0};
@@ -480,7 +512,7 @@ static int tsdb_select_rollup(struct storage *st, struct matcher *const *m, size
         struct series_data *sd = &raw.v[i];
         struct rollup_point *p = xmalloc((sd->n ? sd->n : 1) * sizeof *p);
         size_t k = rollup_bucketize(sd->t, sd->v, sd->n, res, p);
-        rvec_push(&rv, (struct rseries){sd->labels, p, k});
+        rvec_push(&rv, (struct rseries){sd->labels, p, k, 0});
         sd->labels = (struct labels){0};
     }
     series_set_free(&raw);
@@ -1036,11 +1068,37 @@ static int rollup_once(struct tsdb *db, bool *did, struct saba_err *err)
     return rc;
 }
 
+/* The WAL since the last checkpoint may hold at most this much before the
+ * head is checkpointed without a cut: replaying a WAL record costs more than
+ * loading the same samples from a checkpoint (chunks are copied, not
+ * re-appended), so this bounds restart time when the head is large but not
+ * yet old enough to cut (many series, or a long block duration). */
+#define CHECKPOINT_WAL_BYTES (128ull << 20)
+
+static int checkpoint_if_big(struct tsdb *db, struct saba_err *err)
+{
+    if (wal_size(db->wal) < CHECKPOINT_WAL_BYTES)
+        return 0;
+    pthread_rwlock_wrlock(&db->lock);
+    uint32_t sealed;
+    int rc = wal_cut(db->wal, &sealed, err);
+    if (rc == 0)
+        rc = checkpoint_write(db->waldir, sealed, db->cut_t, db->head, err);
+    if (rc == 0)
+        wal_remove_before(db->wal, sealed + 1);
+    pthread_rwlock_unlock(&db->lock);
+    if (rc == 0)
+        log_info("tsdb", "msg=\"head checkpointed\" segment=%u", sealed);
+    return rc;
+}
+
 int tsdb_maintain(struct storage *st, bool flush_head, struct saba_err *err)
 {
     struct tsdb *db = (struct tsdb *)st;
     pthread_mutex_lock(&db->maint_mu);
     int rc = cut_head(db, flush_head, err);
+    if (rc == 0)
+        rc = checkpoint_if_big(db, err);
     /* bounded: each round merges two or more blocks into one */
     for (size_t round = 0; rc == 0 && !db->no_compact && round < 64; round++) {
         bool did;
