@@ -833,11 +833,10 @@ static int cut_head(struct tsdb *db, bool all, struct saba_err *err)
     wal_remove_before(db->wal, sealed + 1);
     __atomic_fetch_add(&db->bstats.cuts, 1, __ATOMIC_RELAXED);
     log_info("tsdb",
-             "msg=\"head cut into a block\" seq=%016llx mint=%lld maxt=%lld series=%llu "
-             "samples=%llu bytes=%llu",
-             (unsigned long long)meta.seq, (long long)meta.mint, (long long)meta.maxt,
-             (unsigned long long)meta.nseries, (unsigned long long)meta.nsamples,
-             (unsigned long long)meta.bytes);
+             "msg=\"head cut into blocks\" blocks=%d before=%lld series=%llu samples=%llu "
+             "bytes=%llu",
+             nb, (long long)T, (unsigned long long)total.nseries,
+             (unsigned long long)total.nsamples, (unsigned long long)total.bytes);
 out:
     fileops_crash_arm(0);
     pthread_rwlock_unlock(&db->lock);
