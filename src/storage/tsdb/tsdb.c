@@ -446,15 +446,17 @@ static int cmp_rpoint(const void *a, const void *b)
     return (x->last_t > y->last_t) - (x->last_t < y->last_t);
 }
 
-/* Combine partial buckets with the same end (from disjoint sources). */
+/* Combine partial buckets with the same end (from disjoint sources). Sources
+ * come in time order, so the points are usually already non-decreasing, with
+ * equal ends only where a source's last bucket is the next one's first (a
+ * sample exactly on a window boundary): then one linear pass does. */
 static size_t combine_points(struct rollup_point *p, size_t n)
 {
-    bool sorted = true; /* the usual case: sources in time order, no shared bucket */
-    for (size_t i = 1; i < n && sorted; i++)
-        sorted = p[i - 1].t < p[i].t;
-    if (sorted)
-        return n;
-    qsort(p, n, sizeof *p, cmp_rpoint);
+    bool ordered = true;
+    for (size_t i = 1; i < n && ordered; i++)
+        ordered = p[i - 1].t <= p[i].t;
+    if (!ordered)
+        qsort(p, n, sizeof *p, cmp_rpoint);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (!k || p[k - 1].t != p[i].t) {
@@ -468,8 +470,10 @@ static size_t combine_points(struct rollup_point *p, size_t n)
             a->max = p[i].max;
         a->sum += p[i].sum;
         a->count += p[i].count;
-        a->last = p[i].last; /* sorted by last_t: this one is later */
-        a->last_t = p[i].last_t;
+        if (p[i].last_t >= a->last_t) {
+            a->last = p[i].last;
+            a->last_t = p[i].last_t;
+        }
     }
     return k;
 }
@@ -524,13 +528,31 @@ static int tsdb_select_rollup(struct storage *st, struct matcher *const *m, size
         size_t j = i + 1, total = rv.v[i].n;
         while (j < rv.n && labels_cmp(&rv.v[j].labels, &rv.v[i].labels) == 0)
             total += rv.v[j++].n;
-        struct rollup_point *p = xmalloc((total ? total : 1) * sizeof *p);
+        /* one source needs no copy; several are gathered in time order and
+         * their shared boundary buckets combined */
+        struct rollup_point *p = NULL;
         size_t n = 0;
-        for (size_t k = i; k < j; k++)
-            for (size_t q = 0; q < rv.v[k].n; q++)
-                if (rv.v[k].p[q].t >= mint && rv.v[k].p[q].t <= maxt)
-                    p[n++] = rv.v[k].p[q];
-        n = combine_points(p, n);
+        if (j == i + 1) {
+            p = rv.v[i].p;
+            n = rv.v[i].n;
+            rv.v[i].p = NULL;
+        } else {
+            p = xmalloc((total ? total : 1) * sizeof *p);
+            for (size_t k = i; k < j; k++) {
+                memcpy(p + n, rv.v[k].p, rv.v[k].n * sizeof *p);
+                n += rv.v[k].n;
+                free(rv.v[k].p);
+                rv.v[k].p = NULL;
+            }
+            n = combine_points(p, n);
+        }
+        size_t lo = 0, hi = n; /* buckets in [mint, maxt] */
+        while (lo < n && p[lo].t < mint)
+            lo++;
+        while (hi > lo && p[hi - 1].t > maxt)
+            hi--;
+        memmove(p, p + lo, (hi - lo) * sizeof *p);
+        n = hi - lo;
         for (size_t a = 0; n && a < naggs; a++) {
             struct series_data sd = {0};
             sd.labels =
