@@ -282,8 +282,13 @@ static int64_t pick_rollup(const struct eval_opts *o, const struct node *m, cons
     size_t n = ops->rollup_resolutions(o->storage, res);
     for (size_t i = n; i-- > 0;) {
         int64_t R = res[i];
-        int64_t first = g->start - m->offset_ms;
-        if (R > 0 && g->step % R == 0 && m->range_ms >= R && m->range_ms % R == 0 && first % R == 0)
+        int64_t first = g->start - m->offset_ms, last = g->end - m->offset_ms;
+        int64_t from, to;
+        /* only where the tier holds part of the range: elsewhere the raw
+         * samples are the cheaper source of the same answer */
+        if (R > 0 && g->step % R == 0 && m->range_ms >= R && m->range_ms % R == 0 &&
+            first % R == 0 && ops->rollup_span(o->storage, R, &from, &to) &&
+            to >= first - m->range_ms && from <= last)
             return R;
     }
     return 0;

@@ -233,6 +233,14 @@ int config_load(struct saba_config *c, const char *path, struct saba_err *err)
         rc =
             err_set(err, SABA_EINVAL, 0,
                     "%s: storage.max_block_duration must be at least storage.block_duration", path);
+    /* raw blocks are rolled up once they stop growing: they must live that long */
+    if (rc == 0 && c->retention_ms <= c->max_block_duration_ms)
+        rc = err_set(err, SABA_EINVAL, 0,
+                     "%s: storage.retention.raw must be longer than storage.max_block_duration",
+                     path);
+    if (rc == 0 && c->rollup_res_ms[1] <= c->rollup_res_ms[0])
+        rc = err_set(err, SABA_EINVAL, 0,
+                     "%s: storage.rollups.coarse must be wider than storage.rollups.fine", path);
 out:
     fy_document_destroy(doc);
     fy_diag_destroy(diag);

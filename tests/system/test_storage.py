@@ -290,3 +290,23 @@ def test_admin_flush_writes_the_head_to_blocks(make_saba):
     check_hours(srv, t0, 1)
     srv.restart()
     check_hours(srv, t0, 1)
+
+
+def test_storage_settings_are_checked(tmp_path):
+    from conftest import SABA_BIN
+    cases = [
+        ("storage:\n  retention:\n    raw: 2d\n",
+         "storage.retention.raw must be longer than storage.max_block_duration"),
+        ("storage:\n  rollups:\n    fine: 2h\n",
+         "storage.rollups.coarse must be wider than storage.rollups.fine"),
+        ("storage:\n  block_duration: 10s\n", '"storage.block_duration": invalid value "10s"'),
+        ("storage:\n  max_block_duration: 1h\n",
+         "storage.max_block_duration must be at least storage.block_duration"),
+    ]
+    for i, (cfg, want) in enumerate(cases):
+        path = tmp_path / ("c%d.yml" % i)
+        path.write_text(cfg)
+        r = subprocess.run([SABA_BIN, "server", "--config", str(path), "--data",
+                            str(tmp_path / "d"), "--listen", "127.0.0.1:0"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and want in r.stderr, (cfg, r.stderr)
