@@ -565,10 +565,11 @@ int block_writer_add(struct block_writer *w, const struct label *ls, size_t nls,
     return 0;
 }
 
-/* Sort context for the label index: pairs by (name string, value string). */
-static char **sort_syms;
-static int cmp_pair(const void *a, const void *b)
+/* Label pairs (name<<32 | value symbol ids) by (name string, value string);
+ * arg is the symbol table. */
+static int cmp_pair(const void *a, const void *b, void *arg)
 {
+    char **sort_syms = arg;
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     int c = strcmp(sort_syms[x >> 32], sort_syms[y >> 32]);
     if (c)
@@ -617,8 +618,7 @@ static int write_index_tail(struct block_writer *w)
     uint64_t *poff = xmalloc((w->npairs ? w->npairs : 1) * sizeof *poff);
     for (uint32_t i = 0; i < w->npairs; i++)
         order[i] = w->pair_keys[i];
-    sort_syms = w->syms;
-    qsort(order, w->npairs, sizeof *order, cmp_pair);
+    qsort_r(order, w->npairs, sizeof *order, cmp_pair, w->syms);
     int rc = 0;
     /* postings, in sorted pair order */
     for (uint32_t i = 0; i < w->npairs && rc == 0; i++) {

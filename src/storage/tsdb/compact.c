@@ -15,11 +15,11 @@
 
 #define MAX_LABELS 256
 
-static const struct block_meta *sort_metas;
-static int cmp_by_mint(const void *a, const void *b)
+static int cmp_by_mint(const void *a, const void *b, void *arg)
 {
-    const struct block_meta *x = &sort_metas[*(const size_t *)a];
-    const struct block_meta *y = &sort_metas[*(const size_t *)b];
+    const struct block_meta *metas = arg;
+    const struct block_meta *x = &metas[*(const size_t *)a];
+    const struct block_meta *y = &metas[*(const size_t *)b];
     if (x->mint != y->mint)
         return x->mint < y->mint ? -1 : 1;
     return (x->seq > y->seq) - (x->seq < y->seq);
@@ -38,8 +38,7 @@ size_t compact_plan(const struct block_meta *m, size_t n, const int64_t *ranges,
     size_t *ord = xmalloc(n * sizeof *ord);
     for (size_t i = 0; i < n; i++)
         ord[i] = i;
-    sort_metas = m;
-    qsort(ord, n, sizeof *ord, cmp_by_mint);
+    qsort_r(ord, n, sizeof *ord, cmp_by_mint, (void *)m);
     size_t np = 0;
     /* 1. overlapping blocks, transitively */
     for (size_t i = 0; i < n && np < 2;) {
@@ -139,11 +138,11 @@ static void cv_push(struct chunkv *cv, const struct block_chunk *c)
     cv->v[cv->n++] = *c;
 }
 
-static const struct block_chunk *sort_chunks;
-static int cmp_chunk_idx(const void *a, const void *b)
+static int cmp_chunk_idx(const void *a, const void *b, void *arg)
 {
-    const struct block_chunk *x = &sort_chunks[*(const size_t *)a];
-    const struct block_chunk *y = &sort_chunks[*(const size_t *)b];
+    const struct block_chunk *chunks = arg;
+    const struct block_chunk *x = &chunks[*(const size_t *)a];
+    const struct block_chunk *y = &chunks[*(const size_t *)b];
     return (x->mint > y->mint) - (x->mint < y->mint);
 }
 
@@ -155,8 +154,7 @@ static void merge_series(struct chunkv *in, const uint64_t *prio, struct chunkv 
     size_t *ord = xmalloc((in->n ? in->n : 1) * sizeof *ord);
     for (size_t i = 0; i < in->n; i++)
         ord[i] = i;
-    sort_chunks = in->v;
-    qsort(ord, in->n, sizeof *ord, cmp_chunk_idx);
+    qsort_r(ord, in->n, sizeof *ord, cmp_chunk_idx, in->v);
     bool overlap = false;
     for (size_t i = 1; i < in->n; i++)
         if (in->v[ord[i]].mint <= in->v[ord[i - 1]].maxt)
