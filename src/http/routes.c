@@ -16,5 +16,6 @@ const struct http_route api_routes[] = {
     {"GET,POST", "/api/v1/labels", api_v1_labels},
     {"GET", "/api/v1/label/*", api_v1_label_values},
     {"POST", "/api/v0/admin/tsdb/flush", api_v0_admin_tsdb_flush},
+    {"POST,PUT", "/api/v1/admin/tsdb/delete_series", api_v1_admin_tsdb_delete_series},
     {NULL, NULL, NULL},
 };

@@ -92,6 +92,12 @@ struct storage_ops {
      * with the same timestamps. res must be one of the resolutions. Buckets
      * the rollup tier does not hold yet are computed from raw samples, so the
      * answer is the same whichever tier holds the data. */
+    /* Optional: delete the samples in [mint, maxt] of every series matching
+     * all of m, durably (like an append: done when this returns 0). Queries
+     * stop returning them at once; the on-disk form drops them at the next
+     * compaction. Returns 0, SABA_EIO or SABA_ENOSPC. */
+    int (*delete_series)(struct storage *s, struct matcher *const *m, size_t nm, int64_t mint,
+                         int64_t maxt, struct saba_err *err);
     /* Optional: write everything in memory to the on-disk form now (for
      * backups and benchmarks). Returns 0, SABA_EIO or SABA_ENOSPC. */
     int (*flush)(struct storage *s, struct saba_err *err);

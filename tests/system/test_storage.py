@@ -310,3 +310,40 @@ def test_storage_settings_are_checked(tmp_path):
                             str(tmp_path / "d"), "--listen", "127.0.0.1:0"],
                            capture_output=True, text=True, timeout=30)
         assert r.returncode == 1 and want in r.stderr, (cfg, r.stderr)
+
+
+def test_delete_series_applied_by_compaction(make_saba):
+    """Deleted samples disappear from queries at once, the blocks holding them
+    are rewritten without them, and they stay deleted after a restart."""
+    t0 = base_hour()
+    srv = make_saba(config=FAST)
+    make_blocks(srv, t0, 3)  # hours 0-1 in blocks, hour 2 in the head
+    lo, hi = t0 + 1800, t0 + 2 * HOUR + 1800
+    r = srv.request("POST", "/api/v1/admin/tsdb/delete_series",
+                    params={"match[]": 'st_v{s="1"}', "start": lo, "end": hi})
+    assert r.status == 204, r.body
+    m = re.search(r"series deleted\" .*block_series=(\d+) head_samples=(\d+)", srv.log())
+    assert m and int(m.group(1)) >= 1 and int(m.group(2)) == 31, srv.log()[-1500:]
+
+    def check():
+        got = srv.raw("st_v", t0 + 3 * HOUR, "4h")
+        assert len(got) == SERIES
+        for key, vals in got.items():
+            ts = [t for t, _ in vals]
+            if dict(key)["s"] == "1":
+                assert ts == [float(t0 + m * 60) for m in range(180)
+                              if not lo <= t0 + m * 60 <= hi], ts[:5]
+            else:
+                assert len(ts) == 180
+    check()
+    # compaction rewrites every block that has tombstones
+    wait_for(lambda: not any(os.path.exists(os.path.join(srv.data_dir, "blocks", b, "tombstones"))
+                             for b in os.listdir(os.path.join(srv.data_dir, "blocks"))),
+             "tombstones to be applied")
+    check()
+    srv.restart()
+    check()
+    r = srv.request("POST", "/api/v1/admin/tsdb/delete_series")
+    assert r.status == 400 and "match[]" in r.body
+    r = srv.request("POST", "/api/v1/admin/tsdb/delete_series", params={"match[]": "st_v{"})
+    assert r.status == 400 and "invalid parameter" in r.body

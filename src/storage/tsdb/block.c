@@ -748,6 +748,11 @@ fail:
 
 /* ---- reader ---- */
 
+struct tomb {
+    uint32_t series;
+    int64_t mint, maxt;
+};
+
 struct block {
     char *path;
     struct block_meta meta;
@@ -760,6 +765,10 @@ struct block {
     const uint8_t *sym_offs, *sym_data;
     size_t sym_data_len;
     atomic_bool corrupt;
+    /* deletions not yet applied by a compaction, sorted by series (see
+     * block_delete); changed only under the engine's write lock */
+    struct tomb *tombs;
+    size_t ntombs;
 };
 
 static int decode_meta(const uint8_t *p, size_t n, struct block_meta *m, struct saba_err *err,
@@ -880,6 +889,80 @@ static int parse_index(struct block *b, struct saba_err *err)
     return 0;
 }
 
+/* ---- tombstones (FORMAT.md "tombstones") ---- */
+
+#define TOMB_MAGIC 0x53544253u /* "SBTS" */
+#define TOMB_ENTRY 24
+
+static int cmp_tomb(const void *a, const void *b)
+{
+    const struct tomb *x = a, *y = b;
+    if (x->series != y->series)
+        return x->series < y->series ? -1 : 1;
+    return (x->mint > y->mint) - (x->mint < y->mint);
+}
+
+static int read_tombstones(struct block *b, struct saba_err *err)
+{
+    struct buf p = BUF_INIT;
+    buf_printf(&p, "%s/tombstones", b->path);
+    uint8_t *d;
+    size_t n;
+    int rc = 0;
+    if (fops_read_file(p.data, &d, &n) != 0) {
+        if (errno != ENOENT)
+            rc = err_set(err, SABA_EIO, 0, "read %s: %s", p.data, strerror(errno));
+        buf_free(&p);
+        return rc;
+    }
+    uint32_t cnt = n >= 16 ? load_u32le(d + 8) : 0;
+    if (n < 16 || load_u32le(d) != TOMB_MAGIC || load_u32le(d + 4) != FORMAT_V1 ||
+        n != 16 + (size_t)cnt * TOMB_ENTRY || crc32c(0, d, n - 4) != load_u32le(d + n - 4)) {
+        rc = err_set(err, SABA_ECORRUPT, 0, "%s: not a valid tombstones file", p.data);
+    } else {
+        b->tombs = xmalloc((cnt ? cnt : 1) * sizeof *b->tombs);
+        for (uint32_t i = 0; i < cnt; i++) {
+            const uint8_t *e = d + 12 + (size_t)TOMB_ENTRY * i;
+            b->tombs[i] = (struct tomb){load_u32le(e), (int64_t)load_u64le(e + 8),
+                                        (int64_t)load_u64le(e + 16)};
+        }
+        b->ntombs = cnt;
+        qsort(b->tombs, cnt, sizeof *b->tombs, cmp_tomb);
+    }
+    free(d);
+    buf_free(&p);
+    return rc;
+}
+
+bool block_has_tombstones(const struct block *b)
+{
+    return b->ntombs > 0;
+}
+
+bool block_deleted(const struct block *b, uint32_t series, int64_t t)
+{
+    size_t lo = 0, hi = b->ntombs;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (b->tombs[mid].series < series)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < b->ntombs && b->tombs[i].series == series; i++)
+        if (t >= b->tombs[i].mint && t <= b->tombs[i].maxt)
+            return true;
+    return false;
+}
+
+bool block_series_has_tombstones(const struct block *b, uint32_t series)
+{
+    for (size_t i = 0; i < b->ntombs; i++)
+        if (b->tombs[i].series == series)
+            return true;
+    return false;
+}
+
 int block_open_mem(const uint8_t *index, size_t index_len, const uint8_t *chunks, size_t chunks_len,
                    struct block **out, struct saba_err *err)
 {
@@ -960,6 +1043,11 @@ int block_open(const char *dir, struct block **out, struct saba_err *err)
         return rc;
     }
     b->meta = meta;
+    rc = read_tombstones(b, err);
+    if (rc) {
+        block_close(b);
+        return rc;
+    }
     *out = b;
     return 0;
 }
@@ -973,6 +1061,7 @@ void block_close(struct block *b)
         munmap((void *)b->chunks, b->chunks_len);
     }
     free(b->path);
+    free(b->tombs);
     free(b);
 }
 
@@ -1204,13 +1293,10 @@ static bool labels_accept(const struct label *ls, int nl, struct matcher *const 
     return true;
 }
 
-int block_select(struct block *b, struct matcher *const *m, size_t nm, int64_t mint, int64_t maxt,
-                 bool samples, enum block_kind kind, struct series_set *out, struct saba_err *err)
+/* Series the postings of m's non-empty-matching matchers allow (all series
+ * if there are none), ascending; labels still to be checked. */
+static struct ids candidates(const struct block *b, struct matcher *const *m, size_t nm)
 {
-    out->v = NULL;
-    out->n = 0;
-    if (block_is_corrupt(b))
-        return 0;
     struct ids cand = {0};
     bool have = false;
     for (size_t i = 0; i < nm; i++) {
@@ -1228,6 +1314,33 @@ int block_select(struct block *b, struct matcher *const *m, size_t nm, int64_t m
     if (!have)
         for (uint32_t i = 0; i < b->nseries; i++)
             ids_push(&cand, i);
+    return cand;
+}
+
+/* Series numbers whose labels satisfy every matcher, ascending. */
+static struct ids match_series(const struct block *b, struct matcher *const *m, size_t nm)
+{
+    struct ids cand = candidates(b, m, nm);
+    struct label ls[MAX_LABELS];
+    size_t k = 0;
+    for (size_t i = 0; i < cand.n; i++) {
+        uint32_t nc;
+        int nl = block_series_labels(b, cand.v[i], ls, &nc);
+        if (nl >= 0 && labels_accept(ls, nl, m, nm))
+            cand.v[k++] = cand.v[i];
+    }
+    cand.n = k;
+    return cand;
+}
+
+int block_select(struct block *b, struct matcher *const *m, size_t nm, int64_t mint, int64_t maxt,
+                 bool samples, enum block_kind kind, struct series_set *out, struct saba_err *err)
+{
+    out->v = NULL;
+    out->n = 0;
+    if (block_is_corrupt(b))
+        return 0;
+    struct ids cand = candidates(b, m, nm);
     size_t cap = 0;
     int rc = 0;
     struct label ls[MAX_LABELS];
@@ -1285,9 +1398,10 @@ int block_select(struct block *b, struct matcher *const *m, size_t nm, int64_t m
                     break;
                 }
                 size_t keep = sd.n;
+                bool tomb = b->ntombs && block_series_has_tombstones(b, cand.v[k]);
                 for (int q = 0; q < got; q++) {
                     int64_t t = sd.t[sd.n + (size_t)q];
-                    if (t < mint || t > maxt)
+                    if (t < mint || t > maxt || (tomb && block_deleted(b, cand.v[k], t)))
                         continue;
                     sd.t[keep] = t;
                     sd.v[keep++] = sd.v[sd.n + (size_t)q];
@@ -1332,4 +1446,54 @@ void block_label_values(struct block *b, const char *name, struct strlist *out)
     const uint8_t *vals = b->index + load_u64le(ne + 8);
     for (uint32_t k = 0; k < nv; k++)
         strlist_add(out, sym_str(b, load_u32le(vals + VALUE_ENTRY * k)));
+}
+
+int block_delete(struct block *b, struct matcher *const *m, size_t nm, int64_t mint, int64_t maxt,
+                 size_t *nseries, struct saba_err *err)
+{
+    *nseries = 0;
+    if (block_is_corrupt(b) || maxt < b->meta.mint || mint > b->meta.maxt)
+        return 0;
+    struct ids cand = match_series(b, m, nm);
+    size_t n = 0;
+    struct tomb *t = xmalloc((b->ntombs + cand.n + 1) * sizeof *t);
+    if (b->ntombs)
+        memcpy(t, b->tombs, b->ntombs * sizeof *t);
+    n = b->ntombs;
+    for (size_t k = 0; k < cand.n; k++)
+        t[n++] = (struct tomb){cand.v[k], mint, maxt};
+    free(cand.v);
+    if (n == b->ntombs) {
+        free(t);
+        return 0;
+    }
+    struct buf f = BUF_INIT;
+    buf_put_u32le(&f, TOMB_MAGIC);
+    buf_put_u32le(&f, FORMAT_V1);
+    buf_put_u32le(&f, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        buf_put_u32le(&f, t[i].series);
+        buf_put_u32le(&f, 0);
+        buf_put_u64le(&f, (uint64_t)t[i].mint);
+        buf_put_u64le(&f, (uint64_t)t[i].maxt);
+    }
+    buf_put_u32le(&f, crc32c(0, f.data, f.len));
+    int rc = 0;
+    if (!b->path) {
+        rc = err_set(err, SABA_EINVAL, 0, "block in memory");
+    } else if (fops_write_file_atomic(b->path, "tombstones", f.data, f.len) != 0) {
+        rc = err_set(err, errno == ENOSPC ? SABA_ENOSPC : SABA_EIO, 0, "write %s/tombstones: %s",
+                     b->path, strerror(errno));
+    }
+    buf_free(&f);
+    if (rc) {
+        free(t);
+        return rc;
+    }
+    *nseries = n - b->ntombs;
+    qsort(t, n, sizeof *t, cmp_tomb);
+    free(b->tombs);
+    b->tombs = t;
+    b->ntombs = n;
+    return 0;
 }

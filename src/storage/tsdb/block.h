@@ -139,6 +139,21 @@ int block_series_chunk(struct block *b, uint32_t i, uint32_t j, struct block_chu
 /* Index and chunk file sizes. */
 uint64_t block_index_bytes(const struct block *b);
 
+/* ---- deletions ---- */
+
+/* Record that the samples in [mint, maxt] of the series matching all of m are
+ * deleted: appended to the block's `tombstones` file (written atomically)
+ * and applied by every read from now on; compaction rewrites the block
+ * without them. *nseries gets the number of series affected. The caller
+ * excludes readers (the engine's write lock). Returns 0, SABA_EIO or
+ * SABA_ENOSPC (nothing changed then). */
+int block_delete(struct block *b, struct matcher *const *m, size_t nm, int64_t mint, int64_t maxt,
+                 size_t *nseries, struct saba_err *err);
+bool block_has_tombstones(const struct block *b);
+bool block_series_has_tombstones(const struct block *b, uint32_t series);
+/* Is the sample of series i at time t deleted? */
+bool block_deleted(const struct block *b, uint32_t series, int64_t t);
+
 /* Read only the meta file of a block directory (no mmap). */
 int block_read_meta(const char *dir, struct block_meta *out, struct saba_err *err);
 

@@ -243,6 +243,7 @@ int compact_merge(struct block **in, size_t n, const char *blocks_dir, uint64_t 
         if (best < 0)
             break;
         chunks.n = merged.n = 0;
+        nencs = 0;
         size_t np = 0;
         struct label ls[MAX_LABELS];
         int nl = cur[best].nl;
@@ -259,6 +260,33 @@ int compact_merge(struct block **in, size_t n, const char *blocks_dir, uint64_t 
                 }
                 if (c.maxt < drop_before)
                     continue;
+                if (block_series_has_tombstones(cur[i].b, cur[i].i)) {
+                    /* apply the deletions: keep the other samples, re-encoded */
+                    int64_t *ts = xmalloc((c.count + 1u) * sizeof *ts);
+                    double *vs = xmalloc((c.count + 1u) * sizeof *vs);
+                    int got = block_chunk_decode(&c, ts, vs);
+                    if (nencs == cap_encs) {
+                        cap_encs = cap_encs ? cap_encs * 2 : 16;
+                        encs = xrealloc(encs, cap_encs * sizeof *encs);
+                    }
+                    struct chunk_enc *e = &encs[nencs++];
+                    chunk_enc_init(e);
+                    for (int q = 0; q < got; q++)
+                        if (!block_deleted(cur[i].b, cur[i].i, ts[q]))
+                            chunk_enc_append(e, ts[q], vs[q]);
+                    int64_t first = e->count ? ts[0] : 0;
+                    for (int q = 0; q < got; q++)
+                        if (!block_deleted(cur[i].b, cur[i].i, ts[q])) {
+                            first = ts[q];
+                            break;
+                        }
+                    c = (struct block_chunk){first,    e->t,   e->buf,           chunk_enc_len(e),
+                                             e->count, c.kind, BLOCK_ENC_GORILLA};
+                    free(ts);
+                    free(vs);
+                    if (!c.count)
+                        continue;
+                }
                 if (np == cap_prio) {
                     cap_prio = cap_prio ? cap_prio * 2 : 16;
                     prio = xrealloc(prio, cap_prio * sizeof *prio);
@@ -281,12 +309,14 @@ int compact_merge(struct block **in, size_t n, const char *blocks_dir, uint64_t 
             break;
         /* raw chunks are merged; rollup blocks carry one chunk per kind and
          * window, which never overlap, so they take the copy path */
-        nencs = 0;
         merge_series(&chunks, prio, &merged, &encs, &nencs, &cap_encs);
         rc = block_writer_add(w, ls, (size_t)nl, merged.v, merged.n, err);
         for (size_t i = 0; i < nencs; i++)
             chunk_enc_free(&encs[i]);
+        nencs = 0;
     }
+    for (size_t i = 0; i < nencs; i++) /* a series left halfway by an error */
+        chunk_enc_free(&encs[i]);
     free(cur);
     free(chunks.v);
     free(merged.v);

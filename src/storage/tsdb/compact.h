@@ -9,6 +9,10 @@
  * block; where two inputs hold a sample at the same timestamp, the input
  * with the higher seq (the newer write) wins, as in the head.
  *
+ * Deletions: samples a block's tombstones cover are left out, so a block
+ * with tombstones is rewritten (alone if nothing else is due) and its
+ * replacement has none.
+ *
  * Crash safety: the output block lists its inputs as parents. It is written
  * to <seq>.tmp and renamed into place; only then are the parents deleted
  * (renamed to <seq>.del, then removed). On open, tsdb deletes any block that

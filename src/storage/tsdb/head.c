@@ -1065,3 +1065,78 @@ void head_load_chunk(struct head *h, uint32_t id, const struct block_chunk *c)
         h->maxt = c->maxt;
     h->nsamples += c->count;
 }
+
+/* Does series s satisfy every matcher (a missing label counts as "")? */
+static bool series_matches(const struct head *h, const struct hseries *s, struct matcher *const *m,
+                           size_t nm)
+{
+    const uint32_t *sl = series_labels(h, s);
+    for (size_t i = 0; i < nm; i++) {
+        const char *name = matcher_name(m[i]), *v = "";
+        uint32_t vlen = 0;
+        for (uint16_t k = 0; k < s->nlabels; k++)
+            if (!strcmp(h->sym_str[sl[2 * k]], name)) {
+                v = h->sym_str[sl[2 * k + 1]];
+                vlen = h->sym_len[sl[2 * k + 1]];
+                break;
+            }
+        if (!matcher_matches(m[i], v, vlen))
+            return false;
+    }
+    return true;
+}
+
+uint64_t head_delete(struct head *h, struct matcher *const *m, size_t nm, int64_t mint,
+                     int64_t maxt)
+{
+    uint64_t dropped = 0;
+    for (uint32_t id = 0; id < h->nseries; id++) {
+        struct hseries *s = series_at(h, id);
+        if (!s || !series_overlaps(s, mint, maxt) || !series_matches(h, s, m, nm))
+            continue;
+        size_t total = s->open.count;
+        for (uint32_t c = 0; c < s->nclosed; c++)
+            total += s->closed[c]->count;
+        int64_t *ts = xmalloc((total + 1) * sizeof *ts);
+        double *vs = xmalloc((total + 1) * sizeof *vs);
+        size_t n = 0;
+        for (uint32_t c = 0; c < s->nclosed; c++) {
+            struct chunk_iter it;
+            chunk_iter_init(&it, s->closed[c]->data, s->closed[c]->nbytes, s->closed[c]->count);
+            while (n < total && chunk_iter_next(&it, &ts[n], &vs[n]) == 1)
+                n++;
+            free_closed(h, s->closed[c]);
+        }
+        if (s->open.count) {
+            struct chunk_iter it;
+            chunk_iter_init(&it, s->open.buf, chunk_enc_len(&s->open), s->open.count);
+            while (n < total && chunk_iter_next(&it, &ts[n], &vs[n]) == 1)
+                n++;
+        }
+        chunk_enc_free(&s->open);
+        free(s->closed);
+        s->closed = NULL;
+        s->nclosed = 0;
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (ts[i] < mint || ts[i] > maxt) {
+                ts[k] = ts[i];
+                vs[k++] = vs[i];
+            }
+        dropped += n - k;
+        /* full chunks closed, the rest open, as appends would leave them */
+        size_t off = 0;
+        while (k - off > CHUNK_TARGET_SAMPLES) {
+            s->closed = xrealloc(s->closed, (s->nclosed + 1) * sizeof *s->closed);
+            s->closed[s->nclosed++] = make_closed(h, ts + off, vs + off, CHUNK_TARGET_SAMPLES);
+            off += CHUNK_TARGET_SAMPLES;
+        }
+        encode_all(&s->open, ts + off, vs + off, k - off);
+        if (!k)
+            s->logged = 0; /* left out of checkpoints: the next use defines it again */
+        free(ts);
+        free(vs);
+    }
+    h->nsamples -= dropped;
+    return dropped;
+}

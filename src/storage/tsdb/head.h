@@ -92,6 +92,11 @@ int head_visit(struct head *h, int64_t after, int64_t before, bool sorted, head_
  * (the checkpoint leaves it out). Returns the number of samples dropped. */
 uint64_t head_truncate(struct head *h, int64_t t);
 
+/* Delete the samples in [mint, maxt] of every series matching all of m.
+ * Returns the number of samples deleted. */
+uint64_t head_delete(struct head *h, struct matcher *const *m, size_t nm, int64_t mint,
+                     int64_t maxt);
+
 /* Add a chunk to series id as a closed chunk (checkpoint loading). The chunk
  * must lie after every chunk the series has. Copies data. */
 void head_load_chunk(struct head *h, uint32_t id, const struct block_chunk *c);

@@ -116,6 +116,15 @@ int rollup_write(struct block *raw, int64_t res, const char *blocks_dir, uint64_
                 rc = err_set(err, SABA_ECORRUPT, 0, "%s: chunk does not decode", block_path(raw));
                 break;
             }
+            if (block_series_has_tombstones(raw, i)) { /* deleted samples stay out */
+                size_t k = n;
+                for (size_t q = n; q < n + (size_t)got; q++)
+                    if (!block_deleted(raw, i, ts[q])) {
+                        ts[k] = ts[q];
+                        vs[k++] = vs[q];
+                    }
+                got = (int)(k - n);
+            }
             n += (size_t)got;
         }
         if (rc || !n)

@@ -922,8 +922,14 @@ static int compact_once(struct tsdb *db, bool *did, struct saba_err *err)
     size_t np = compact_plan(metas, n, ranges, nr, done_before, pick);
     if (np > BLOCK_MAX_PARENTS)
         np = BLOCK_MAX_PARENTS;
+    for (size_t i = 0; np < 2 && i < n; i++) {
+        if (block_has_tombstones(bl[i])) { /* apply its deletions */
+            pick[0] = i;
+            np = 1;
+        }
+    }
     int rc = 0;
-    if (np >= 2) {
+    if (np >= 1) {
         struct block **in = xmalloc(np * sizeof *in);
         for (size_t i = 0; i < np; i++)
             in[i] = bl[pick[i]];
@@ -1143,6 +1149,49 @@ int tsdb_maintain(struct storage *st, bool flush_head, struct saba_err *err)
     return rc;
 }
 
+/* Blocks first (tombstones written atomically), then the WAL record that
+ * replays the deletion into the head, then the head: a crash before the WAL
+ * record leaves the deletion unacknowledged and the head unchanged. */
+static int tsdb_delete_series(struct storage *st, struct matcher *const *m, size_t nm, int64_t mint,
+                              int64_t maxt, struct saba_err *err)
+{
+    struct tsdb *db = (struct tsdb *)st;
+    pthread_mutex_lock(&db->maint_mu); /* no compaction replaces blocks meanwhile */
+    pthread_rwlock_wrlock(&db->lock);
+    int rc = 0;
+    size_t nseries = 0;
+    for (size_t i = 0; i < db->nblocks && rc == 0; i++) {
+        const struct block_meta *bm = block_get_meta(db->blocks[i]);
+        /* a rollup bucket holding a deleted sample goes whole */
+        int64_t hi = bm->resolution_ms && maxt <= INT64_MAX - bm->resolution_ms
+                         ? maxt + bm->resolution_ms - 1
+                         : maxt;
+        size_t k = 0;
+        rc = block_delete(db->blocks[i], m, nm, mint, hi, &k, err);
+        nseries += k;
+    }
+    uint64_t lsn = 0;
+    if (rc == 0) {
+        struct buf rec = BUF_INIT;
+        record_encode_delete(&rec, m, nm, mint, maxt);
+        rc = wal_append(db->wal, rec.data, rec.len, &lsn, err);
+        buf_free(&rec);
+    }
+    uint64_t dropped = 0;
+    if (rc == 0)
+        dropped = head_delete(db->head, m, nm, mint, maxt);
+    pthread_rwlock_unlock(&db->lock);
+    pthread_mutex_unlock(&db->maint_mu);
+    if (rc == 0)
+        rc = wal_flush(db->wal, err); /* a deletion is rare: make it durable now */
+    if (rc == 0)
+        log_info("tsdb",
+                 "msg=\"series deleted\" mint=%lld maxt=%lld block_series=%zu "
+                 "head_samples=%llu",
+                 (long long)mint, (long long)maxt, nseries, (unsigned long long)dropped);
+    return rc;
+}
+
 static int tsdb_flush(struct storage *st, struct saba_err *err)
 {
     return tsdb_maintain(st, true, err);
@@ -1223,6 +1272,7 @@ static const struct storage_ops tsdb_ops = {
     .label_values = tsdb_label_values,
     .stats = tsdb_stats,
     .close = tsdb_close,
+    .delete_series = tsdb_delete_series,
     .flush = tsdb_flush,
     .rollup_resolutions = tsdb_rollup_resolutions,
     .rollup_span = tsdb_rollup_span,
