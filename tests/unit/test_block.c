@@ -20,6 +20,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "storage/batch.h"
+#include "storage/labels.h"
 #include "storage/matcher.h"
 #include "storage/storage.h"
 #include "storage/tsdb/block.h"
@@ -480,6 +481,67 @@ static void test_dense_roundtrip(void **state)
     unit_rm_rf(dir);
 }
 
+/* Samples of series "1" in [lo, hi] are gone from head and blocks at once,
+ * after a restart (WAL record + tombstones) and after compaction applied the
+ * tombstones; other series keep everything. */
+static void check_deleted(struct storage *st, int64_t lo, int64_t hi, int hours)
+{
+    struct series_set out = {0};
+    struct saba_err err = {0};
+    assert_int_equal(st->ops->select(st, NULL, 0, ALL, true, &out, &err), 0);
+    assert_int_equal(out.n, NSERIES);
+    for (size_t i = 0; i < out.n; i++) {
+        bool victim = !strcmp(labels_get(&out.v[i].labels, "s"), "1");
+        size_t k = 0;
+        for (int m = 0; m < hours * 60; m++) {
+            int64_t t = T0 + (int64_t)m * MIN;
+            if (victim && t >= lo && t <= hi)
+                continue;
+            assert_true(k < out.v[i].n);
+            assert_int_equal(out.v[i].t[k], t);
+            assert_true(out.v[i].v[k] == (double)m);
+            k++;
+        }
+        assert_int_equal(out.v[i].n, k);
+    }
+    series_set_free(&out);
+}
+
+static void test_delete_series(void **state)
+{
+    (void)state;
+    unit_quiet_logs();
+    char dir[64];
+    unit_mkdtemp(dir);
+    struct storage *st = db_open(dir);
+    for (int h = 0; h < 4; h++)
+        assert_int_equal(append_hour(st, h), 0);
+    maintain(st, false); /* hours 0-2 in blocks, 3 in the head */
+    struct matcher *m;
+    struct saba_err err = {0};
+    assert_int_equal(matcher_new(MATCH_EQ, "s", "1", &m, &err), 0);
+    int64_t lo = T0 + HOUR + 10 * MIN, hi = T0 + 3 * HOUR + 20 * MIN;
+    assert_int_equal(st->ops->delete_series(st, &m, 1, lo, hi, &err), 0);
+    matcher_free(m);
+    check_deleted(st, lo, hi, 4);
+    storage_close(st);
+    st = db_open(dir);
+    check_deleted(st, lo, hi, 4);
+    struct tsdb_block_stats bs;
+    tsdb_block_stats(st, &bs);
+    uint64_t before = bs.compactions;
+    maintain(st, false); /* applies the tombstones */
+    tsdb_block_stats(st, &bs);
+    assert_true(bs.compactions > before);
+    assert_int_equal(bs.block_samples, 3 * 60 * NSERIES - (3 * 60 - 70));
+    check_deleted(st, lo, hi, 4);
+    storage_close(st);
+    st = db_open(dir);
+    check_deleted(st, lo, hi, 4);
+    storage_close(st);
+    unit_rm_rf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -495,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_chunk_skipped),
         cmocka_unit_test(test_garbage_is_refused),
         cmocka_unit_test(test_dense_roundtrip),
+        cmocka_unit_test(test_delete_series),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
