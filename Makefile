@@ -7,7 +7,8 @@
 #   make bench      the side-by-side benchmark against VictoriaMetrics, Prometheus, InfluxDB
 #   make bench-analysis  speed and quality of the analysis engine (bench/analysis/)
 
-PKGS     := libmicrohttpd jansson libfyaml libpcre2-8 zlib libxxhash libprotobuf-c snappy libcurl sqlite3
+PKGS     := libmicrohttpd jansson libfyaml libpcre2-8 zlib libxxhash libprotobuf-c snappy libcurl sqlite3 \
+            libzstd
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 CC       ?= cc
 CSTD     := -std=c17 -D_DEFAULT_SOURCE -D_GNU_SOURCE

@@ -9,7 +9,8 @@
 # (build those elsewhere, e.g. B=build/fuzz/strict, so the normal binaries stay).
 
 FUZZ_CC  ?= clang
-PKGS     := libmicrohttpd jansson libfyaml libpcre2-8 zlib libxxhash libprotobuf-c snappy libcurl sqlite3
+PKGS     := libmicrohttpd jansson libfyaml libpcre2-8 zlib libxxhash libprotobuf-c snappy libcurl sqlite3 \
+            libzstd
 B        ?= build/fuzz
 SAN      := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 CFLAGS   := -g -O1 -std=c17 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Wshadow \

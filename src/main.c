@@ -3,6 +3,7 @@
  */
 #include "agent/agent.h"
 #include "analysis/cli.h"
+#include "cli/cli.h"
 #include "server/server.h"
 
 #include <stdio.h>
@@ -29,6 +30,8 @@ static const struct command {
     {"server", "run the server: ingestion, storage, query API", server_main},
     {"agent", "run the agent: host metrics, plugins, checks -> server", agent_main},
     {"analyze", "offline analysis of CSV: changepoint, anomaly, forecast", analyze_main},
+    {"import", "backfill files (line protocol, Prometheus text, CSV)", import_main},
+    {"tsdb", "inspect a data directory: saba tsdb inspect DIR", tsdb_main},
     {"version", "print the version", cmd_version},
     {"help", "show this help", cmd_help},
     {NULL, NULL, NULL},

@@ -17,6 +17,7 @@ enum {
     SABA_ENOTFOUND = -5,
     SABA_ECORRUPT = -6, /* stored data failed a checksum or decode */
     SABA_EEXEC = -7,    /* a query could not be executed (HTTP 422) */
+    SABA_ENOSPC = -8,   /* the disk is full: writes are refused until space is back (HTTP 507) */
 };
 
 struct saba_err {

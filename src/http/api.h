@@ -24,6 +24,10 @@ void api_v1_write(void *ctx, struct http_req *req, struct http_resp *resp);
 void api_v1_buildinfo(void *ctx, struct http_req *req, struct http_resp *resp);
 void api_v1_metadata(void *ctx, struct http_req *req, struct http_resp *resp);
 void api_v1_query_exemplars(void *ctx, struct http_req *req, struct http_resp *resp);
+/* POST /api/v0/admin/tsdb/flush: write the head to blocks now (api_v0_admin.c). */
+void api_v0_admin_tsdb_flush(void *ctx, struct http_req *req, struct http_resp *resp);
+/* POST /api/v1/admin/tsdb/delete_series: Prometheus' deletion API (api_v0_admin.c). */
+void api_v1_admin_tsdb_delete_series(void *ctx, struct http_req *req, struct http_resp *resp);
 /* api_v1_query.c */
 void api_v1_query(void *ctx, struct http_req *req, struct http_resp *resp);
 void api_v1_query_range(void *ctx, struct http_req *req, struct http_resp *resp);

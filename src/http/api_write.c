@@ -27,6 +27,8 @@ static int status_of(int code)
         return 400;
     case SABA_ETOOBIG:
         return 413;
+    case SABA_ENOSPC:
+        return 507; /* Insufficient Storage: the disk is full; retry once space is back */
     default:
         return 503;
     }

@@ -67,5 +67,15 @@ void api_metrics(void *ctx, struct http_req *req, struct http_resp *resp)
                    (unsigned long long)s.series, (unsigned long long)s.samples,
                    (unsigned long long)s.head_bytes, (unsigned long long)s.wal_bytes,
                    (unsigned long long)s.out_of_order, (unsigned long long)s.overwritten);
+        buf_printf(b,
+                   "# TYPE saba_blocks gauge\nsaba_blocks %llu\n"
+                   "# TYPE saba_block_bytes gauge\nsaba_block_bytes %llu\n"
+                   "# TYPE saba_block_samples gauge\nsaba_block_samples %llu\n"
+                   "# TYPE saba_block_compactions_total counter\n"
+                   "saba_block_compactions_total %llu\n"
+                   "# TYPE saba_blocks_corrupt gauge\nsaba_blocks_corrupt %llu\n",
+                   (unsigned long long)s.blocks, (unsigned long long)s.block_bytes,
+                   (unsigned long long)s.block_samples, (unsigned long long)s.compactions,
+                   (unsigned long long)s.corrupt_blocks);
     }
 }

@@ -24,5 +24,7 @@ const struct http_route api_routes[] = {
     {"POST", "/api/v0/checks/report", api_v0_checks_report},
     {"GET", "/api/v0/checks", api_v0_checks},
     {"GET", "/api/v0/checks/history", api_v0_checks_history},
+    {"POST", "/api/v0/admin/tsdb/flush", api_v0_admin_tsdb_flush},
+    {"POST,PUT", "/api/v1/admin/tsdb/delete_series", api_v1_admin_tsdb_delete_series},
     {NULL, NULL, NULL},
 };

@@ -364,6 +364,10 @@ static int eval_range_func(struct ev *ev, const struct node *n, const struct fun
         slid.offset_ms = m->offset_ms + (ev->qstart - node_ref(ev, m, ev->qstart) - m->offset_ms);
         m = &slid;
     }
+    bool rolled_up;
+    int rrc = eval_over_time_rollup(ev, m, f->id, g, out, &rolled_up, err);
+    if (rolled_up || rrc)
+        return rrc;
     double *a1 = NULL, *a2 = NULL;
     int rc = 0;
     if (f->id == F_QUANTILE_OVER_TIME || f->id == F_PREDICT_LINEAR || f->id == F_HOLT_WINTERS) {

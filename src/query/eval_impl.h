@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "query/eval.h"
+#include "query/functions.h"
 
 /* The points one query may allocate (eval_opts.max_samples), shared by its
  * threads: a query that would need more fails with Prometheus' "too many
@@ -83,6 +84,11 @@ int eval_timestamp_selector(struct ev *ev, const struct node *n, const struct gr
                             struct series_set *out, struct saba_err *err);
 /* The reference time of step time t under n's @ and offset modifiers. */
 int64_t node_ref(const struct ev *ev, const struct node *n, int64_t t);
+
+/* avg/sum/min/max/count/last_over_time(m) from a rollup tier when one fits
+ * (*used says whether it did; if not, nothing was done). */
+int eval_over_time_rollup(struct ev *ev, const struct node *m, enum func_id f, const struct grid *g,
+                          struct series_set *out, bool *used, struct saba_err *err);
 
 int eval_call(struct ev *ev, const struct node *n, const struct grid *g, struct series_set *out,
               struct saba_err *err);

@@ -12,6 +12,7 @@
 #include "base/num.h"
 #include "base/timeutil.h"
 #include "storage/labels.h"
+#include "storage/tsdb/tsdb.h"
 
 #include <libfyaml.h>
 #include <stdio.h>
@@ -30,6 +31,14 @@ void config_defaults(struct saba_config *c)
     c->lookback_ms = 5 * 60 * 1000; /* Prometheus' default lookback delta */
     c->query_max_samples = EVAL_DEFAULT_MAX_SAMPLES;
     c->http_max_connections = 512;
+    c->block_duration_ms = TSDB_DEFAULT_BLOCK_DURATION_MS;
+    c->max_block_duration_ms = TSDB_DEFAULT_MAX_BLOCK_DURATION_MS;
+    c->retention_ms = TSDB_DEFAULT_RETENTION_MS;
+    c->maintenance_interval_ms = TSDB_DEFAULT_MAINTENANCE_MS;
+    c->rollup_res_ms[0] = TSDB_DEFAULT_ROLLUP1_MS;
+    c->rollup_res_ms[1] = TSDB_DEFAULT_ROLLUP2_MS;
+    c->rollup_retention_ms[0] = TSDB_DEFAULT_ROLLUP1_RETENTION_MS;
+    c->rollup_retention_ms[1] = TSDB_DEFAULT_ROLLUP2_RETENTION_MS;
     c->limits = batch_limits_default;
     scrape_config_defaults(&c->scrape);
 }
@@ -72,6 +81,15 @@ static const struct setting settings[] = {
     {"query.lookback_delta", K_DURATION, OFF(lookback_ms), 1, 0},
     {"query.max_samples", K_INT, OFF(query_max_samples), 1000, 1000000000},
     {"http.max_connections", K_INT, OFF(http_max_connections), 1, 100000},
+    /* blocks of at least a minute: smaller ones would only be overhead */
+    {"storage.block_duration", K_DURATION, OFF(block_duration_ms), 60000, 0},
+    {"storage.max_block_duration", K_DURATION, OFF(max_block_duration_ms), 60000, 0},
+    {"storage.retention.raw", K_DURATION, OFF(retention_ms), 60000, 0},
+    {"storage.maintenance_interval", K_DURATION, OFF(maintenance_interval_ms), 10, 0},
+    {"storage.rollups.fine", K_DURATION, OFF(rollup_res_ms[0]), 1000, 0},
+    {"storage.rollups.fine_retention", K_DURATION, OFF(rollup_retention_ms[0]), 60000, 0},
+    {"storage.rollups.coarse", K_DURATION, OFF(rollup_res_ms[1]), 1000, 0},
+    {"storage.rollups.coarse_retention", K_DURATION, OFF(rollup_retention_ms[1]), 60000, 0},
     {"limits.max_body_size", K_SIZE, OFF(limits.max_body_bytes), 1024, 0},
     {"limits.max_line_size", K_SIZE, OFF(limits.max_line_bytes), 256, 0},
     /* the WAL record and the head hold at most 256 labels per series */
@@ -262,6 +280,18 @@ int config_load(struct saba_config *c, const char *path, struct saba_err *err)
     }
     if (rc == 0 && (global || scrape_configs))
         rc = scrape_config_parse(&c->scrape, path, global, scrape_configs, err);
+    if (rc == 0 && c->max_block_duration_ms < c->block_duration_ms)
+        rc =
+            err_set(err, SABA_EINVAL, 0,
+                    "%s: storage.max_block_duration must be at least storage.block_duration", path);
+    /* raw blocks are rolled up once they stop growing: they must live that long */
+    if (rc == 0 && c->retention_ms <= c->max_block_duration_ms)
+        rc = err_set(err, SABA_EINVAL, 0,
+                     "%s: storage.retention.raw must be longer than storage.max_block_duration",
+                     path);
+    if (rc == 0 && c->rollup_res_ms[1] <= c->rollup_res_ms[0])
+        rc = err_set(err, SABA_EINVAL, 0,
+                     "%s: storage.rollups.coarse must be wider than storage.rollups.fine", path);
 out:
     fy_document_destroy(doc);
     fy_diag_destroy(diag);

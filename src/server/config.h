@@ -27,6 +27,12 @@ struct saba_config {
     int64_t lookback_ms;
     int query_max_samples; /* points one query may hold in memory */
     int http_max_connections;
+    int64_t block_duration_ms;       /* storage.block_duration */
+    int64_t max_block_duration_ms;   /* storage.max_block_duration */
+    int64_t retention_ms;            /* storage.retention.raw */
+    int64_t maintenance_interval_ms; /* storage.maintenance_interval */
+    int64_t rollup_res_ms[2];        /* storage.rollups.fine, .coarse */
+    int64_t rollup_retention_ms[2];  /* storage.rollups.fine_retention, .coarse_retention */
     struct batch_limits limits;
     struct scrape_config scrape; /* global: and scrape_configs: */
 };

@@ -43,7 +43,10 @@ int server_append(struct saba_server *srv, enum ingest_proto proto, const struct
         atomic_fetch_add(&srv->failed[proto], 1);
         static int64_t last;
         if (log_ratelimited(&last, 10000))
-            log_error("storage", "msg=\"write failed\" reason=\"%s\"", err->msg);
+            log_error("storage", "msg=\"%s\" reason=\"%s\"",
+                      rc == SABA_ENOSPC ? "disk full: writes refused until space is freed"
+                                        : "write failed",
+                      err->msg);
         return rc;
     }
     atomic_fetch_add(&srv->ingested[proto], b->nsamples);
@@ -219,9 +222,16 @@ int server_main(int argc, char **argv)
         log_info("graphite", "msg=listening addr=%s", bound);
     }
 
-    struct tsdb_options to = {.dir = cfg.data_dir,
-                              .fsync_interval_ms = cfg.fsync_interval_ms,
-                              .wal_segment_bytes = cfg.wal_segment_bytes};
+    struct tsdb_options to = {
+        .dir = cfg.data_dir,
+        .fsync_interval_ms = cfg.fsync_interval_ms,
+        .wal_segment_bytes = cfg.wal_segment_bytes,
+        .block_duration_ms = cfg.block_duration_ms,
+        .max_block_duration_ms = cfg.max_block_duration_ms,
+        .retention_ms = cfg.retention_ms,
+        .maintenance_interval_ms = cfg.maintenance_interval_ms,
+        .rollup_res_ms = {cfg.rollup_res_ms[0], cfg.rollup_res_ms[1]},
+        .rollup_retention_ms = {cfg.rollup_retention_ms[0], cfg.rollup_retention_ms[1]}};
     if (tsdb_open(&to, &st, &err) != 0)
         goto fail;
     if (meta_open(cfg.data_dir, &meta, &err) != 0)

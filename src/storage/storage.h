@@ -52,9 +52,23 @@ struct storage_stats {
     uint64_t wal_bytes;
     uint64_t out_of_order; /* samples inserted behind a series' newest sample */
     uint64_t overwritten;  /* samples that replaced one at the same timestamp */
+    /* the on-disk tier (0 for engines without one) */
+    uint64_t blocks, block_bytes, block_samples, compactions, corrupt_blocks;
 };
 
 struct storage;
+
+/* Aggregates kept per rollup bucket (values match the tsdb block kinds). */
+enum storage_agg {
+    STORAGE_AGG_MIN = 1,
+    STORAGE_AGG_MAX,
+    STORAGE_AGG_SUM,
+    STORAGE_AGG_COUNT,
+    STORAGE_AGG_LAST,
+    STORAGE_AGG_LAST_T /* time (ms) of the bucket's last sample, as a value */
+};
+
+#define STORAGE_MAX_ROLLUPS 4
 
 struct storage_ops {
     /* Append a validated batch durably: when this returns 0 the batch is in the
@@ -69,6 +83,31 @@ struct storage_ops {
     int (*label_names)(struct storage *s, struct strlist *out);
     int (*label_values)(struct storage *s, const char *name, struct strlist *out);
     void (*stats)(struct storage *s, struct storage_stats *out);
+    /* Rollups (optional: NULL for engines without them). rollup_resolutions
+     * writes the bucket widths (ms, ascending, at most STORAGE_MAX_ROLLUPS)
+     * and returns how many. select_rollup returns, per matching series, the
+     * aggregates aggs[0..naggs) of each bucket ((k-1)*res, k*res] whose end
+     * lies in [mint, maxt], as samples stamped with the bucket end: outs[i]
+     * holds aggs[i], and all outs list the same series (sorted by labels)
+     * with the same timestamps. res must be one of the resolutions. Buckets
+     * the rollup tier does not hold yet are computed from raw samples, so the
+     * answer is the same whichever tier holds the data. */
+    /* Optional: delete the samples in [mint, maxt] of every series matching
+     * all of m, durably (like an append: done when this returns 0). Queries
+     * stop returning them at once; the on-disk form drops them at the next
+     * compaction. Returns 0, SABA_EIO or SABA_ENOSPC. */
+    int (*delete_series)(struct storage *s, struct matcher *const *m, size_t nm, int64_t mint,
+                         int64_t maxt, struct saba_err *err);
+    /* Optional: write everything in memory to the on-disk form now (for
+     * backups and benchmarks). Returns 0, SABA_EIO or SABA_ENOSPC. */
+    int (*flush)(struct storage *s, struct saba_err *err);
+    size_t (*rollup_resolutions)(struct storage *s, int64_t *out);
+    /* Time range [*from, *to] the rollup tier of width res holds (bucket
+     * ends); false if it holds nothing yet (then raw samples serve best). */
+    bool (*rollup_span)(struct storage *s, int64_t res, int64_t *from, int64_t *to);
+    int (*select_rollup)(struct storage *s, struct matcher *const *m, size_t nm, int64_t mint,
+                         int64_t maxt, int64_t res, const enum storage_agg *aggs, size_t naggs,
+                         struct series_set *outs, struct saba_err *err);
     /* Flush and release; storage_close(NULL) does nothing. */
     void (*close)(struct storage *s);
 };

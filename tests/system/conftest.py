@@ -37,8 +37,9 @@ class Response:
 class Saba:
     """One server process and helpers to talk to it."""
 
-    def __init__(self, data_dir, args=(), config=None, start_timeout=30):
+    def __init__(self, data_dir, args=(), config=None, start_timeout=30, env=None):
         self.data_dir = data_dir
+        self.env = env  # extra environment variables for the server process
         self.args = list(args)
         self.config = config
         self.start_timeout = start_timeout
@@ -65,7 +66,8 @@ class Saba:
         fd, self.log_path = tempfile.mkstemp(prefix="saba-log-", suffix=".txt", dir=parent)
         os.close(fd)
         self.log_file = open(self.log_path, "w")
-        self.proc = subprocess.Popen(cmd, stdout=self.log_file, stderr=self.log_file)
+        env = dict(os.environ, **self.env) if self.env else None
+        self.proc = subprocess.Popen(cmd, stdout=self.log_file, stderr=self.log_file, env=env)
         deadline = time.time() + self.start_timeout
         while time.time() < deadline:
             log = self.log()
@@ -203,8 +205,9 @@ def make_saba(tmp_path):
     """Factory for servers with custom args/config; all are killed at the end."""
     made = []
 
-    def factory(data_dir=None, args=(), config=None, start=True, wait_ready=True):
-        s = Saba(data_dir or str(tmp_path / ("data%d" % len(made))), args=args, config=config)
+    def factory(data_dir=None, args=(), config=None, start=True, wait_ready=True, env=None):
+        s = Saba(data_dir or str(tmp_path / ("data%d" % len(made))), args=args, config=config,
+                 env=env)
         made.append(s)
         if start:
             s.start(wait_ready=wait_ready)

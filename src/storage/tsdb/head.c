@@ -63,7 +63,7 @@ struct head {
     size_t narena, arena_used;
     /* series */
     struct hseries **slabs;
-    uint32_t nslabs;
+    uint32_t nslabs, nslabs_used;
     uint32_t nseries;
     uint32_t **label_blocks; /* label arena: blocks of LABEL_BLOCK symbol ids */
     uint32_t nlabel_blocks, label_used;
@@ -78,6 +78,7 @@ struct head {
     uint32_t nvalues, cap_values;
     /* stats */
     uint64_t nsamples, ooo, overwritten, chunk_bytes;
+    int64_t mint, maxt; /* sample time range, valid if nsamples > 0 */
 };
 
 static void idvec_push(struct idvec *v, uint32_t x)
@@ -94,7 +95,10 @@ static struct hseries *series_at(const struct head *h, uint32_t id)
 {
     if (id >= h->nseries)
         return NULL;
-    struct hseries *s = &h->slabs[id >> SLAB_SHIFT][id & (SLAB_SERIES - 1)];
+    struct hseries *slab = h->slabs[id >> SLAB_SHIFT];
+    if (!slab) /* slabs are allocated on first use: a replay may leave id gaps */
+        return NULL;
+    struct hseries *s = &slab[id & (SLAB_SERIES - 1)];
     return s->nlabels ? s : NULL;
 }
 
@@ -298,9 +302,15 @@ static uint32_t label_alloc(struct head *h, uint32_t n)
 static struct hseries *series_insert(struct head *h, uint32_t id, uint64_t hash,
                                      const struct head_label *ls, size_t n)
 {
-    while ((id >> SLAB_SHIFT) >= h->nslabs) {
-        h->slabs = xrealloc(h->slabs, (h->nslabs + 1) * sizeof *h->slabs);
-        h->slabs[h->nslabs++] = xcalloc(SLAB_SERIES, sizeof(struct hseries));
+    if ((id >> SLAB_SHIFT) >= h->nslabs) {
+        uint32_t want = (id >> SLAB_SHIFT) + 1;
+        h->slabs = xrealloc(h->slabs, want * sizeof *h->slabs);
+        memset(h->slabs + h->nslabs, 0, (want - h->nslabs) * sizeof *h->slabs);
+        h->nslabs = want;
+    }
+    if (!h->slabs[id >> SLAB_SHIFT]) {
+        h->slabs[id >> SLAB_SHIFT] = xcalloc(SLAB_SERIES, sizeof(struct hseries));
+        h->nslabs_used++;
     }
     struct hseries *s = &h->slabs[id >> SLAB_SHIFT][id & (SLAB_SERIES - 1)];
     memset(s, 0, sizeof *s);
@@ -556,6 +566,10 @@ static void insert_behind(struct head *h, struct hseries *s, int64_t t, double v
 void head_append(struct head *h, uint32_t id, int64_t t, double v)
 {
     struct hseries *s = series_at(h, id);
+    if (h->nsamples == 0 || t < h->mint)
+        h->mint = t;
+    if (h->nsamples == 0 || t > h->maxt)
+        h->maxt = t;
     bool empty = s->open.count == 0 && s->nclosed == 0;
     int64_t last = s->open.count ? s->open.t : (s->nclosed ? s->closed[s->nclosed - 1]->max_t : 0);
     if (!empty && t <= last) {
@@ -823,7 +837,8 @@ void head_stats(struct head *h, struct storage_stats *out)
     uint64_t bytes = h->chunk_bytes + hashmap_bytes(&h->sym_map) + hashmap_bytes(&h->postings_map) +
                      hashmap_bytes(&h->values_map) + (uint64_t)h->narena * ARENA_BLOCK +
                      (uint64_t)h->table_cap * 4 +
-                     (uint64_t)h->nslabs * SLAB_SERIES * sizeof(struct hseries) +
+                     (uint64_t)h->nslabs_used * SLAB_SERIES * sizeof(struct hseries) +
+                     (uint64_t)h->nslabs * sizeof(void *) +
                      (uint64_t)h->nlabel_blocks * LABEL_BLOCK * 4;
     for (uint32_t i = 0; i < h->nseries; i++) {
         const struct hseries *s = series_at(h, i);
@@ -833,4 +848,295 @@ void head_stats(struct head *h, struct storage_stats *out)
     for (uint32_t i = 0; i < h->npostings; i++)
         bytes += 4u * h->postings[i].cap;
     out->head_bytes = bytes;
+}
+
+/* ---- cutting blocks and checkpoints ---- */
+
+bool head_time_range(const struct head *h, int64_t *mint, int64_t *maxt)
+{
+    if (h->nsamples == 0)
+        return false;
+    *mint = h->mint;
+    *maxt = h->maxt;
+    return true;
+}
+
+static int cmp_series_labels(const void *a, const void *b, void *arg)
+{
+    const struct head *h = arg;
+    const struct hseries *x = series_at(h, *(const uint32_t *)a);
+    const struct hseries *y = series_at(h, *(const uint32_t *)b);
+    const uint32_t *lx = series_labels(h, x), *ly = series_labels(h, y);
+    uint16_t n = x->nlabels < y->nlabels ? x->nlabels : y->nlabels;
+    for (uint16_t i = 0; i < 2 * n; i++) {
+        if (lx[i] == ly[i])
+            continue;
+        return strcmp(h->sym_str[lx[i]], h->sym_str[ly[i]]);
+    }
+    return (x->nlabels > y->nlabels) - (x->nlabels < y->nlabels);
+}
+
+static int64_t series_first_t(const struct hseries *s)
+{
+    if (s->nclosed)
+        return s->closed[0]->min_t;
+    return s->open.count ? open_min_t(s) : INT64_MAX;
+}
+
+/* A chunk's samples in [after, before), re-encoded: returns the count (0: none). */
+static uint16_t encode_range(const uint8_t *data, uint32_t nbytes, uint16_t count, int64_t after,
+                             int64_t before, struct chunk_enc *e, int64_t *mint, int64_t *maxt)
+{
+    struct chunk_iter it;
+    chunk_iter_init(&it, data, nbytes, count);
+    chunk_enc_init(e);
+    int64_t t;
+    double v;
+    while (chunk_iter_next(&it, &t, &v) == 1 && t < before) {
+        if (t < after)
+            continue;
+        if (!e->count)
+            *mint = t;
+        *maxt = t;
+        chunk_enc_append(e, t, v);
+    }
+    return e->count;
+}
+
+/* Add the part of chunk (data, mint..maxt) in [after, before) to cs: as it is
+ * if it lies inside, re-encoded into tmp if it straddles a bound. */
+static void visit_chunk(const uint8_t *data, uint32_t nbytes, uint16_t count, int64_t mint,
+                        int64_t maxt, int64_t after, int64_t before, struct block_chunk *cs,
+                        size_t *nc, struct chunk_enc *tmp, size_t *ntmp)
+{
+    if (maxt < after || mint >= before)
+        return;
+    struct block_chunk *b = &cs[*nc];
+    if (mint >= after && maxt < before) {
+        *b = (struct block_chunk){
+            mint, maxt, data, nbytes, count, BLOCK_KIND_RAW, BLOCK_ENC_GORILLA};
+        (*nc)++;
+        return;
+    }
+    b->count = encode_range(data, nbytes, count, after, before, &tmp[*ntmp], &b->mint, &b->maxt);
+    b->data = tmp[*ntmp].buf;
+    b->nbytes = chunk_enc_len(&tmp[(*ntmp)++]);
+    b->kind = BLOCK_KIND_RAW;
+    b->enc = BLOCK_ENC_GORILLA;
+    *nc += b->count > 0;
+}
+
+static bool series_in(const struct hseries *s, int64_t after, int64_t before)
+{
+    for (uint32_t c = 0; c < s->nclosed; c++)
+        if (s->closed[c]->max_t >= after && s->closed[c]->min_t < before)
+            return true;
+    return s->open.count && s->open.t >= after && open_min_t(s) < before;
+}
+
+int head_visit(struct head *h, int64_t after, int64_t before, bool sorted, head_series_fn fn,
+               void *ctx)
+{
+    uint32_t *ids = xmalloc((h->nseries ? h->nseries : 1) * sizeof *ids);
+    uint32_t n = 0;
+    for (uint32_t id = 0; id < h->nseries; id++) {
+        const struct hseries *s = series_at(h, id);
+        if (s && series_in(s, after, before))
+            ids[n++] = id;
+    }
+    if (sorted && n > 1)
+        qsort_r(ids, n, sizeof *ids, cmp_series_labels, h);
+    struct block_chunk *cs = NULL;
+    struct chunk_enc *tmp = NULL;
+    size_t cap = 0;
+    struct label ls[HEAD_MAX_LABELS];
+    int rc = 0;
+    for (uint32_t k = 0; k < n && rc == 0; k++) {
+        const struct hseries *s = series_at(h, ids[k]);
+        if (s->nclosed + 1 > cap) {
+            cap = s->nclosed + 1;
+            cs = xrealloc(cs, cap * sizeof *cs);
+            tmp = xrealloc(tmp, cap * sizeof *tmp);
+        }
+        size_t nc = 0, ntmp = 0;
+        for (uint32_t c = 0; c < s->nclosed; c++) {
+            const struct closed_chunk *cc = s->closed[c];
+            visit_chunk(cc->data, cc->nbytes, cc->count, cc->min_t, cc->max_t, after, before, cs,
+                        &nc, tmp, &ntmp);
+        }
+        if (s->open.count)
+            visit_chunk(s->open.buf, chunk_enc_len(&s->open), s->open.count, open_min_t(s),
+                        s->open.t, after, before, cs, &nc, tmp, &ntmp);
+        const uint32_t *sl = series_labels(h, s);
+        for (uint16_t i = 0; i < s->nlabels; i++)
+            ls[i] = (struct label){h->sym_str[sl[2 * i]], h->sym_str[sl[2 * i + 1]]};
+        struct head_series_view view = {ids[k], ls, s->nlabels, cs, nc};
+        if (nc)
+            rc = fn(ctx, &view);
+        for (size_t i = 0; i < ntmp; i++)
+            chunk_enc_free(&tmp[i]);
+    }
+    free(cs);
+    free(tmp);
+    free(ids);
+    return rc;
+}
+
+/* Keep the samples of a chunk at or after t: returns the count kept, with
+ * the arrays in ts and vs (caller frees). */
+static size_t suffix_samples(const uint8_t *data, uint32_t nbytes, uint16_t count, int64_t t,
+                             int64_t **ts, double **vs)
+{
+    size_t n = decode_all(data, nbytes, count, ts, vs), k = 0;
+    while (k < n && (*ts)[k] < t)
+        k++;
+    memmove(*ts, *ts + k, (n - k) * sizeof **ts);
+    memmove(*vs, *vs + k, (n - k) * sizeof **vs);
+    return n - k;
+}
+
+uint64_t head_truncate(struct head *h, int64_t t)
+{
+    uint64_t dropped = 0;
+    bool first = true;
+    for (uint32_t id = 0; id < h->nseries; id++) {
+        struct hseries *s = series_at(h, id);
+        if (!s)
+            continue;
+        uint32_t drop = 0;
+        while (drop < s->nclosed && s->closed[drop]->max_t < t) {
+            dropped += s->closed[drop]->count;
+            free_closed(h, s->closed[drop]);
+            drop++;
+        }
+        if (drop) {
+            memmove(s->closed, s->closed + drop, (s->nclosed - drop) * sizeof *s->closed);
+            s->nclosed -= drop;
+        }
+        if (s->nclosed && s->closed[0]->min_t < t) {
+            const struct closed_chunk *c = s->closed[0];
+            int64_t *ts;
+            double *vs;
+            size_t n = suffix_samples(c->data, c->nbytes, c->count, t, &ts, &vs);
+            dropped += c->count - n;
+            replace_closed(h, s, 0, ts, vs, n); /* n > 0: max_t >= t */
+            free(ts);
+            free(vs);
+        }
+        if (!s->nclosed && s->open.count && open_min_t(s) < t) {
+            int64_t *ts;
+            double *vs;
+            size_t n =
+                suffix_samples(s->open.buf, chunk_enc_len(&s->open), s->open.count, t, &ts, &vs);
+            dropped += s->open.count - n;
+            chunk_enc_free(&s->open);
+            encode_all(&s->open, ts, vs, n);
+            free(ts);
+            free(vs);
+        }
+        if (!s->nclosed && !s->open.count) {
+            s->logged = 0;
+            continue;
+        }
+        int64_t ft = series_first_t(s);
+        if (first || ft < h->mint)
+            h->mint = ft;
+        first = false;
+    }
+    h->nsamples -= dropped;
+    return dropped;
+}
+
+void head_load_chunk(struct head *h, uint32_t id, const struct block_chunk *c)
+{
+    struct hseries *s = series_at(h, id);
+    struct closed_chunk *cc = xmalloc(sizeof *cc + c->nbytes);
+    cc->min_t = c->mint;
+    cc->max_t = c->maxt;
+    cc->count = c->count;
+    cc->nbytes = c->nbytes;
+    memcpy(cc->data, c->data, c->nbytes);
+    s->closed = xrealloc(s->closed, (s->nclosed + 1) * sizeof *s->closed);
+    s->closed[s->nclosed++] = cc;
+    h->chunk_bytes += sizeof *cc + c->nbytes;
+    if (h->nsamples == 0 || c->mint < h->mint)
+        h->mint = c->mint;
+    if (h->nsamples == 0 || c->maxt > h->maxt)
+        h->maxt = c->maxt;
+    h->nsamples += c->count;
+}
+
+/* Does series s satisfy every matcher (a missing label counts as "")? */
+static bool series_matches(const struct head *h, const struct hseries *s, struct matcher *const *m,
+                           size_t nm)
+{
+    const uint32_t *sl = series_labels(h, s);
+    for (size_t i = 0; i < nm; i++) {
+        const char *name = matcher_name(m[i]), *v = "";
+        uint32_t vlen = 0;
+        for (uint16_t k = 0; k < s->nlabels; k++)
+            if (!strcmp(h->sym_str[sl[2 * k]], name)) {
+                v = h->sym_str[sl[2 * k + 1]];
+                vlen = h->sym_len[sl[2 * k + 1]];
+                break;
+            }
+        if (!matcher_matches(m[i], v, vlen))
+            return false;
+    }
+    return true;
+}
+
+uint64_t head_delete(struct head *h, struct matcher *const *m, size_t nm, int64_t mint,
+                     int64_t maxt)
+{
+    uint64_t dropped = 0;
+    for (uint32_t id = 0; id < h->nseries; id++) {
+        struct hseries *s = series_at(h, id);
+        if (!s || !series_overlaps(s, mint, maxt) || !series_matches(h, s, m, nm))
+            continue;
+        size_t total = s->open.count;
+        for (uint32_t c = 0; c < s->nclosed; c++)
+            total += s->closed[c]->count;
+        int64_t *ts = xmalloc((total + 1) * sizeof *ts);
+        double *vs = xmalloc((total + 1) * sizeof *vs);
+        size_t n = 0;
+        for (uint32_t c = 0; c < s->nclosed; c++) {
+            struct chunk_iter it;
+            chunk_iter_init(&it, s->closed[c]->data, s->closed[c]->nbytes, s->closed[c]->count);
+            while (n < total && chunk_iter_next(&it, &ts[n], &vs[n]) == 1)
+                n++;
+            free_closed(h, s->closed[c]);
+        }
+        if (s->open.count) {
+            struct chunk_iter it;
+            chunk_iter_init(&it, s->open.buf, chunk_enc_len(&s->open), s->open.count);
+            while (n < total && chunk_iter_next(&it, &ts[n], &vs[n]) == 1)
+                n++;
+        }
+        chunk_enc_free(&s->open);
+        free(s->closed);
+        s->closed = NULL;
+        s->nclosed = 0;
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (ts[i] < mint || ts[i] > maxt) {
+                ts[k] = ts[i];
+                vs[k++] = vs[i];
+            }
+        dropped += n - k;
+        /* full chunks closed, the rest open, as appends would leave them */
+        size_t off = 0;
+        while (k - off > CHUNK_TARGET_SAMPLES) {
+            s->closed = xrealloc(s->closed, (s->nclosed + 1) * sizeof *s->closed);
+            s->closed[s->nclosed++] = make_closed(h, ts + off, vs + off, CHUNK_TARGET_SAMPLES);
+            off += CHUNK_TARGET_SAMPLES;
+        }
+        encode_all(&s->open, ts + off, vs + off, k - off);
+        if (!k)
+            s->logged = 0; /* left out of checkpoints: the next use defines it again */
+        free(ts);
+        free(vs);
+    }
+    h->nsamples -= dropped;
+    return dropped;
 }

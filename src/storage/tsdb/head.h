@@ -24,6 +24,7 @@
 
 #include "storage/batch.h"
 #include "storage/storage.h"
+#include "storage/tsdb/block.h"
 
 struct head;
 
@@ -62,5 +63,42 @@ int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t min
 void head_label_names(struct head *h, struct strlist *out);
 void head_label_values(struct head *h, const char *name, struct strlist *out);
 void head_stats(struct head *h, struct storage_stats *out);
+
+/* ---- cutting blocks and checkpoints ---- */
+
+/* Oldest and newest sample time in the head; false if the head is empty. */
+bool head_time_range(const struct head *h, int64_t *mint, int64_t *maxt);
+
+/* A series as head_visit shows it. Everything is borrowed for the duration of
+ * the callback only. */
+struct head_series_view {
+    uint32_t id;
+    const struct label *ls;
+    size_t nls;
+    const struct block_chunk *chunks; /* time order, only samples in [after, before) */
+    size_t nchunks;
+};
+typedef int (*head_series_fn)(void *ctx, const struct head_series_view *s);
+
+/* Call fn for every series with samples in [after, before) (INT64_MIN,
+ * INT64_MAX: all), in ascending label order if sorted, else by id. Chunks
+ * straddling a bound are re-encoded to hold only the samples inside. Stops
+ * at the first non-zero return and returns it. */
+int head_visit(struct head *h, int64_t after, int64_t before, bool sorted, head_series_fn fn,
+               void *ctx);
+
+/* Drop every sample older than t. A series left without samples is marked
+ * not logged, so the next batch that uses it defines it again in the WAL
+ * (the checkpoint leaves it out). Returns the number of samples dropped. */
+uint64_t head_truncate(struct head *h, int64_t t);
+
+/* Delete the samples in [mint, maxt] of every series matching all of m.
+ * Returns the number of samples deleted. */
+uint64_t head_delete(struct head *h, struct matcher *const *m, size_t nm, int64_t mint,
+                     int64_t maxt);
+
+/* Add a chunk to series id as a closed chunk (checkpoint loading). The chunk
+ * must lie after every chunk the series has. Copies data. */
+void head_load_chunk(struct head *h, uint32_t id, const struct block_chunk *c);
 
 #endif

@@ -2,8 +2,10 @@
  * record.c - encoding and replaying WAL batch records (see record.h).
  */
 #include "storage/tsdb/record.h"
+#include "base/alloc.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bool small_int(double v, int64_t *out)
@@ -63,10 +65,67 @@ static int get_str(const uint8_t **p, const uint8_t *end, const char **s, uint32
     return 0;
 }
 
+void record_encode_delete(struct buf *out, struct matcher *const *m, size_t nm, int64_t mint,
+                          int64_t maxt)
+{
+    buf_putc(out, RECORD_DELETE);
+    buf_put_uvarint(out, nm);
+    for (size_t i = 0; i < nm; i++) {
+        const char *name = matcher_name(m[i]), *value = matcher_value(m[i]);
+        buf_putc(out, (char)matcher_type(m[i]));
+        buf_put_uvarint(out, strlen(name));
+        buf_puts(out, name);
+        buf_put_uvarint(out, strlen(value));
+        buf_puts(out, value);
+    }
+    buf_put_uvarint(out, zigzag_enc(mint));
+    buf_put_uvarint(out, zigzag_enc(maxt));
+}
+
+static int apply_delete(struct head *h, const uint8_t *p, const uint8_t *end, struct saba_err *err)
+{
+    uint64_t nm, zmin, zmax;
+    if (uvarint_read(&p, end, &nm) || nm > 64)
+        return err_set(err, SABA_ECORRUPT, 0, "bad matcher count");
+    struct matcher *m[64];
+    size_t got = 0;
+    int rc = 0;
+    for (uint64_t i = 0; i < nm && rc == 0; i++) {
+        const char *name, *value;
+        uint32_t nl, vl;
+        if (p == end || *p > MATCH_NRE) {
+            rc = err_set(err, SABA_ECORRUPT, 0, "bad matcher type");
+            break;
+        }
+        enum matcher_type t = (enum matcher_type) * p++;
+        if (get_str(&p, end, &name, &nl) || get_str(&p, end, &value, &vl)) {
+            rc = err_set(err, SABA_ECORRUPT, 0, "truncated matcher");
+            break;
+        }
+        char *ns = xstrndup(name, nl), *vs = xstrndup(value, vl);
+        struct saba_err e2 = {0};
+        if (matcher_new(t, ns, vs, &m[got], &e2) == 0)
+            got++;
+        else
+            rc = err_set(err, SABA_ECORRUPT, 0, "bad matcher: %s", e2.msg);
+        free(ns);
+        free(vs);
+    }
+    if (rc == 0 && (uvarint_read(&p, end, &zmin) || uvarint_read(&p, end, &zmax) || p != end))
+        rc = err_set(err, SABA_ECORRUPT, 0, "bad deletion range");
+    if (rc == 0)
+        head_delete(h, m, got, zigzag_dec(zmin), zigzag_dec(zmax));
+    for (size_t i = 0; i < got; i++)
+        matcher_free(m[i]);
+    return rc;
+}
+
 int record_apply(struct head *h, const uint8_t *p, size_t n, uint64_t *samples,
                  struct saba_err *err)
 {
     const uint8_t *end = p + n;
+    if (n >= 1 && *p == RECORD_DELETE)
+        return apply_delete(h, p + 1, end, err);
     if (n < 1 || *p++ != RECORD_BATCH)
         return err_set(err, SABA_ECORRUPT, 0, "unknown WAL record type");
     uint64_t nseries, nsamples;

@@ -15,6 +15,7 @@
 #include "base/crc32c.h"
 #include "base/log.h"
 #include "base/timeutil.h"
+#include "storage/tsdb/fileops.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -38,6 +39,7 @@ struct wal {
     uint64_t written;   /* total bytes appended since open: the LSN space */
     uint64_t synced;    /* invariant 2 */
     uint64_t old_bytes; /* bytes in segments before the newest */
+    uint32_t first_seg; /* oldest segment on disk */
     bool io_failed;     /* a write or fsync failed: refuse appends, see wal_append */
     pthread_t flusher;
     bool flusher_running;
@@ -105,12 +107,12 @@ static int list_segments(const char *dir, uint32_t **out, size_t *n, struct saba
 
 static int read_file(const char *path, uint8_t **data, size_t *n, struct saba_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = fops->open(path, O_RDONLY, 0);
     if (fd < 0)
         return err_set(err, SABA_EIO, 0, "open %s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        close(fd);
+        fops->close(fd);
         return err_set(err, SABA_EIO, 0, "stat %s: %s", path, strerror(errno));
     }
     size_t size = (size_t)st.st_size, got = 0;
@@ -121,13 +123,13 @@ static int read_file(const char *path, uint8_t **data, size_t *n, struct saba_er
             continue;
         if (r <= 0) {
             free(p);
-            close(fd);
+            fops->close(fd);
             return err_set(err, SABA_EIO, 0, "read %s: %s", path,
                            r < 0 ? strerror(errno) : "short read");
         }
         got += (size_t)r;
     }
-    close(fd);
+    fops->close(fd);
     *data = p;
     *n = size;
     return 0;
@@ -135,18 +137,13 @@ static int read_file(const char *path, uint8_t **data, size_t *n, struct saba_er
 
 static int fsync_dir(const char *dir)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
+    return fops_fsync_dir(dir);
 }
 
 static int open_segment(struct wal *w, uint32_t seg, struct saba_err *err)
 {
     char *path = seg_path(w, seg);
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int fd = fops->open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd < 0) {
         int rc = err_set(err, SABA_EIO, 0, "open WAL segment %s: %s", path, strerror(errno));
         free(path);
@@ -156,7 +153,7 @@ static int open_segment(struct wal *w, uint32_t seg, struct saba_err *err)
     struct stat st;
     fstat(fd, &st);
     if (fsync_dir(w->dir) != 0) {
-        close(fd);
+        fops->close(fd);
         return err_set(err, SABA_EIO, 0, "fsync WAL directory %s: %s", w->dir, strerror(errno));
     }
     w->fd = fd;
@@ -180,7 +177,7 @@ static void *flusher_main(void *arg)
             break;
         if (w->synced < w->written && !w->io_failed) {
             uint64_t target = w->written;
-            if (fdatasync(w->fd) == 0) {
+            if (fops->fsync(w->fd) == 0) {
                 w->synced = target;
             } else {
                 w->io_failed = true;
@@ -213,6 +210,15 @@ int wal_open(const char *dir, const struct wal_options *opt, wal_record_fn fn, v
     int rc = list_segments(dir, &segs, &nsegs, err);
     if (rc)
         goto fail;
+    size_t first = 0;
+    while (first < nsegs && (int64_t)segs[first] < opt->replay_from) {
+        /* covered by the checkpoint; left behind by a crash before deletion */
+        char *path = seg_path(w, segs[first++]);
+        fops->unlink(path);
+        free(path);
+    }
+    memmove(segs, segs + first, (nsegs - first) * sizeof *segs);
+    nsegs -= first;
     for (size_t i = 0; i < nsegs; i++) {
         char *path = seg_path(w, segs[i]);
         uint8_t *data = NULL;
@@ -231,7 +237,11 @@ int wal_open(const char *dir, const struct wal_options *opt, wal_record_fn fn, v
                  * acknowledged. Cut it so new records follow intact ones. */
                 log_warn("wal", "msg=\"truncating torn WAL tail\" segment=%s offset=%zu bytes=%zu",
                          path, good, n - good);
-                if (truncate(path, (off_t)good) != 0) {
+                int tfd = fops->open(path, O_WRONLY, 0);
+                int trc = tfd < 0 ? -1 : fops->ftruncate(tfd, (off_t)good);
+                if (tfd >= 0)
+                    fops->close(tfd);
+                if (trc != 0) {
                     rc = err_set(err, SABA_EIO, 0, "truncate %s: %s", path, strerror(errno));
                     free(path);
                     goto fail;
@@ -250,9 +260,13 @@ int wal_open(const char *dir, const struct wal_options *opt, wal_record_fn fn, v
             w->old_bytes += good;
         free(path);
     }
-    rc = open_segment(w, nsegs ? segs[nsegs - 1] : 0, err);
+    uint32_t start = nsegs                  ? segs[nsegs - 1]
+                     : opt->replay_from > 0 ? (uint32_t)opt->replay_from
+                                            : 0;
+    rc = open_segment(w, start, err);
     if (rc)
         goto fail;
+    w->first_seg = nsegs ? segs[0] : start;
     free(segs);
     segs = NULL;
     if (w->opt.fsync_interval_ms > 0) {
@@ -269,7 +283,7 @@ int wal_open(const char *dir, const struct wal_options *opt, wal_record_fn fn, v
 fail:
     free(segs);
     if (w->fd >= 0)
-        close(w->fd);
+        fops->close(w->fd);
     free(w->dir);
     free(w);
     return rc;
@@ -281,7 +295,7 @@ static int write_all(int fd, const struct iovec *iov, int n)
     memcpy(v, iov, (size_t)n * sizeof *v);
     int i = 0;
     while (i < n) {
-        ssize_t r = writev(fd, v + i, n - i);
+        ssize_t r = fops->writev(fd, v + i, n - i);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
@@ -299,6 +313,60 @@ static int write_all(int fd, const struct iovec *iov, int n)
     return 0;
 }
 
+/* Seal the current segment and open the next; on failure stay on the old
+ * one (a full disk may let the next attempt succeed). */
+static int cut_locked(struct wal *w, struct saba_err *err)
+{
+    /* Invariant 3: the old segment is durable before the next one exists. */
+    if (fops->fsync(w->fd) != 0) {
+        w->io_failed = true;
+        return err_set(err, SABA_EIO, 0, "fsync WAL segment: %s", strerror(errno));
+    }
+    w->synced = w->written;
+    int oldfd = w->fd;
+    uint64_t oldbytes = w->seg_bytes;
+    uint32_t oldseg = w->seg;
+    int rc = open_segment(w, w->seg + 1, err);
+    if (rc) {
+        w->fd = oldfd;
+        w->seg = oldseg;
+        w->seg_bytes = oldbytes;
+        if (err && errno == ENOSPC)
+            err->code = rc = SABA_ENOSPC;
+        return rc;
+    }
+    fops->close(oldfd);
+    w->old_bytes += oldbytes;
+    return 0;
+}
+
+int wal_cut(struct wal *w, uint32_t *sealed, struct saba_err *err)
+{
+    pthread_mutex_lock(&w->mu);
+    int rc = w->io_failed ? err_set(err, SABA_EIO, 0, "WAL is read-only after an I/O error")
+                          : cut_locked(w, err);
+    if (rc == 0)
+        *sealed = w->seg - 1;
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+void wal_remove_before(struct wal *w, uint32_t seg)
+{
+    pthread_mutex_lock(&w->mu);
+    for (uint32_t s = w->first_seg; s < seg && s < w->seg; s++) {
+        char *path = seg_path(w, s);
+        struct stat st;
+        if (stat(path, &st) == 0 && fops->unlink(path) == 0)
+            w->old_bytes -=
+                (uint64_t)st.st_size < w->old_bytes ? (uint64_t)st.st_size : w->old_bytes;
+        free(path);
+    }
+    if (seg > w->first_seg)
+        w->first_seg = seg < w->seg ? seg : w->seg;
+    pthread_mutex_unlock(&w->mu);
+}
+
 int wal_append(struct wal *w, const void *payload, size_t n, uint64_t *lsn, struct saba_err *err)
 {
     if (n > WAL_MAX_RECORD_BYTES)
@@ -313,19 +381,9 @@ int wal_append(struct wal *w, const void *payload, size_t n, uint64_t *lsn, stru
     }
     if (w->seg_bytes > 0 && w->seg_bytes + WAL_HEADER_BYTES + n > (uint64_t)w->opt.segment_bytes) {
         /* Invariant 3: the old segment is durable before the next one exists. */
-        if (fdatasync(w->fd) != 0) {
-            w->io_failed = true;
-            rc = err_set(err, SABA_EIO, 0, "fsync WAL segment: %s", strerror(errno));
+        rc = cut_locked(w, err);
+        if (rc)
             goto out;
-        }
-        w->synced = w->written;
-        close(w->fd);
-        w->old_bytes += w->seg_bytes;
-        rc = open_segment(w, w->seg + 1, err);
-        if (rc) {
-            w->io_failed = true;
-            goto out;
-        }
     }
     uint8_t hdr[WAL_HEADER_BYTES];
     uint32_t crc = crc32c(0, payload, n);
@@ -337,9 +395,15 @@ int wal_append(struct wal *w, const void *payload, size_t n, uint64_t *lsn, stru
     if (write_all(w->fd, iov, 2) != 0) {
         int e = errno;
         /* Cut a partial record so a later append cannot follow garbage. */
-        if (ftruncate(w->fd, (off_t)w->seg_bytes) != 0)
+        if (fops->ftruncate(w->fd, (off_t)w->seg_bytes) != 0)
             w->io_failed = true;
-        rc = err_set(err, SABA_EIO, 0, "write WAL: %s", strerror(e));
+        if (e == ENOSPC || e == EDQUOT)
+            rc = err_set(err, SABA_ENOSPC, 0,
+                         "disk full: the write was not stored (WAL: %s); retry once space is "
+                         "freed",
+                         strerror(e));
+        else
+            rc = err_set(err, SABA_EIO, 0, "write WAL: %s", strerror(e));
         goto out;
     }
     w->seg_bytes += sizeof hdr + n;
@@ -357,7 +421,7 @@ static int sync_locked(struct wal *w, uint64_t lsn, struct saba_err *err)
     if (w->io_failed)
         return err_set(err, SABA_EIO, 0, "WAL is read-only after an I/O error (see the log)");
     uint64_t target = w->written;
-    if (fdatasync(w->fd) != 0) {
+    if (fops->fsync(w->fd) != 0) {
         w->io_failed = true;
         log_error("wal", "msg=\"fsync failed; refusing writes\" err=\"%s\"", strerror(errno));
         return err_set(err, SABA_EIO, 0, "fsync WAL: %s", strerror(errno));
@@ -406,7 +470,7 @@ void wal_close(struct wal *w)
     struct saba_err err = {0};
     if (wal_flush(w, &err) != 0)
         log_error("wal", "msg=\"final fsync failed\" err=\"%s\"", err.msg);
-    close(w->fd);
+    fops->close(w->fd);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->stop_cv);
     free(w->dir);

@@ -24,6 +24,8 @@ struct wal;
 struct wal_options {
     int64_t fsync_interval_ms; /* 0 = fsync before every acknowledgement ("always") */
     int64_t segment_bytes;     /* start a new segment beyond this size */
+    int64_t replay_from;       /* segments below this number are covered by a checkpoint:
+                                  not replayed, deleted at open */
 };
 
 struct wal_replay_stats {
@@ -54,6 +56,14 @@ int wal_sync(struct wal *w, uint64_t lsn, struct saba_err *err);
 
 /* Fsync everything written so far, whatever the policy (for shutdown and the flusher). */
 int wal_flush(struct wal *w, struct saba_err *err);
+
+/* Seal the current segment (fsync) and start the next one. *sealed is the
+ * number of the sealed segment. Caller serializes with wal_append. Returns 0
+ * or SABA_EIO (then the WAL stays on the old segment). */
+int wal_cut(struct wal *w, uint32_t *sealed, struct saba_err *err);
+
+/* Delete segments numbered below seg (a checkpoint covers them). */
+void wal_remove_before(struct wal *w, uint32_t seg);
 
 /* Total bytes in all segments. */
 uint64_t wal_size(struct wal *w);

@@ -1,0 +1,563 @@
+/*
+ * test_block.c - unit tests for the on-disk tier: blocks (block.h), the head
+ * cut and WAL checkpoint, compaction (compact.h) and the file ops table with
+ * fault injection (fileops.h), all through the tsdb engine (tsdb.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "storage/batch.h"
+#include "storage/labels.h"
+#include "storage/matcher.h"
+#include "storage/storage.h"
+#include "storage/tsdb/block.h"
+#include "storage/tsdb/checkpoint.h"
+#include "storage/tsdb/chunk.h"
+#include "storage/tsdb/compact.h"
+#include "storage/tsdb/fileops.h"
+#include "storage/tsdb/head.h"
+#include "storage/tsdb/tsdb.h"
+
+#include "unit.h"
+
+#define T0      1699995600000LL /* 2023-11-14T21:00:00Z, a multiple of 9 hours */
+#define HOUR    3600000LL
+#define MIN     60000LL
+#define NSERIES 5
+#define ALL     INT64_MIN, INT64_MAX
+
+static struct storage *db_open(const char *dir)
+{
+    struct tsdb_options o = {.dir = dir,
+                             .fsync_interval_ms = 0,
+                             .block_duration_ms = HOUR,
+                             .max_block_duration_ms = 9 * HOUR,
+                             .retention_ms = 100LL * 365 * 24 * HOUR, /* keep 2023 data */
+                             .no_maintenance = true};
+    struct storage *st = NULL;
+    struct saba_err err = {0};
+    int rc = tsdb_open(&o, &st, &err);
+    if (rc)
+        fprintf(stderr, "tsdb_open: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    return st;
+}
+
+/* One sample per minute per series for hour h: value = minute index. */
+static int append_hour(struct storage *st, int h)
+{
+    struct batch b;
+    batch_init(&b, NULL);
+    struct saba_err err = {0};
+    for (int m = 0; m < 60; m++)
+        for (int s = 0; s < NSERIES; s++) {
+            char sv[16];
+            snprintf(sv, sizeof sv, "%d", s);
+            batch_series_begin(&b);
+            assert_int_equal(batch_label(&b, "__name__", 8, "up", 2, &err), 0);
+            assert_int_equal(batch_label(&b, "s", 1, sv, strlen(sv), &err), 0);
+            assert_int_equal(batch_series_end(&b, T0 + h * HOUR + m * MIN, h * 60 + m, &err), 0);
+        }
+    int rc = st->ops->append(st, &b, &err);
+    batch_free(&b);
+    return rc;
+}
+
+/* Check that series s holds exactly hours [0, hours) once each. */
+static void check_all(struct storage *st, int hours)
+{
+    struct series_set out = {0};
+    struct saba_err err = {0};
+    assert_int_equal(st->ops->select(st, NULL, 0, ALL, true, &out, &err), 0);
+    assert_int_equal(out.n, NSERIES);
+    for (size_t i = 0; i < out.n; i++) {
+        assert_int_equal(out.v[i].n, (size_t)hours * 60);
+        for (size_t k = 0; k < out.v[i].n; k++) {
+            assert_int_equal(out.v[i].t[k], T0 + (int64_t)k * MIN);
+            assert_true(out.v[i].v[k] == (double)k);
+        }
+    }
+    series_set_free(&out);
+}
+
+static size_t count_entries(const char *dir, const char *prefix)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "ls %s 2>/dev/null | grep -c '^%s' || true", dir, prefix);
+    FILE *p = popen(cmd, "r");
+    size_t n = 0;
+    if (fscanf(p, "%zu", &n) != 1)
+        n = 0;
+    pclose(p);
+    return n;
+}
+
+static void maintain(struct storage *st, bool all)
+{
+    struct saba_err err = {0};
+    int rc = tsdb_maintain(st, all, &err);
+    if (rc)
+        fprintf(stderr, "maintain: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+}
+
+/* ---- tests ---- */
+
+static void test_cut_checkpoint_and_restart(void **state)
+{
+    (void)state;
+    char dir[64], path[128];
+    unit_mkdtemp(dir);
+    struct storage *st = db_open(dir);
+    for (int h = 0; h < 4; h++)
+        assert_int_equal(append_hour(st, h), 0);
+    maintain(st, false);
+    /* the head spanned 4h: everything before hour 3 went into one block */
+    struct tsdb_block_stats bs;
+    tsdb_block_stats(st, &bs);
+    assert_int_equal(bs.blocks, 1);
+    assert_int_equal(bs.block_samples, 3 * 60 * NSERIES);
+    check_all(st, 4);
+    storage_close(st);
+    snprintf(path, sizeof path, "%s/wal", dir);
+    assert_int_equal(count_entries(path, "checkpoint"), 1);
+    st = db_open(dir);
+    check_all(st, 4);
+    /* label names and values come from blocks and head */
+    struct strlist l = {0};
+    st->ops->label_values(st, "s", &l);
+    assert_int_equal(l.n, NSERIES);
+    strlist_free(&l);
+    storage_close(st);
+    unit_rm_rf(dir);
+}
+
+static void test_compaction_merges_windows(void **state)
+{
+    (void)state;
+    char dir[64];
+    unit_mkdtemp(dir);
+    struct storage *st = db_open(dir);
+    struct tsdb_block_stats bs;
+    for (int h = 0; h < 5; h++) {
+        assert_int_equal(append_hour(st, h), 0);
+        maintain(st, false);
+    }
+    /* hours 0-3 were cut one by one and merged: the data is from 2023, so
+     * every window is settled (older than the maximum block duration) and
+     * they end in one block of the 9h window; hour 4 is still in the head */
+    tsdb_block_stats(st, &bs);
+    assert_true(bs.compactions >= 2);
+    assert_int_equal(bs.blocks, 1);
+    assert_int_equal(bs.block_samples, 4 * 60 * NSERIES);
+    check_all(st, 5);
+    storage_close(st);
+    st = db_open(dir);
+    check_all(st, 5);
+    maintain(st, true); /* flush the head too */
+    tsdb_block_stats(st, &bs);
+    assert_int_equal(bs.block_samples, 5 * 60 * NSERIES);
+    check_all(st, 5);
+    storage_close(st);
+    unit_rm_rf(dir);
+}
+
+static void test_out_of_order_overlap_is_merged(void **state)
+{
+    (void)state;
+    char dir[64];
+    unit_mkdtemp(dir);
+    struct storage *st = db_open(dir);
+    for (int h = 0; h < 3; h++)
+        assert_int_equal(append_hour(st, h), 0);
+    maintain(st, true);
+    /* rewrite hour 1 with other values (last write wins) and cut again:
+     * two overlapping blocks, merged by compaction */
+    struct batch b;
+    batch_init(&b, NULL);
+    struct saba_err err = {0};
+    for (int s = 0; s < NSERIES; s++) {
+        char sv[16];
+        snprintf(sv, sizeof sv, "%d", s);
+        batch_series_begin(&b);
+        batch_label(&b, "__name__", 8, "up", 2, &err);
+        batch_label(&b, "s", 1, sv, strlen(sv), &err);
+        assert_int_equal(batch_series_end(&b, T0 + HOUR, -1, &err), 0);
+    }
+    assert_int_equal(st->ops->append(st, &b, &err), 0);
+    batch_free(&b);
+    maintain(st, true);
+    struct tsdb_block_stats bs;
+    tsdb_block_stats(st, &bs);
+    assert_int_equal(bs.blocks, 1);
+    struct series_set out = {0};
+    assert_int_equal(st->ops->select(st, NULL, 0, ALL, true, &out, &err), 0);
+    assert_int_equal(out.n, NSERIES);
+    assert_int_equal(out.v[0].n, 180);
+    assert_true(out.v[0].v[60] == -1);
+    assert_true(out.v[0].v[61] == 61);
+    series_set_free(&out);
+    storage_close(st);
+    unit_rm_rf(dir);
+}
+
+static void test_plan(void **state)
+{
+    (void)state;
+    struct block_meta m[4] = {
+        {.seq = 1, .mint = 0, .maxt = HOUR - 1},
+        {.seq = 2, .mint = HOUR, .maxt = 2 * HOUR - 1},
+        {.seq = 3, .mint = 2 * HOUR, .maxt = 3 * HOUR - 1},
+        {.seq = 4, .mint = 3 * HOUR, .maxt = 4 * HOUR - 1},
+    };
+    int64_t ranges[] = {3 * HOUR, 9 * HOUR};
+    size_t pick[4];
+    /* window [0,3h) not complete until everything before 3h is in blocks */
+    assert_int_equal(compact_plan(m, 4, ranges, 2, 2 * HOUR, pick), 0);
+    assert_int_equal(compact_plan(m, 4, ranges, 2, 3 * HOUR, pick), 3);
+    /* overlapping blocks come first */
+    m[3].mint = HOUR / 2;
+    assert_int_equal(compact_plan(m, 4, ranges, 2, 0, pick), 4);
+}
+
+/* Fail the n-th operation of a kind during a cut + compaction, for every n:
+ * the engine reports the error, keeps serving everything, and after a
+ * restart (no faults) everything is still there exactly once. */
+static void fault_loop(enum fault_kind kind, int e, bool torn)
+{
+    for (uint64_t n = 1; n < 1000; n++) {
+        char dir[64];
+        unit_mkdtemp(dir);
+        struct storage *st = db_open(dir);
+        for (int h = 0; h < 3; h++) {
+            assert_int_equal(append_hour(st, h), 0);
+            maintain(st, false);
+        }
+        fileops_fault_arm(kind, n, e, torn);
+        int rc_app = append_hour(st, 3);
+        struct saba_err err = {0};
+        tsdb_maintain(st, false, &err);
+        int rc_app2 = append_hour(st, 4);
+        bool fired = fileops_fault_fired();
+        fileops_fault_reset();
+        int hours = 5;
+        if (rc_app != 0 || rc_app2 != 0) {
+            /* A refused write is not acknowledged; write it again. After a
+             * failed fsync the WAL refuses writes until a restart. */
+            if ((rc_app && append_hour(st, 3) != 0) || (rc_app2 && append_hour(st, 4) != 0)) {
+                storage_close(st);
+                st = db_open(dir);
+                assert_int_equal(append_hour(st, 3), 0);
+                assert_int_equal(append_hour(st, 4), 0);
+            }
+        }
+        check_all(st, hours);
+        storage_close(st);
+        st = db_open(dir);
+        check_all(st, hours);
+        maintain(st, false);
+        check_all(st, hours);
+        storage_close(st);
+        unit_rm_rf(dir);
+        if (!fired) {
+            /* n passed the last operation: every point was covered */
+            print_message("fault kind %d: %llu points\n", (int)kind, (unsigned long long)n - 1);
+            assert_true(n > 5);
+            return;
+        }
+    }
+    fail_msg("fault loop did not end");
+}
+
+static void test_faults_write(void **state)
+{
+    (void)state;
+    unit_quiet_logs();
+    fault_loop(FAULT_WRITE, EIO, false);
+}
+
+static void test_faults_torn_write_enospc(void **state)
+{
+    (void)state;
+    unit_quiet_logs();
+    fault_loop(FAULT_WRITE, ENOSPC, true);
+}
+
+static void test_faults_fsync(void **state)
+{
+    (void)state;
+    unit_quiet_logs();
+    fault_loop(FAULT_FSYNC, EIO, false);
+}
+
+static void test_faults_rename(void **state)
+{
+    (void)state;
+    unit_quiet_logs();
+    fault_loop(FAULT_RENAME, EIO, false);
+}
+
+/* A block whose index fails its checksum is skipped by name; the others serve. */
+static void test_corrupt_block_skipped(void **state)
+{
+    (void)state;
+    unit_quiet_logs();
+    char dir[64], path[256];
+    unit_mkdtemp(dir);
+    struct storage *st = db_open(dir);
+    for (int h = 0; h < 3; h++)
+        assert_int_equal(append_hour(st, h), 0);
+    maintain(st, true);
+    storage_close(st);
+    snprintf(path, sizeof path, "%s/blocks/0000000000000001/index", dir);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t byte;
+    assert_int_equal(pread(fd, &byte, 1, 12), 1);
+    byte ^= 0x55;
+    assert_int_equal(pwrite(fd, &byte, 1, 12), 1);
+    close(fd);
+    struct saba_err err = {0};
+    struct block *b;
+    snprintf(path, sizeof path, "%s/blocks/0000000000000001", dir);
+    assert_int_equal(block_open(path, &b, &err), SABA_ECORRUPT);
+    assert_non_null(strstr(err.msg, "0000000000000001"));
+    st = db_open(dir);
+    struct tsdb_block_stats bs;
+    tsdb_block_stats(st, &bs);
+    assert_int_equal(bs.corrupt_blocks, 1);
+    assert_int_equal(bs.blocks, 0);
+    /* the engine serves and accepts writes */
+    assert_int_equal(append_hour(st, 5), 0);
+    struct series_set out = {0};
+    assert_int_equal(st->ops->select(st, NULL, 0, ALL, true, &out, &err), 0);
+    assert_int_equal(out.n, NSERIES);
+    assert_int_equal(out.v[0].n, 60);
+    series_set_free(&out);
+    storage_close(st);
+    unit_rm_rf(dir);
+}
+
+/* A chunk that fails its checksum marks the block corrupt at query time. */
+static void test_corrupt_chunk_skipped(void **state)
+{
+    (void)state;
+    unit_quiet_logs();
+    char dir[64], path[256];
+    unit_mkdtemp(dir);
+    struct storage *st = db_open(dir);
+    for (int h = 0; h < 3; h++)
+        assert_int_equal(append_hour(st, h), 0);
+    maintain(st, true);
+    storage_close(st);
+    snprintf(path, sizeof path, "%s/blocks/0000000000000001/chunks", dir);
+    int fd = open(path, O_RDWR);
+    uint8_t byte = 0;
+    assert_int_equal(pread(fd, &byte, 1, 20), 1);
+    byte ^= 0xff;
+    assert_int_equal(pwrite(fd, &byte, 1, 20), 1);
+    close(fd);
+    st = db_open(dir);
+    struct series_set out = {0};
+    struct saba_err err = {0};
+    assert_int_equal(st->ops->select(st, NULL, 0, ALL, true, &out, &err), 0);
+    assert_int_equal(out.n, 0);
+    series_set_free(&out);
+    storage_close(st);
+    unit_rm_rf(dir);
+}
+
+static void test_garbage_is_refused(void **state)
+{
+    (void)state;
+    uint8_t junk[256];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (uint8_t)(i * 37 + 11);
+    struct block *b = NULL;
+    struct saba_err err = {0};
+    assert_int_equal(block_open_mem(junk, sizeof junk, junk, sizeof junk, &b, &err), SABA_ECORRUPT);
+    struct head *h = head_new();
+    int64_t cut;
+    assert_int_equal(checkpoint_decode(junk, sizeof junk, h, &cut, &err), SABA_ECORRUPT);
+    head_free(h);
+}
+
+/* Dense chunks give back exactly what went in: decimals (deltas and deltas of
+ * deltas), arbitrary doubles (NaN payloads, -0.0, infinities: XOR mode) and
+ * irregular timestamps, across the 4096-sample chunk limit. */
+static void test_dense_roundtrip(void **state)
+{
+    (void)state;
+    char dir[64], path[128];
+    unit_mkdtemp(dir);
+    enum { N = 5000, SERIES = 4 };
+    int64_t *t = xmalloc(N * sizeof *t);
+    double *v[SERIES];
+    for (int s = 0; s < SERIES; s++)
+        v[s] = xmalloc(N * sizeof(double));
+    uint64_t rnd = 88172645463325252ull;
+    for (int i = 0; i < N; i++) {
+        rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+        t[i] = T0 + i * 10000 + (int64_t)(rnd % 7) - (i % 3 == 0 ? 5000 : 0);
+        v[0][i] = (double)(int64_t)(rnd % 10000) / 100.0; /* gauge, 2 decimals */
+        v[1][i] = 1e12 + 1500.0 * i + (double)(rnd % 3);  /* counter */
+        v[2][i] = bitsd(rnd);                             /* any bits at all */
+        v[3][i] = i % 5 == 0 ? -0.0 : i % 7 == 0 ? INFINITY : -(double)(rnd % 100) / 8.0;
+    }
+    for (int i = 1; i < N; i++)
+        if (t[i] <= t[i - 1])
+            t[i] = t[i - 1] + 1;
+    struct block_meta meta = {.seq = 7};
+    struct block_writer *w;
+    struct saba_err err = {0};
+    snprintf(path, sizeof path, "%s", dir);
+    assert_int_equal(block_writer_new(path, &meta, &w, &err), 0);
+    for (int s = 0; s < SERIES; s++) {
+        /* hand the samples over as head chunks of 120 */
+        struct chunk_enc enc[N / 120 + 1];
+        struct block_chunk cs[N / 120 + 1];
+        size_t nc = 0;
+        for (int off = 0; off < N; off += 120, nc++) {
+            int cnt = N - off < 120 ? N - off : 120;
+            chunk_enc_init(&enc[nc]);
+            for (int i = 0; i < cnt; i++)
+                chunk_enc_append(&enc[nc], t[off + i], v[s][off + i]);
+            cs[nc] = (struct block_chunk){
+                t[off],        t[off + cnt - 1], enc[nc].buf,      chunk_enc_len(&enc[nc]),
+                (uint16_t)cnt, BLOCK_KIND_RAW,   BLOCK_ENC_GORILLA};
+        }
+        char sv[16];
+        snprintf(sv, sizeof sv, "%d", s);
+        struct label ls[2] = {{"__name__", "d"}, {"s", sv}};
+        assert_int_equal(block_writer_add(w, ls, 2, cs, nc, &err), 0);
+        for (size_t i = 0; i < nc; i++)
+            chunk_enc_free(&enc[i]);
+    }
+    assert_int_equal(block_writer_commit(w, &meta, &err), 0);
+    snprintf(path, sizeof path, "%s/0000000000000007", dir);
+    struct block *b;
+    assert_int_equal(block_open(path, &b, &err), 0);
+    int64_t *gt = xmalloc(N * sizeof *gt);
+    double *gv = xmalloc(N * sizeof *gv);
+    for (uint32_t s = 0; s < SERIES; s++) {
+        struct label ls[4];
+        uint32_t nc;
+        assert_int_equal(block_series_labels(b, s, ls, &nc), 2);
+        assert_int_equal(nc, 2); /* 5000 samples: 4096 + 904 */
+        size_t n = 0;
+        for (uint32_t j = 0; j < nc; j++) {
+            struct block_chunk c;
+            assert_int_equal(block_series_chunk(b, s, j, &c), 0);
+            assert_int_equal(c.enc, BLOCK_ENC_DENSE);
+            int got = block_chunk_decode(&c, gt + n, gv + n);
+            assert_int_equal(got, c.count);
+            n += (size_t)got;
+        }
+        assert_int_equal(n, N);
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(gt[i], t[i]);
+            assert_int_equal(dbits(gv[i]), dbits(v[s][i]));
+        }
+    }
+    block_close(b);
+    free(gt);
+    free(gv);
+    free(t);
+    for (int s = 0; s < SERIES; s++)
+        free(v[s]);
+    unit_rm_rf(dir);
+}
+
+/* Samples of series "1" in [lo, hi] are gone from head and blocks at once,
+ * after a restart (WAL record + tombstones) and after compaction applied the
+ * tombstones; other series keep everything. */
+static void check_deleted(struct storage *st, int64_t lo, int64_t hi, int hours)
+{
+    struct series_set out = {0};
+    struct saba_err err = {0};
+    assert_int_equal(st->ops->select(st, NULL, 0, ALL, true, &out, &err), 0);
+    assert_int_equal(out.n, NSERIES);
+    for (size_t i = 0; i < out.n; i++) {
+        bool victim = !strcmp(labels_get(&out.v[i].labels, "s"), "1");
+        size_t k = 0;
+        for (int m = 0; m < hours * 60; m++) {
+            int64_t t = T0 + (int64_t)m * MIN;
+            if (victim && t >= lo && t <= hi)
+                continue;
+            assert_true(k < out.v[i].n);
+            assert_int_equal(out.v[i].t[k], t);
+            assert_true(out.v[i].v[k] == (double)m);
+            k++;
+        }
+        assert_int_equal(out.v[i].n, k);
+    }
+    series_set_free(&out);
+}
+
+static void test_delete_series(void **state)
+{
+    (void)state;
+    unit_quiet_logs();
+    char dir[64];
+    unit_mkdtemp(dir);
+    struct storage *st = db_open(dir);
+    for (int h = 0; h < 4; h++)
+        assert_int_equal(append_hour(st, h), 0);
+    maintain(st, false); /* hours 0-2 in blocks, 3 in the head */
+    struct matcher *m;
+    struct saba_err err = {0};
+    assert_int_equal(matcher_new(MATCH_EQ, "s", "1", &m, &err), 0);
+    int64_t lo = T0 + HOUR + 10 * MIN, hi = T0 + 3 * HOUR + 20 * MIN;
+    assert_int_equal(st->ops->delete_series(st, &m, 1, lo, hi, &err), 0);
+    matcher_free(m);
+    check_deleted(st, lo, hi, 4);
+    storage_close(st);
+    st = db_open(dir);
+    check_deleted(st, lo, hi, 4);
+    struct tsdb_block_stats bs;
+    tsdb_block_stats(st, &bs);
+    uint64_t before = bs.compactions;
+    maintain(st, false); /* applies the tombstones */
+    tsdb_block_stats(st, &bs);
+    assert_true(bs.compactions > before);
+    assert_int_equal(bs.block_samples, 3 * 60 * NSERIES - (3 * 60 - 70));
+    check_deleted(st, lo, hi, 4);
+    storage_close(st);
+    st = db_open(dir);
+    check_deleted(st, lo, hi, 4);
+    storage_close(st);
+    unit_rm_rf(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cut_checkpoint_and_restart),
+        cmocka_unit_test(test_compaction_merges_windows),
+        cmocka_unit_test(test_out_of_order_overlap_is_merged),
+        cmocka_unit_test(test_plan),
+        cmocka_unit_test(test_faults_write),
+        cmocka_unit_test(test_faults_torn_write_enospc),
+        cmocka_unit_test(test_faults_fsync),
+        cmocka_unit_test(test_faults_rename),
+        cmocka_unit_test(test_corrupt_block_skipped),
+        cmocka_unit_test(test_corrupt_chunk_skipped),
+        cmocka_unit_test(test_garbage_is_refused),
+        cmocka_unit_test(test_dense_roundtrip),
+        cmocka_unit_test(test_delete_series),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
