@@ -18,7 +18,7 @@
 #include "cli/cli.h"
 #include "ingest/csv.h"
 #include "ingest/influx.h"
-#include "ingest/promtext.h"
+#include "ingest/exposition.h"
 #include "storage/batch.h"
 #include "storage/tsdb/tsdb.h"
 
@@ -275,10 +275,11 @@ static int import_file(struct importer *im, const char *path, const char *data, 
         b.now_ms = now_ms();
         const char *p = data + off;
         struct influx_stats ist = {0};
+        struct expo_stats est = {0};
         if (f == FMT_INFLUX)
             rc = influx_parse(p, len, im->prec, b.now_ms, &b, &ist, &err);
         else if (f == FMT_PROM)
-            rc = promtext_parse(p, len, b.now_ms, &b, &err);
+            rc = expo_parse_batch(p, len, EXPO_TEXT, b.now_ms, &b, &est, &err);
         else
             rc = csv_parse(&hdr, p, len, &b, &err);
         if (rc) {
