@@ -10,6 +10,7 @@
 #include "query/eval.h"
 #include "base/alloc.h"
 #include "base/hashmap.h"
+#include "base/par.h"
 #include "query/eval_impl.h"
 #include "query/functions.h"
 #include "storage/labels.h"
@@ -323,6 +324,23 @@ int64_t node_ref(const struct ev *ev, const struct node *n, int64_t t)
     return sat_sub(t, n->offset_ms);
 }
 
+/* Remove staleness markers from series [lo, hi) of a set (par_for). */
+static void drop_stale_markers(void *ctx, size_t lo, size_t hi)
+{
+    struct series_set *set = ctx;
+    for (size_t i = lo; i < hi; i++) {
+        struct series_data *s = &set->v[i];
+        size_t k = 0;
+        for (size_t j = 0; j < s->n; j++) {
+            if (value_is_stale(s->v[j]))
+                continue;
+            s->t[k] = s->t[j];
+            s->v[k++] = s->v[j];
+        }
+        s->n = k;
+    }
+}
+
 /* Select the series of selector sel (a NODE_VECTOR) with samples in
  * [ref(first step) - window, ref(last step)], where ref applies modifier node
  * mod's @ and offset. With drop_stale, staleness markers (not samples) are
@@ -335,20 +353,22 @@ static int select_span(struct ev *ev, const struct node *sel, const struct node 
     struct storage *st = ev->o->storage;
     int rc = st->ops->select(st, sel->matchers, sel->nmatchers, sat_sub(first, window), last, true,
                              out, err);
-    if (rc || !drop_stale)
+    if (rc)
         return rc;
+    int64_t total = 0;
+    for (size_t i = 0; i < out->n; i++)
+        total += (int64_t)out->v[i].n;
+    if (!budget_charge(g->budget, total)) {
+        series_set_free(out);
+        return err_set(err, SABA_EEXEC, 0, EVAL_TOO_MANY_SAMPLES);
+    }
+    if (!drop_stale)
+        return 0;
+    par_for(out->n, 256, drop_stale_markers, out);
     size_t keep = 0;
     for (size_t i = 0; i < out->n; i++) {
         struct series_data *s = &out->v[i];
-        size_t k = 0;
-        for (size_t j = 0; j < s->n; j++) {
-            if (value_is_stale(s->v[j]))
-                continue;
-            s->t[k] = s->t[j];
-            s->v[k++] = s->v[j];
-        }
-        s->n = k;
-        if (!k) {
+        if (!s->n) {
             series_data_free(s);
             continue;
         }

@@ -816,6 +816,18 @@ static void test_errors(void **state)
         query_result_free(&r);
         node_free(n);
     }
+    /* the raw samples a selection reads count too: up has 4 in the last hour */
+    struct node *n = parse("count_over_time(up[1h])");
+    struct eval_opts o = {EVAL_DEFAULT_LOOKBACK_MS, f->st, 3};
+    struct saba_err err = {0};
+    struct query_result r;
+    assert_int_equal(eval_instant(&o, n, T0 + 10 * MIN, &r, &err), SABA_EEXEC);
+    assert_non_null(strstr(err.msg, "too many samples"));
+    query_result_free(&r);
+    o.max_samples = 10;
+    assert_int_equal(eval_instant(&o, n, T0 + 10 * MIN, &r, &err), 0);
+    query_result_free(&r);
+    node_free(n);
 }
 
 /* Regression test (was a bug; same as test_head.c's test_select_matching_nothing): a selector that

@@ -15,6 +15,7 @@
  */
 #include "storage/tsdb/head.h"
 #include "base/alloc.h"
+#include "base/par.h"
 #include "base/buf.h"
 #include "base/hashmap.h"
 #include "storage/labels.h"
@@ -723,44 +724,25 @@ static int cmp_series_data(const void *a, const void *b)
                       &((const struct series_data *)b)->labels);
 }
 
-int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t mint, int64_t maxt,
-                bool samples, struct series_set *out, struct saba_err *err)
+/* Decoding the series head_select picked: one slice per CPU. */
+struct select_job {
+    struct head *h;
+    int64_t mint, maxt;
+    bool samples;
+    const struct hseries **s;
+    struct series_data *out; /* one per picked series; labels.v NULL if it has no sample */
+    size_t n;
+};
+
+static void select_decode(void *ctx, size_t from, size_t to)
 {
-    (void)err;
-    struct resolved *rs = xcalloc(nm ? nm : 1, sizeof *rs);
-    struct idvec cand = {0};
-    bool have_cand = false;
-    for (size_t i = 0; i < nm; i++) {
-        resolve(h, m[i], &rs[i]);
-        if (rs[i].matches_empty)
-            continue;
-        struct idvec u = union_postings(h, &rs[i]);
-        if (!have_cand) {
-            cand = u;
-            have_cand = true;
-        } else {
-            intersect(&cand, &u);
-            free(u.v);
-        }
-    }
-    if (!have_cand) {
-        for (uint32_t id = 0; id < h->nseries; id++)
-            if (series_at(h, id))
-                idvec_push(&cand, id);
-    }
-    size_t cap = 0;
-    out->v = NULL;
-    out->n = 0;
-    for (uint32_t k = 0; k < cand.n; k++) {
-        const struct hseries *s = series_at(h, cand.v[k]);
-        bool ok = s && series_overlaps(s, mint, maxt);
-        for (size_t i = 0; ok && i < nm; i++)
-            if (rs[i].matches_empty)
-                ok = series_accepts(series_labels(h, s), s->nlabels, &rs[i]);
-        if (!ok)
-            continue;
+    struct select_job *j = ctx;
+    struct head *h = j->h;
+    int64_t mint = j->mint, maxt = j->maxt;
+    for (size_t k = from; k < to; k++) {
+        const struct hseries *s = j->s[k];
         struct samplevec sv = {0};
-        if (samples) {
+        if (j->samples) {
             /* size the arrays once: at most every sample of the overlapping chunks */
             size_t room = 0;
             for (uint32_t c = 0; c < s->nclosed; c++)
@@ -786,16 +768,66 @@ int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t min
                 continue;
             }
         }
-        if (out->n == cap) {
-            cap = cap ? cap * 2 : 16;
-            out->v = xrealloc(out->v, cap * sizeof *out->v);
-        }
         struct label ls[256];
         for (uint16_t i = 0; i < s->nlabels && i < 256; i++)
             ls[i] = (struct label){h->sym_str[series_labels(h, s)[2 * i]],
                                    h->sym_str[series_labels(h, s)[2 * i + 1]]};
-        out->v[out->n++] = (struct series_data){labels_copy(ls, s->nlabels), sv.n, sv.t, sv.v};
+        j->out[k] = (struct series_data){labels_copy(ls, s->nlabels), sv.n, sv.t, sv.v};
     }
+}
+
+int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t mint, int64_t maxt,
+                bool samples, struct series_set *out, struct saba_err *err)
+{
+    (void)err;
+    struct resolved *rs = xcalloc(nm ? nm : 1, sizeof *rs);
+    struct idvec cand = {0};
+    bool have_cand = false;
+    for (size_t i = 0; i < nm; i++) {
+        resolve(h, m[i], &rs[i]);
+        if (rs[i].matches_empty)
+            continue;
+        struct idvec u = union_postings(h, &rs[i]);
+        if (!have_cand) {
+            cand = u;
+            have_cand = true;
+        } else {
+            intersect(&cand, &u);
+            free(u.v);
+        }
+    }
+    if (!have_cand) {
+        for (uint32_t id = 0; id < h->nseries; id++)
+            if (series_at(h, id))
+                idvec_push(&cand, id);
+    }
+    /* pick the series, then decode them on every CPU (par_for): decoding
+     * chunks is most of a large query's storage time */
+    struct select_job job = {
+        h, mint, maxt, samples, xmalloc((cand.n ? cand.n : 1) * sizeof *job.s), NULL, 0};
+    for (uint32_t k = 0; k < cand.n; k++) {
+        const struct hseries *s = series_at(h, cand.v[k]);
+        bool ok = s && series_overlaps(s, mint, maxt);
+        for (size_t i = 0; ok && i < nm; i++)
+            if (rs[i].matches_empty)
+                ok = series_accepts(series_labels(h, s), s->nlabels, &rs[i]);
+        if (ok)
+            job.s[job.n++] = s;
+    }
+    job.out = xcalloc(job.n ? job.n : 1, sizeof *job.out);
+    par_for(job.n, 256, select_decode, &job);
+    out->v = NULL;
+    out->n = 0;
+    for (size_t k = 0; k < job.n; k++) {
+        if (!job.out[k].labels.v)
+            continue; /* no sample in range */
+        if (!out->v)
+            out->v = job.out;
+        out->v[out->n++] = job.out[k];
+    }
+    if (!out->v)
+        free(job.out);
+    free(job.s);
     if (out->n > 1) /* out->v is NULL when nothing matched: qsort(NULL, ...) is UB */
         qsort(out->v, out->n, sizeof *out->v, cmp_series_data);
     for (size_t i = 0; i < nm; i++) {
