@@ -38,7 +38,7 @@ enum kind { K_REQ, K_BUCKET, K_HSUM, K_HCOUNT, K_RX, K_TX, K_AVAIL, K_SIZE };
 
 typedef struct {
     const char *name;
-    int kind, idx; /* idx: method/status pair, bucket, device or mountpoint */
+    int kind, idx;           /* idx: method/status pair, bucket, device or mountpoint */
     const char *k[3], *v[3]; /* extra labels besides __name__, instance, job */
     const char *job;
 } series_t;
@@ -116,12 +116,12 @@ static double clamp(double x, double lo, double hi)
 /* ---------- host state ---------- */
 typedef struct {
     uint64_t rng;
-    double reqrate, phase;          /* requests/s, phase of the slow load wave */
-    double mu, sigma;               /* log-normal latency: ln(median), shape */
+    double reqrate, phase; /* requests/s, phase of the slow load wave */
+    double mu, sigma;      /* log-normal latency: ln(median), shape */
     double req[6], bucket[NB], hsum, hcount;
     double netrate[3], rx[3], tx[3];
     double fsize[4], avail[4], fill[4]; /* bytes, bytes, bytes/s consumed */
-    double v[NSMAX];                /* values to emit at this tick */
+    double v[NSMAX];                    /* values to emit at this tick */
 } host_t;
 
 static void host_init(host_t *h, uint64_t seed, int hi)
@@ -192,14 +192,30 @@ static void host_tick(host_t *h, long t, int I)
     for (int i = 0; i < NS; i++) {
         const series_t *s = &SER[i];
         switch (s->kind) {
-        case K_REQ: h->v[i] = h->req[s->idx]; break;
-        case K_BUCKET: h->v[i] = h->bucket[s->idx]; break;
-        case K_HSUM: h->v[i] = h->hsum; break;
-        case K_HCOUNT: h->v[i] = h->hcount; break;
-        case K_RX: h->v[i] = h->rx[s->idx]; break;
-        case K_TX: h->v[i] = h->tx[s->idx]; break;
-        case K_AVAIL: h->v[i] = h->avail[s->idx]; break;
-        case K_SIZE: h->v[i] = h->fsize[s->idx]; break;
+        case K_REQ:
+            h->v[i] = h->req[s->idx];
+            break;
+        case K_BUCKET:
+            h->v[i] = h->bucket[s->idx];
+            break;
+        case K_HSUM:
+            h->v[i] = h->hsum;
+            break;
+        case K_HCOUNT:
+            h->v[i] = h->hcount;
+            break;
+        case K_RX:
+            h->v[i] = h->rx[s->idx];
+            break;
+        case K_TX:
+            h->v[i] = h->tx[s->idx];
+            break;
+        case K_AVAIL:
+            h->v[i] = h->avail[s->idx];
+            break;
+        case K_SIZE:
+            h->v[i] = h->fsize[s->idx];
+            break;
         }
     }
 }
@@ -320,8 +336,9 @@ static void emit_series(buf_t *b, int i, const char *inst, double v, int64_t tms
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: genrw -o OUTPREFIX [-H hosts=1000] [-T points=540] [-i interval_s=15]\n"
-                    "             [-s start_unix=1700000000] [-S seed=42] [-b batch_samples=2000]\n");
+    fprintf(stderr,
+            "usage: genrw -o OUTPREFIX [-H hosts=1000] [-T points=540] [-i interval_s=15]\n"
+            "             [-s start_unix=1700000000] [-S seed=42] [-b batch_samples=2000]\n");
     exit(2);
 }
 
