@@ -15,6 +15,7 @@
  *  3. Every offset in the index points inside the index before the TOC.
  */
 #include "storage/tsdb/block.h"
+#include "storage/tsdb/postings.h"
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/crc32c.h"
@@ -1261,23 +1262,6 @@ static struct ids matcher_postings(const struct block *b, const struct matcher *
     return out;
 }
 
-static void ids_intersect(struct ids *a, const struct ids *b)
-{
-    size_t i = 0, j = 0, n = 0;
-    while (i < a->n && j < b->n) {
-        if (a->v[i] < b->v[j])
-            i++;
-        else if (a->v[i] > b->v[j])
-            j++;
-        else {
-            a->v[n++] = a->v[i];
-            i++;
-            j++;
-        }
-    }
-    a->n = n;
-}
-
 static bool labels_accept(const struct label *ls, int nl, struct matcher *const *m, size_t nm)
 {
     for (size_t i = 0; i < nm; i++) {
@@ -1307,7 +1291,7 @@ static struct ids candidates(const struct block *b, struct matcher *const *m, si
             cand = u;
             have = true;
         } else {
-            ids_intersect(&cand, &u);
+            cand.n = postings_intersect(cand.v, cand.n, u.v, u.n);
             free(u.v);
         }
     }

@@ -14,6 +14,7 @@
  *  3. Each postings list is strictly ascending (ids only grow).
  */
 #include "storage/tsdb/head.h"
+#include "storage/tsdb/postings.h"
 #include "base/alloc.h"
 #include "base/par.h"
 #include "base/buf.h"
@@ -657,23 +658,6 @@ static struct idvec union_postings(const struct head *h, const struct resolved *
     return out;
 }
 
-static void intersect(struct idvec *a, const struct idvec *b)
-{
-    uint32_t i = 0, j = 0, n = 0;
-    while (i < a->n && j < b->n) {
-        if (a->v[i] < b->v[j])
-            i++;
-        else if (a->v[i] > b->v[j])
-            j++;
-        else {
-            a->v[n++] = a->v[i];
-            i++;
-            j++;
-        }
-    }
-    a->n = n;
-}
-
 static bool series_accepts(const uint32_t *sl, uint16_t n, const struct resolved *r)
 {
     for (uint16_t i = 0; i < n; i++) {
@@ -792,7 +776,7 @@ int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t min
             cand = u;
             have_cand = true;
         } else {
-            intersect(&cand, &u);
+            cand.n = (uint32_t)postings_intersect(cand.v, cand.n, u.v, u.n);
             free(u.v);
         }
     }
