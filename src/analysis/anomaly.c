@@ -305,24 +305,9 @@ double anomaly_update(struct anomaly *a, int64_t t_ms, double x)
     return zmap(zi > zs ? zi : zs);
 }
 
-static void put_f64(struct buf *b, double v)
-{
-    uint64_t u;
-    memcpy(&u, &v, sizeof u);
-    buf_put_u64le(b, u);
-}
-
-static double get_f64(const uint8_t *p)
-{
-    uint64_t u = load_u64le(p);
-    double v;
-    memcpy(&v, &u, sizeof v);
-    return v;
-}
-
 static void pred_save(const struct predictor *p, struct buf *out)
 {
-    put_f64(out, p->scale);
+    buf_put_f64le(out, p->scale);
     sdar_save(&p->ar, out);
 }
 
@@ -330,7 +315,7 @@ static size_t pred_load(struct predictor *p, const uint8_t *in, size_t n)
 {
     if (n < 8)
         return 0;
-    p->scale = get_f64(in);
+    p->scale = load_f64le(in);
     if (!isfinite(p->scale) || p->scale < 0)
         return 0;
     size_t used = sdar_load(&p->ar, in + 8, n - 8);
@@ -355,7 +340,7 @@ void anomaly_save(const struct anomaly *a, struct buf *out)
     const double d[] = {a->cf_mean,  a->cf_var, a->ex_rate, a->rbase, a->rdev, a->bias,
                         a->bias_dev, a->gx,     a->gr,      a->dt,    a->pref};
     for (size_t i = 0; i < sizeof d / sizeof *d; i++)
-        put_f64(out, d[i]);
+        buf_put_f64le(out, d[i]);
     uint32_t fm, fs;
     memcpy(&fm, &a->ex_m, 4);
     memcpy(&fs, &a->ex_s2, 4);
@@ -416,7 +401,7 @@ struct anomaly *anomaly_restore(const uint8_t *in, size_t n, struct saba_err *e)
     double *d[] = {&a->cf_mean,  &a->cf_var, &a->ex_rate, &a->rbase, &a->rdev, &a->bias,
                    &a->bias_dev, &a->gx,     &a->gr,      &a->dt,    &a->pref};
     for (size_t i = 0; i < sizeof d / sizeof *d; i++, off += 8) {
-        *d[i] = get_f64(in + off);
+        *d[i] = load_f64le(in + off);
         if (!isfinite(*d[i]))
             goto bad;
     }

@@ -130,28 +130,13 @@ double cf_score01(double score)
     return 1 - exp(-(score - 1) / 4);
 }
 
-static void put_f64(struct buf *b, double v)
-{
-    uint64_t u;
-    memcpy(&u, &v, sizeof u);
-    buf_put_u64le(b, u);
-}
-
-static double get_f64(const uint8_t *p)
-{
-    uint64_t u = load_u64le(p);
-    double v;
-    memcpy(&v, &u, sizeof v);
-    return v;
-}
-
 static void ring_save(const struct ring *g, struct buf *out)
 {
     buf_put_u32le(out, (uint32_t)g->pos);
     buf_put_u32le(out, (uint32_t)g->fill);
-    put_f64(out, g->sum);
+    buf_put_f64le(out, g->sum);
     for (int i = 0; i < g->width; i++)
-        put_f64(out, g->v[i]);
+        buf_put_f64le(out, g->v[i]);
 }
 
 static size_t ring_load(struct ring *g, const uint8_t *in, size_t n)
@@ -160,11 +145,11 @@ static size_t ring_load(struct ring *g, const uint8_t *in, size_t n)
     if (n < need)
         return 0;
     uint32_t pos = load_u32le(in), fill = load_u32le(in + 4);
-    double sum = get_f64(in + 8);
+    double sum = load_f64le(in + 8);
     if (pos >= (uint32_t)g->width || fill > (uint32_t)g->width || !isfinite(sum))
         return 0;
     for (int i = 0; i < g->width; i++) {
-        double v = get_f64(in + 16 + 8 * (size_t)i);
+        double v = load_f64le(in + 16 + 8 * (size_t)i);
         if (!isfinite(v))
             return 0;
         g->v[i] = v;
@@ -185,9 +170,9 @@ void cf_save(const struct changefinder *cf, struct buf *out)
     buf_put_u32le(out, (uint32_t)cf->p.order);
     buf_put_u32le(out, (uint32_t)cf->p.smooth1);
     buf_put_u32le(out, (uint32_t)cf->p.smooth2);
-    put_f64(out, cf->p.discount);
-    put_f64(out, cf->score);
-    put_f64(out, cf->stage1);
+    buf_put_f64le(out, cf->p.discount);
+    buf_put_f64le(out, cf->score);
+    buf_put_f64le(out, cf->stage1);
     sdar_save(&cf->s1, out);
     sdar_save(&cf->s2, out);
     ring_save(&cf->m1, out);
@@ -210,15 +195,15 @@ struct changefinder *cf_restore(const uint8_t *in, size_t n, struct saba_err *e)
     struct cf_params p = {.order = (int)load_u32le(in + 8),
                           .smooth1 = (int)load_u32le(in + 12),
                           .smooth2 = (int)load_u32le(in + 16),
-                          .discount = get_f64(in + 20)};
+                          .discount = load_f64le(in + 20)};
     if (load_u32le(in + 8) > SDAR_MAX_ORDER || load_u32le(in + 12) > CF_MAX_SMOOTH ||
         load_u32le(in + 16) > CF_MAX_SMOOTH || cf_params_check(&p, e)) {
         err_set(e, SABA_ECORRUPT, 0, "saved ChangeFinder state has bad parameters");
         return NULL;
     }
     struct changefinder *cf = cf_new(&p);
-    cf->score = get_f64(in + 28);
-    cf->stage1 = get_f64(in + 36);
+    cf->score = load_f64le(in + 28);
+    cf->stage1 = load_f64le(in + 36);
     size_t off = head, used;
     if (!isfinite(cf->score) || !isfinite(cf->stage1))
         goto bad;

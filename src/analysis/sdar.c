@@ -162,30 +162,15 @@ size_t sdar_saved_size(int k)
     return 8 * (4 + sdar_storage(k));
 }
 
-static void put_f64(struct buf *b, double v)
-{
-    uint64_t u;
-    memcpy(&u, &v, sizeof u);
-    buf_put_u64le(b, u);
-}
-
-static double get_f64(const uint8_t *p)
-{
-    uint64_t u = load_u64le(p);
-    double v;
-    memcpy(&v, &u, sizeof v);
-    return v;
-}
-
 void sdar_save(const struct sdar *s, struct buf *out)
 {
-    put_f64(out, s->mu);
-    put_f64(out, s->sigma2);
-    put_f64(out, s->qn);
+    buf_put_f64le(out, s->mu);
+    buf_put_f64le(out, s->sigma2);
+    buf_put_f64le(out, s->qn);
     buf_put_u64le(out, s->n);
     size_t m = sdar_storage(s->k);
     for (size_t i = 0; i < m; i++)
-        put_f64(out, s->c[i]); /* c, w and hist are contiguous */
+        buf_put_f64le(out, s->c[i]); /* c, w and hist are contiguous */
 }
 
 size_t sdar_load(struct sdar *s, const uint8_t *in, size_t n)
@@ -193,12 +178,12 @@ size_t sdar_load(struct sdar *s, const uint8_t *in, size_t n)
     size_t need = sdar_saved_size(s->k), m = sdar_storage(s->k);
     if (n < need)
         return 0;
-    double mu = get_f64(in), sigma2 = get_f64(in + 8), qn = get_f64(in + 16);
+    double mu = load_f64le(in), sigma2 = load_f64le(in + 8), qn = load_f64le(in + 16);
     uint64_t cnt = load_u64le(in + 24);
     if (!isfinite(mu) || !isfinite(sigma2) || sigma2 < 0 || !(qn >= 0 && qn <= 1))
         return 0;
     for (size_t i = 0; i < m; i++) {
-        double v = get_f64(in + 32 + 8 * i);
+        double v = load_f64le(in + 32 + 8 * i);
         if (!isfinite(v))
             return 0;
         s->c[i] = v;

@@ -89,6 +89,13 @@ void buf_put_u64le(struct buf *b, uint64_t v)
     buf_put_u32le(b, (uint32_t)(v >> 32));
 }
 
+void buf_put_f64le(struct buf *b, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    buf_put_u64le(b, u);
+}
+
 void buf_put_json_str(struct buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";

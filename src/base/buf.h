@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct buf {
     char *data; /* owned; NULL until the first append */
@@ -37,6 +38,8 @@ void buf_put_uvarint(struct buf *b, uint64_t v);
 /* Append v as little-endian fixed-width integers. */
 void buf_put_u32le(struct buf *b, uint32_t v);
 void buf_put_u64le(struct buf *b, uint64_t v);
+/* A double as its 8 IEEE-754 bytes, little-endian (exact, NaN payloads kept). */
+void buf_put_f64le(struct buf *b, double v);
 /* Append s as a JSON string literal, quotes included. s is UTF-8 of length n. */
 void buf_put_json_str(struct buf *b, const char *s, size_t n);
 /* Forget the contents but keep the allocation. */
@@ -68,6 +71,14 @@ static inline uint32_t load_u32le(const uint8_t *p)
 static inline uint64_t load_u64le(const uint8_t *p)
 {
     return (uint64_t)load_u32le(p) | (uint64_t)load_u32le(p + 4) << 32;
+}
+
+static inline double load_f64le(const uint8_t *p)
+{
+    uint64_t u = load_u64le(p);
+    double v;
+    memcpy(&v, &u, sizeof v);
+    return v;
 }
 
 #endif
