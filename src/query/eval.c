@@ -563,13 +563,6 @@ static int eval_node(struct ev *ev, const struct node *n, const struct grid *g,
     return err_set(err, SABA_EEXEC, 0, "unknown expression");
 }
 
-static const struct node *unparen(const struct node *n)
-{
-    while (n->type == NODE_PAREN)
-        n = n->inner;
-    return n;
-}
-
 static int cmp_value_asc(const void *pa, const void *pb)
 {
     const struct series_data *a = pa, *b = pb;

@@ -22,13 +22,6 @@
 #include <string.h>
 #include <time.h>
 
-static const struct node *unparen(const struct node *n)
-{
-    while (n->type == NODE_PAREN)
-        n = n->inner;
-    return n;
-}
-
 /* ---- functions over a range vector ---- */
 
 struct window {

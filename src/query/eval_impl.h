@@ -68,6 +68,14 @@ struct ev {
     int64_t qstart, qend;
 };
 
+/* n without the parentheses around it. */
+static inline const struct node *unparen(const struct node *n)
+{
+    while (n->type == NODE_PAREN)
+        n = n->inner;
+    return n;
+}
+
 /* Evaluate a scalar or instant-vector expression over g. */
 int eval_grid(struct ev *ev, const struct node *n, const struct grid *g, struct series_set *out,
               struct saba_err *err);
