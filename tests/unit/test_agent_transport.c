@@ -286,7 +286,8 @@ static void test_connection_refused(void **state)
     struct buf resp = BUF_INIT;
     assert_int_equal(client_request(c, "POST", "/x", "{}", 2, false, &resp, why, sizeof why), 0);
     assert_true(now_s() - t0 < 2);
-    assert_true(why[0] != '\0');
+    if (!strstr(why, "onnect")) /* "cannot connect to ...", "Couldn't connect to server" */
+        fail_msg("reason: \"%s\"", why);
     assert_int_equal(resp.len, 0);
     /* and again: a failed connection does not break the client */
     why[0] = '\0';

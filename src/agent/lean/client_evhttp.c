@@ -42,7 +42,7 @@ struct call {
     bool expired;
     bool failed; /* the connection failed before an answer */
     enum evhttp_request_error err;
-    int sock_err;
+    int sock_err;               /* errno when the request failed */
     struct evhttp_request *req; /* until done: libevent frees it after on_done */
 };
 
@@ -51,6 +51,8 @@ static void on_done(struct evhttp_request *req, void *arg)
     struct call *k = arg;
     k->done = true;
     k->req = NULL;
+    if (!req && !k->failed)
+        k->sock_err = errno; /* a failed connect: may hold the socket error */
     if (!req || evhttp_request_get_response_code(req) <= 0)
         return;
     k->status = evhttp_request_get_response_code(req);
@@ -100,6 +102,13 @@ static const char *error_text(enum evhttp_request_error err)
         return "request cancelled";
     }
     return "error";
+}
+
+/* errno values that describe why a connection failed; others are stale */
+static bool sock_err_says_why(int e)
+{
+    return e == ECONNREFUSED || e == ECONNRESET || e == ETIMEDOUT || e == EHOSTUNREACH ||
+           e == ENETUNREACH || e == EPIPE || e == ECONNABORTED || e == EADDRNOTAVAIL;
 }
 
 static enum evhttp_cmd_type method_type(const char *method)
@@ -190,14 +199,23 @@ static long attempt(struct client *c, enum evhttp_cmd_type type, const char *pat
         resp->len = resp_len0;
     if (k.expired) {
         snprintf(why, why_len, "timeout after %ld ms", c->timeout_ms);
+    } else if (k.failed && !reused && k.err == EVREQ_HTTP_EOF) {
+        /* libevent reports a name that does not resolve this way too */
+        snprintf(why, why_len,
+                 "cannot connect to %s, or the server closed the connection unanswered%s%s",
+                 e->host_header, sock_err_says_why(k.sock_err) ? ": " : "",
+                 sock_err_says_why(k.sock_err) ? strerror(k.sock_err) : "");
     } else if (k.failed) {
-        if (k.sock_err && (k.err == EVREQ_HTTP_EOF || k.err == EVREQ_HTTP_BUFFER_ERROR))
+        if (sock_err_says_why(k.sock_err))
             snprintf(why, why_len, "%s: %s", error_text(k.err), strerror(k.sock_err));
         else
             snprintf(why, why_len, "%s", error_text(k.err));
         *retry = reused && k.err == EVREQ_HTTP_EOF;
+    } else if (sock_err_says_why(k.sock_err)) {
+        snprintf(why, why_len, "cannot connect to %s: %s", e->host_header, strerror(k.sock_err));
     } else {
-        snprintf(why, why_len, "no answer");
+        /* libevent says no more (a refused connection, for one) */
+        snprintf(why, why_len, "cannot connect to %s", e->host_header);
     }
     /* a connection that failed is not trusted with the next request */
     drop_connection(e);
