@@ -1,6 +1,7 @@
 # saba - build, test, run. See README.md.
 #
-#   make            build ./saba (optimized)
+#   make            build ./saba and ./saba-agent (optimized)
+#   make install    install both into $(DESTDIR)$(PREFIX)/bin (default /usr/local)
 #   make run        install missing packages, build, start the server on 127.0.0.1
 #   make test       every test: lint, unit (cmocka), system (pytest), all again under ASan+UBSan
 #   make fuzz       run every fuzz target for FUZZ_SECONDS (default 60) each
@@ -13,8 +14,12 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 CC       ?= cc
 CSTD     := -std=c17 -D_DEFAULT_SOURCE -D_GNU_SOURCE
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(AGENT_PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# saba-agent, the agent alone for monitored hosts, links only these (and
+# loads libcurl with dlopen for https:// servers): see src/agent/client.h
+AGENT_PKGS := jansson libfyaml libpcre2-8 zlib libevent_core libevent_extra
+AGENT_LIBS  = $(shell pkg-config --libs $(AGENT_PKGS) 2>/dev/null)
 
 MODE ?= release
 ifeq ($(MODE),asan)
@@ -30,18 +35,31 @@ CXX     ?= g++
 CXXFLAGS := -std=c++17 -Wall -Wextra -Werror $(OPT) -Isrc
 LDLIBS  := $(PKG_LIBS) -ldouble-conversion -lstdc++ -lm -pthread
 
-SRC      := $(shell find src -name '*.c' | sort)
+# src/agent/lean/ is saba-agent's own (main, evhttp transport, dlopen'ed libcurl)
+LEAN_SRC := $(sort $(wildcard src/agent/lean/*.c))
+SRC      := $(filter-out $(LEAN_SRC),$(shell find src -name '*.c' | sort))
 LIB_SRC  := $(filter-out src/main.c,$(SRC))
 CXX_SRC  := $(shell find src -name '*.cc' | sort)
 # protobuf-c code generated from the .proto files (remote write)
 PROTO    := $(shell find src -name '*.proto' | sort)
 GEN_SRC  := $(patsubst %.proto,$(BUILD)/gen/%.pb-c.c,$(notdir $(PROTO)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CXX_SRC:%.cc=$(BUILD)/obj/%.o) $(GEN_SRC:%.c=%.o)
+# saba-agent: the agent's files but the linked-libcurl client_new, what they use
+# of base/ and storage/labels, and its own src/agent/lean/
+AGENT_OBJ := $(filter-out $(BUILD)/obj/src/agent/client_linked.o,$(filter $(BUILD)/obj/src/agent/%,$(LIB_OBJ))) \
+             $(patsubst %,$(BUILD)/obj/src/base/%.o,alloc buf dtoa err log num timeutil) \
+             $(BUILD)/obj/src/storage/labels.o
+LEAN_OBJ  := $(LEAN_SRC:%.c=$(BUILD)/obj/%.o)
+# double-conversion and the little of libstdc++ it uses are linked statically:
+# the shared libstdc++ alone would add ~1 MiB of RSS to every agent
+LEAN_LDLIBS = $(AGENT_LIBS) -Wl,-Bstatic -ldouble-conversion -lstdc++ -Wl,-Bdynamic -lm -pthread -ldl
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# unit tests of saba-agent's own files link against its objects, not saba's
+LEAN_UNIT := $(BUILD)/tests/test_agent_transport
 
-.PHONY: all run test unit-build lint format fuzz bench bench-analysis clean deps check-deps
-all: saba
+.PHONY: all run test unit-build lint format fuzz bench bench-analysis clean deps check-deps install
+all: saba saba-agent
 
 # The first build on a fresh machine installs what is missing.
 deps:
@@ -51,9 +69,22 @@ saba: deps
 	@$(MAKE) --no-print-directory MODE=release build/release/saba
 	@cp build/release/saba .saba.tmp && mv -f .saba.tmp saba
 
+saba-agent: deps
+	@$(MAKE) --no-print-directory MODE=release build/release/saba-agent
+	@cp build/release/saba-agent .saba-agent.tmp && mv -f .saba-agent.tmp saba-agent
+
 $(BUILD)/saba: $(LIB_OBJ) $(BUILD)/obj/src/main.o
 	@echo "LD [$(MODE)] $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/saba-agent: $(AGENT_OBJ) $(LEAN_OBJ)
+	@echo "LD [$(MODE)] $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LEAN_LDLIBS)
+
+PREFIX ?= /usr/local
+install: saba saba-agent
+	install -D -m 0755 saba $(DESTDIR)$(PREFIX)/bin/saba
+	install -D -m 0755 saba-agent $(DESTDIR)$(PREFIX)/bin/saba-agent
 
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: src/ingest/%.proto
 	@mkdir -p $(dir $@)
@@ -65,7 +96,7 @@ $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
 	@$(CC) $(CFLAGS) -c -o $@ $<
 
 # sources include the generated headers: generate them first
-$(LIB_SRC:%.c=$(BUILD)/obj/%.o): | $(GEN_SRC:.c=.h)
+$(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LEAN_OBJ): | $(GEN_SRC:.c=.h)
 
 $(BUILD)/obj/%.o: %.cc
 	@mkdir -p $(dir $@)
@@ -77,12 +108,17 @@ $(BUILD)/obj/%.o: %.c
 	@echo "CC [$(MODE)] $<"
 	@$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
+$(LEAN_UNIT): $(BUILD)/tests/%: tests/unit/%.c $(AGENT_OBJ) $(filter-out %/main.o,$(LEAN_OBJ))
+	@mkdir -p $(dir $@)
+	@echo "LD [$(MODE)] $@"
+	@$(CC) $(CFLAGS) -Itests/unit -o $@ $^ $(LEAN_LDLIBS) $(shell pkg-config --libs cmocka)
+
+$(filter-out $(LEAN_UNIT),$(UNIT_BIN)): $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "LD [$(MODE)] $@"
 	@$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(LDLIBS) $(shell pkg-config --libs cmocka)
 
-unit-build: $(BUILD)/saba $(UNIT_BIN)
+unit-build: $(BUILD)/saba $(BUILD)/saba-agent $(UNIT_BIN)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
@@ -92,6 +128,7 @@ run: saba
 test: deps
 	@$(MAKE) --no-print-directory MODE=release unit-build
 	@cp build/release/saba .saba.tmp && mv -f .saba.tmp saba
+	@cp build/release/saba-agent .saba-agent.tmp && mv -f .saba-agent.tmp saba-agent
 	@$(MAKE) --no-print-directory MODE=asan unit-build
 	@$(MAKE) --no-print-directory lint
 	@scripts/run-tests
@@ -125,4 +162,4 @@ bench-analysis: saba
 	/usr/bin/python3 bench/analysis/quality.py --saba ./saba
 
 clean:
-	rm -rf build saba
+	rm -rf build saba saba-agent

@@ -1,14 +1,20 @@
 #!/usr/bin/python3
-"""Footprint of `saba agent` side by side with node_exporter on this machine.
+"""Footprint of the saba agent side by side with node_exporter on this machine.
 
-  bench/agent/footprint.py [--saba ./saba] [--collections 1000] [--daemon-seconds 30]
+  bench/agent/footprint.py [--saba ./saba] [--agent ./saba-agent] [--collections 1000]
+                           [--daemon-seconds 30]
+
+The agent measured is --agent: the lean `saba-agent` by default (beside
+--saba), or the full binary's `saba agent` when --agent names a `saba`
+binary. --saba is the full binary that runs the `saba server` the daemon
+ships to.
 
 Measures, with plugins off:
   - node_exporter (Debian's prometheus-node-exporter, default collectors):
     CPU time per scrape over N scrapes of /metrics (utime+stime of its
     process from /proc/<pid>/stat), and its RSS after them;
-  - saba agent: CPU time per collection over N collections of
-    `saba agent once --count N` (collect + saba JSON + gzip, as a delivery
+  - the agent: CPU time per collection over N collections of
+    `saba-agent once --count N` (collect + saba JSON + gzip, as a delivery
     does; process start included), and, as a daemon shipping to a fresh
     `saba server` every second, its RSS and CPU per interval.
 Every process listens on 127.0.0.1 on a free port and is stopped by its PID.
@@ -104,10 +110,20 @@ def node_exporter(n):
         p.wait(30)
 
 
-def agent_once(saba, n):
+def agent_cmd(path):
+    """argv of the agent: `saba-agent` itself, or `saba agent`."""
+    return [path, "agent"] if os.path.basename(path) == "saba" else [path]
+
+
+def agent_name(path):
+    """The agent as the report names it, without this machine's directories."""
+    return " ".join([os.path.basename(path)] + agent_cmd(path)[1:])
+
+
+def agent_once(agent, n):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
-    subprocess.run([saba, "agent", "once", "--count", str(n)], check=True,
+    subprocess.run(agent_cmd(agent) + ["once", "--count", str(n)], check=True,
                    stdout=subprocess.DEVNULL)
     wall = time.time() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -116,7 +132,7 @@ def agent_once(saba, n):
             "wall_s": wall}
 
 
-def agent_daemon(saba, seconds):
+def agent_daemon(saba, agent_path, seconds):
     tmp = tempfile.mkdtemp(prefix="saba-agent-bench-")
     log = open(os.path.join(tmp, "server.log"), "w")
     srv = subprocess.Popen([saba, "server", "--data", os.path.join(tmp, "data"), "--listen",
@@ -132,14 +148,22 @@ def agent_daemon(saba, seconds):
             raise RuntimeError("saba server did not start")
         url = "http://127.0.0.1:" + m.group(1)
         alog = open(os.path.join(tmp, "agent.log"), "w")
-        agent = subprocess.Popen([saba, "agent", "--server", url, "--interval", "1s",
-                                  "--state-dir", os.path.join(tmp, "state")],
+        agent = subprocess.Popen(agent_cmd(agent_path) + ["--server", url, "--interval", "1s",
+                                                          "--state-dir",
+                                                          os.path.join(tmp, "state")],
                                  stdout=alog, stderr=alog)
         time.sleep(3)  # registration, first batches
         c0, t0 = cpu_ns(agent.pid), time.time()
         time.sleep(seconds)
         cpu, wall = (cpu_ns(agent.pid) - c0) / 1e9, time.time() - t0
+        with open(alog.name) as f:
+            sent = f.read()
+        if "msg=registered" not in sent or "cannot send" in sent:
+            raise RuntimeError("the agent did not deliver:\n" + sent[-2000:])
+        with open("/proc/%d/maps" % agent.pid) as f:
+            libs = sorted({ln.split()[-1] for ln in f if ".so" in ln})
         return {"seconds": wall, "cpu_s": cpu, "cpu_ms_per_interval": 1000 * cpu / wall,
+                "shared_objects": len(libs),
                 "rss_kib": rss_kib(agent.pid), "hwm_kib": rss_kib(agent.pid, "VmHWM"),
                 "anon_kib": rss_kib(agent.pid, "RssAnon"), "file_kib": rss_kib(agent.pid, "RssFile"),
                 "pss_kib": pss_kib(agent.pid)}
@@ -154,16 +178,21 @@ def agent_daemon(saba, seconds):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--saba", default=os.path.join(os.path.dirname(__file__), "..", "..", "saba"))
+    ap.add_argument("--agent", help="saba-agent (default: beside --saba), or a saba binary")
     ap.add_argument("--collections", type=int, default=1000)
     ap.add_argument("--daemon-seconds", type=int, default=30)
     a = ap.parse_args()
     saba = os.path.abspath(a.saba)
+    agent = os.path.abspath(a.agent or os.path.join(os.path.dirname(saba), "saba-agent"))
     ne = node_exporter(a.collections)
-    once = agent_once(saba, a.collections)
-    daemon = agent_daemon(saba, a.daemon_seconds)
+    once = agent_once(agent, a.collections)
+    daemon = agent_daemon(saba, agent, a.daemon_seconds)
     cpu_ratio = once["cpu_ms_per_collection"] / ne["cpu_ms_per_scrape"]
     rss_ratio = daemon["rss_kib"] / ne["rss_kib"]
-    print("| measure | node_exporter | saba agent | ratio | target |")
+    print("agent: `%s` (%d shared objects mapped as a daemon)"
+          % (agent_name(agent), daemon["shared_objects"]))
+    print()
+    print("| measure | node_exporter | agent | ratio | target |")
     print("|---|---:|---:|---:|---|")
     print("| CPU per scrape / collection (%d each) | %.2f ms | %.3f ms | %.3f× | ≤ 0.1× |"
           % (a.collections, ne["cpu_ms_per_scrape"], once["cpu_ms_per_collection"], cpu_ratio))
@@ -176,7 +205,8 @@ def main():
              daemon["file_kib"] / 1024, daemon["anon_kib"] / ne["anon_kib"]))
     print("| PSS (shared pages divided among their users) | %.1f MiB | %.1f MiB | %.3f× | |"
           % (ne["pss_kib"] / 1024, daemon["pss_kib"] / 1024, daemon["pss_kib"] / ne["pss_kib"]))
-    print(json.dumps({"node_exporter": ne, "agent_once": once, "agent_daemon": daemon,
+    print(json.dumps({"agent": agent_name(agent), "node_exporter": ne, "agent_once": once,
+                      "agent_daemon": daemon,
                       "cpu_ratio": cpu_ratio, "rss_ratio": rss_ratio}))
 
 

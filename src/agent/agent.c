@@ -606,8 +606,12 @@ static int agent_retire(struct agent *a)
                 a->cfg.state_dir);
         return 1;
     }
-    a->cl = client_new(a->cfg.server, a->cfg.api_key, REQUEST_TIMEOUT_MS);
     char path[256], why[256] = "";
+    a->cl = client_new(a->cfg.server, a->cfg.api_key, REQUEST_TIMEOUT_MS, why, sizeof why);
+    if (!a->cl) {
+        fprintf(stderr, "saba agent retire: %s\n", why);
+        return 1;
+    }
     snprintf(path, sizeof path, "/api/v0/hosts/%s/retire", a->host_id);
     struct buf resp = BUF_INIT;
     long st = client_request(a->cl, "POST", path, NULL, 0, false, &resp, why, sizeof why);
@@ -647,7 +651,14 @@ static int agent_run(struct agent *a)
         fprintf(stderr, "saba agent: %s\n", err.msg);
         return 1;
     }
-    a->cl = client_new(a->cfg.server, a->cfg.api_key, REQUEST_TIMEOUT_MS);
+    char why[256] = "";
+    a->cl = client_new(a->cfg.server, a->cfg.api_key, REQUEST_TIMEOUT_MS, why, sizeof why);
+    if (!a->cl) {
+        fprintf(stderr, "saba agent: %s\n", why);
+        outbox_close(a->ob);
+        a->ob = NULL;
+        return 1;
+    }
     load_host_id(a);
     srand((unsigned)(now_ms() ^ getpid()));
     a->check_next = xcalloc(a->cfg.nchecks ? a->cfg.nchecks : 1, sizeof *a->check_next);
@@ -658,9 +669,10 @@ static int agent_run(struct agent *a)
     sigaddset(&stop, SIGINT);
     sigprocmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
-    log_info("agent", "msg=started host=%s server=%s interval_ms=%lld plugins=%zu checks=%zu",
-             a->host, a->cfg.server, (long long)a->cfg.interval_ms, a->cfg.nplugins,
-             a->cfg.nchecks);
+    log_info("agent",
+             "msg=started host=%s server=%s transport=%s interval_ms=%lld plugins=%zu checks=%zu",
+             a->host, a->cfg.server, client_kind(a->cl), (long long)a->cfg.interval_ms,
+             a->cfg.nplugins, a->cfg.nchecks);
 
     int64_t iv = a->cfg.interval_ms;
     int64_t next_collect = now_ms();

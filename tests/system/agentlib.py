@@ -1,12 +1,37 @@
-"""Helpers for the agent's system tests: run `saba agent` against a test
-server, parse Prometheus text, wait for conditions."""
+"""Helpers for the agent's system tests: run the agent against a test
+server, parse Prometheus text, wait for conditions.
+
+The agent is `saba agent` (the full binary) unless a test module asks for
+both with `pytestmark = pytest.mark.usefixtures("agent_binary")`: then each
+of its tests runs once with `saba agent` and once with the lean `saba-agent`
+(SABA_AGENT_BIN, default: saba-agent beside SABA_BIN), whose http:// goes
+through libevent's evhttp instead of libcurl."""
 import os
 import re
 import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import SABA_BIN
+
+SABA_AGENT_BIN = os.environ.get("SABA_AGENT_BIN",
+                                os.path.join(os.path.dirname(SABA_BIN), "saba-agent"))
+AGENTS = {"saba_agent": [SABA_BIN, "agent"], "saba-agent": [SABA_AGENT_BIN]}
+agent_cmd = AGENTS["saba_agent"]  # the agent under test; see agent_binary
+
+
+@pytest.fixture(params=list(AGENTS))
+def agent_binary(request):
+    """Run the test with each agent binary in turn."""
+    global agent_cmd
+    saved = agent_cmd
+    agent_cmd = AGENTS[request.param]
+    try:
+        yield request.param
+    finally:
+        agent_cmd = saved
 
 LINE = re.compile(r'^([A-Za-z_:][A-Za-z0-9_:.\-]*)(\{(.*)\})?\s+(\S+)(\s+\S+)?$')
 LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"\s*,?\s*')
@@ -43,14 +68,14 @@ def wait_for(cond, timeout=30, interval=0.1, what="condition"):
 
 
 class Agent:
-    """One `saba agent` process with its own state directory and log."""
+    """One agent process (agent_cmd) with its own state directory and log."""
 
     def __init__(self, tmp_path, server, config=None, args=(), name="agent"):
         self.dir = str(tmp_path / name)
         os.makedirs(self.dir, exist_ok=True)
         self.state = os.path.join(self.dir, "state")
         self.log_path = os.path.join(self.dir, "agent.log")
-        self.cmd = [SABA_BIN, "agent", "--state-dir", self.state]
+        self.cmd = agent_cmd + ["--state-dir", self.state]
         if server is not None:
             self.cmd += ["--server", server.http if hasattr(server, "http") else server]
         if config is not None:
@@ -93,8 +118,7 @@ class Agent:
 
 
 def run_agent(args, timeout=60, check=True):
-    r = subprocess.run([SABA_BIN, "agent"] + list(args), capture_output=True, text=True,
-                       timeout=timeout)
+    r = subprocess.run(agent_cmd + list(args), capture_output=True, text=True, timeout=timeout)
     if check:
         assert r.returncode == 0, "saba agent %s: exit %d\n%s" % (args, r.returncode, r.stderr)
     return r

@@ -6,7 +6,12 @@ import os
 import signal
 import time
 
-from agentlib import Agent, run_agent, wait_for
+import pytest
+
+from agentlib import agent_binary, Agent, run_agent, wait_for  # noqa: F401 (a fixture)
+
+# every test here runs with `saba agent` and with the lean `saba-agent`
+pytestmark = pytest.mark.usefixtures("agent_binary")
 
 
 def hosts(saba, **params):

@@ -10,7 +10,10 @@ import time
 
 import pytest
 
-from agentlib import Agent, wait_for
+from agentlib import agent_binary, Agent, wait_for  # noqa: F401 (a fixture)
+
+# every test here runs with `saba agent` and with the lean `saba-agent`
+pytestmark = pytest.mark.usefixtures("agent_binary")
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):
