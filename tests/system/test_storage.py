@@ -122,7 +122,13 @@ def test_kill9_at_every_step(make_saba, tmp_path, scope):
         d = str(tmp_path / ("crash%d" % n))
         shutil.copytree(src, d)
         srv = Saba(d, config=FAST, env={"SABA_TEST_CRASH": "%s:%d" % (scope, n)})
-        srv.start()
+        try:
+            srv.start(wait_ready=False)
+        except RuntimeError:
+            # maintenance may reach the crash point before the server has
+            # logged that it listens (a loaded machine): that is a crash too
+            if srv.proc.returncode != -signal.SIGKILL:
+                raise
         wait_for(lambda: srv.proc.poll() is not None or
                  ("blocks compacted" if scope == "compact" else "head cut into") in srv.log(),
                  "the %s to crash or finish" % scope)
