@@ -41,6 +41,7 @@
 #define CHUNKS_MAGIC 0x48434253u /* "SBCH" */
 #define META_MAGIC   0x544d4253u /* "SBMT" */
 #define FORMAT_V1    1
+#define FORMAT_V2    2 /* chunk packs, compressed index (what the writer writes) */
 #define INDEX_HDR    8
 #define CHUNKS_HDR   8
 #define TOC_BYTES    48
@@ -49,6 +50,19 @@
 #define VALUE_ENTRY  16
 #define META_FIXED   88
 #define MAX_LABELS   256
+#define PACK_HDR     12 /* u32le compressed length, u32le content length, u32le CRC-32C */
+/* Content bytes after which the writer closes a pack (at a series boundary).
+ * About 60 series of a 2-hour block at 10 s, a few hundred at 1 min: enough
+ * for zstd to find the shared timestamps and similar values of neighbouring
+ * series (same metric, other hosts), small enough that reading one series
+ * decompresses ~64 KiB (tens of microseconds). */
+#define PACK_TARGET      (64u << 10)
+#define PACK_MAX         (1u << 30) /* largest pack content a reader accepts */
+#define IX2_HDR          16         /* v2 index file: magic, version, u64le content length */
+#define IX2_TAIL         8          /* CRC-32C, magic */
+#define IX2_MAX          ((uint64_t)1 << 36)
+#define PACK_ZSTD_LEVEL  9
+#define INDEX_ZSTD_LEVEL 9
 
 /* ---- little-endian helpers ---- */
 
@@ -75,7 +89,9 @@ struct block_writer {
     char *tmp;   /* <dir>/<seq>.tmp */
     char *final; /* <dir>/<seq> */
     struct block_meta meta;
-    struct fops_out chunks, index;
+    struct fops_out chunks, index; /* the index is built in memory (index.mem) */
+    struct buf pack;               /* content of the pack being filled */
+    uint64_t index_file_bytes;
     /* symbols: id -> string, hash -> id */
     char **syms;
     uint32_t nsyms, cap_syms;
@@ -158,6 +174,7 @@ static void w_free(struct block_writer *w)
     buf_free(&w->raw);
     buf_free(&w->zbuf);
     buf_free(&w->arena);
+    buf_free(&w->pack);
     free(w->dense);
     free(w->dir);
     free(w->tmp);
@@ -179,7 +196,7 @@ void block_writer_abort(struct block_writer *w)
 }
 
 static int w_open_file(struct block_writer *w, const char *name, struct fops_out *o, uint32_t magic,
-                       struct saba_err *err)
+                       uint32_t version, struct saba_err *err)
 {
     struct buf p = BUF_INIT;
     buf_printf(&p, "%s/%s", w->tmp, name);
@@ -191,7 +208,7 @@ static int w_open_file(struct block_writer *w, const char *name, struct fops_out
     }
     buf_free(&p);
     fops_out_u32(o, magic);
-    fops_out_u32(o, FORMAT_V1);
+    fops_out_u32(o, version);
     return 0;
 }
 
@@ -217,9 +234,11 @@ int block_writer_new(const char *blocks_dir, const struct block_meta *meta,
         w_free(w);
         return rc;
     }
-    int rc = w_open_file(w, "chunks", &w->chunks, CHUNKS_MAGIC, err);
-    if (!rc)
-        rc = w_open_file(w, "index", &w->index, INDEX_MAGIC, err);
+    int rc = w_open_file(w, "chunks", &w->chunks, CHUNKS_MAGIC, FORMAT_V2, err);
+    /* the index image is compressed whole at commit (FORMAT.md "index v2") */
+    w->index.mem = true;
+    fops_out_u32(&w->index, INDEX_MAGIC);
+    fops_out_u32(&w->index, FORMAT_V2);
     if (rc) {
         block_writer_abort(w);
         return rc;
@@ -234,7 +253,6 @@ int block_writer_new(const char *blocks_dir, const struct block_meta *meta,
 #define DENSE_DOD   0x40 /* flag on k: integers as delta-of-delta (counters) */
 #define DENSE_PLAIN 0x80 /* flag on k: integers as they are (noisy gauges) */
 #define DENSE_MAXK  9    /* most decimal digits tried */
-#define ZSTD_LEVEL  9    /* blocks are written once and read often: worth ~10 % over 3 */
 
 static const double pow10_tab[DENSE_MAXK + 1] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
 
@@ -265,8 +283,9 @@ static int decimal_scale(const double *v, size_t n)
     return k;
 }
 
-static void dense_encode(ZSTD_CCtx *zc, const int64_t *t, const double *v, size_t n,
-                         struct buf *raw, struct buf *out)
+/* The content of a dense chunk (FORMAT.md "Dense chunk"), without the zstd
+ * frame of v1: v2 stores it inside a pack. */
+static void dense_content(const int64_t *t, const double *v, size_t n, struct buf *raw)
 {
     buf_reset(raw);
     int k = decimal_scale(v, n);
@@ -319,12 +338,6 @@ static void dense_encode(ZSTD_CCtx *zc, const int64_t *t, const double *v, size_
             pd = d;
         }
     }
-    buf_reset(out);
-    size_t bound = ZSTD_compressBound(raw->len);
-    buf_reserve(out, bound);
-    size_t z = ZSTD_compressCCtx(zc, out->data, bound, raw->data, raw->len, ZSTD_LEVEL);
-    /* compression into a buffer of ZSTD_compressBound cannot fail */
-    out->len = ZSTD_isError(z) ? 0 : z;
 }
 
 /* One zstd decompression context per thread: creating one per chunk costs
@@ -355,44 +368,27 @@ static ZSTD_DCtx *thread_dctx(void)
     return d;
 }
 
-int block_chunk_decode(const struct block_chunk *c, int64_t *t, double *v)
+/* Decode the content of a dense chunk (n bytes, count samples); it must be
+ * consumed exactly. Returns count or -1. */
+static int dense_decode(const uint8_t *raw, size_t n, uint16_t count, int64_t *t, double *v)
 {
-    if (c->enc == BLOCK_ENC_GORILLA) {
-        struct chunk_iter it;
-        chunk_iter_init(&it, c->data, c->nbytes, c->count);
-        int n = 0, r;
-        while (n < c->count && (r = chunk_iter_next(&it, &t[n], &v[n])) == 1)
-            n++;
-        return n == c->count ? n : -1;
-    }
-    if (c->enc != BLOCK_ENC_DENSE || c->count == 0)
+    if (n < 1 || count == 0)
         return -1;
-    /* a varint per timestamp and value (at most 10 bytes each) or 8 bytes per
-     * value, plus the mode byte: a frame claiming more is corrupt */
-    unsigned long long want = ZSTD_getFrameContentSize(c->data, c->nbytes);
-    if (want == ZSTD_CONTENTSIZE_ERROR || want == ZSTD_CONTENTSIZE_UNKNOWN ||
-        want > 1 + 20ull * c->count)
-        return -1;
-    uint8_t *raw = xmalloc(want ? want : 1);
-    size_t got = ZSTD_decompressDCtx(thread_dctx(), raw, want, c->data, c->nbytes);
-    int rc = -1;
-    if (ZSTD_isError(got) || got != want || got < 1)
-        goto out;
-    const uint8_t *p = raw + 1, *end = raw + got;
+    const uint8_t *p = raw + 1, *end = raw + n;
     int k = raw[0];
     bool dod = k != DENSE_XOR && (k & DENSE_DOD);
     bool plain = k != DENSE_XOR && (k & DENSE_PLAIN);
     if (k != DENSE_XOR)
         k &= ~(DENSE_DOD | DENSE_PLAIN);
     if (dod && plain)
-        goto out;
+        return -1;
     if (k != DENSE_XOR && k > DENSE_MAXK)
-        goto out;
+        return -1;
     int64_t prev_t = 0, delta = 0;
-    for (size_t i = 0; i < c->count; i++) {
+    for (size_t i = 0; i < count; i++) {
         uint64_t z;
         if (uvarint_read(&p, end, &z))
-            goto out;
+            return -1;
         int64_t x = zigzag_dec(z);
         if (i == 0) {
             t[0] = x;
@@ -404,17 +400,17 @@ int block_chunk_decode(const struct block_chunk *c, int64_t *t, double *v)
     }
     int64_t prev_x = 0, prev_d = 0;
     uint64_t prev_bits = 0;
-    for (size_t i = 0; i < c->count; i++) {
+    for (size_t i = 0; i < count; i++) {
         if (k == DENSE_XOR) {
             if (end - p < 8)
-                goto out;
+                return -1;
             prev_bits ^= load_u64le(p);
             p += 8;
             memcpy(&v[i], &prev_bits, 8);
         } else {
             uint64_t z;
             if (uvarint_read(&p, end, &z))
-                goto out;
+                return -1;
             int64_t d = zigzag_dec(z);
             if (plain) {
                 prev_x = d;
@@ -427,9 +423,34 @@ int block_chunk_decode(const struct block_chunk *c, int64_t *t, double *v)
             v[i] = (double)prev_x / pow10_tab[k];
         }
     }
-    if (p == end)
-        rc = c->count;
-out:
+    return p == end ? count : -1;
+}
+
+int block_chunk_decode(const struct block_chunk *c, int64_t *t, double *v)
+{
+    if (c->enc == BLOCK_ENC_GORILLA) {
+        struct chunk_iter it;
+        chunk_iter_init(&it, c->data, c->nbytes, c->count);
+        int n = 0, r;
+        while (n < c->count && (r = chunk_iter_next(&it, &t[n], &v[n])) == 1)
+            n++;
+        return n == c->count ? n : -1;
+    }
+    if (c->enc == BLOCK_ENC_RAW)
+        return dense_decode(c->data, c->nbytes, c->count, t, v);
+    if (c->enc != BLOCK_ENC_DENSE || c->count == 0)
+        return -1;
+    /* a varint per timestamp and value (at most 10 bytes each) or 8 bytes per
+     * value, plus the mode byte: a frame claiming more is corrupt */
+    unsigned long long want = ZSTD_getFrameContentSize(c->data, c->nbytes);
+    if (want == ZSTD_CONTENTSIZE_ERROR || want == ZSTD_CONTENTSIZE_UNKNOWN ||
+        want > 1 + 20ull * c->count)
+        return -1;
+    uint8_t *raw = xmalloc(want ? want : 1);
+    size_t got = ZSTD_decompressDCtx(thread_dctx(), raw, want, c->data, c->nbytes);
+    int rc = -1;
+    if (!ZSTD_isError(got) && got == want)
+        rc = dense_decode(raw, got, c->count, t, v);
     free(raw);
     return rc;
 }
@@ -442,9 +463,9 @@ static int cmp_kind(const void *a, const void *b)
     return (x->mint > y->mint) - (x->mint < y->mint);
 }
 
-/* Turn a series' chunks into what the block stores: Gorilla runs of one
- * kind become dense chunks of up to BLOCK_DENSE_MAX_SAMPLES; dense chunks
- * stay. Output chunk data lives in *arena (offsets fixed up by the caller). */
+/* Turn a series' chunks into what the block stores: runs of one kind become
+ * raw dense chunks of up to BLOCK_DENSE_MAX_SAMPLES; raw dense chunks of at
+ * least half that stay as they are. Output chunk data lives in *arena. */
 static size_t densify(struct block_writer *w, const struct block_chunk *in, size_t n,
                       struct block_chunk **out, size_t *cap, struct buf *arena)
 {
@@ -462,7 +483,7 @@ static size_t densify(struct block_writer *w, const struct block_chunk *in, size
             *cap = *cap ? *cap * 2 : 16;
             *out = xrealloc(*out, *cap * sizeof **out);
         }
-        if (c[i].enc == BLOCK_ENC_DENSE && c[i].count >= BLOCK_DENSE_MAX_SAMPLES / 2) {
+        if (c[i].enc == BLOCK_ENC_RAW && c[i].count >= BLOCK_DENSE_MAX_SAMPLES / 2) {
             /* big enough: stored as it is (compaction's cheap path) */
             (*out)[no] = c[i];
             (*out)[no].data = (const uint8_t *)(uintptr_t)arena->len; /* offset for now */
@@ -471,12 +492,12 @@ static size_t densify(struct block_writer *w, const struct block_chunk *in, size
             i++;
             continue;
         }
-        /* a run of Gorilla or small dense chunks of one kind, merged up to the
-         * dense limit: fewer, longer chunks compress better and cost fewer
-         * 40-byte references */
+        /* a run of Gorilla, v1 dense or small raw chunks of one kind, merged
+         * up to the dense limit: fewer, longer chunks compress better and
+         * cost fewer 40-byte references */
         size_t m = 0, j = i;
         while (j < n && c[j].kind == c[i].kind && m + c[j].count <= BLOCK_DENSE_MAX_SAMPLES &&
-               (c[j].enc == BLOCK_ENC_GORILLA || c[j].count < BLOCK_DENSE_MAX_SAMPLES / 2)) {
+               (c[j].enc != BLOCK_ENC_RAW || c[j].count < BLOCK_DENSE_MAX_SAMPLES / 2)) {
             int got = block_chunk_decode(&c[j], ts + m, vs + m);
             if (got > 0)
                 m += (size_t)got;
@@ -486,15 +507,15 @@ static size_t densify(struct block_writer *w, const struct block_chunk *in, size
             j = i + 1;
         }
         if (m) {
-            dense_encode(w->zc, ts, vs, m, &w->raw, &w->zbuf);
+            dense_content(ts, vs, m, &w->raw);
             (*out)[no++] = (struct block_chunk){ts[0],
                                                 ts[m - 1],
                                                 (const uint8_t *)(uintptr_t)arena->len,
-                                                (uint32_t)w->zbuf.len,
+                                                (uint32_t)w->raw.len,
                                                 (uint16_t)m,
                                                 c[i].kind,
-                                                BLOCK_ENC_DENSE};
-            buf_append(arena, w->zbuf.data, w->zbuf.len);
+                                                BLOCK_ENC_RAW};
+            buf_append(arena, w->raw.data, w->raw.len);
         }
         i = j;
     }
@@ -504,6 +525,33 @@ static size_t densify(struct block_writer *w, const struct block_chunk *in, size
     free(ts);
     free(vs);
     return no;
+}
+
+/* Compress the pack being filled and append it to `chunks` (FORMAT.md
+ * "Chunk packs"). Returns 0 or -1 with errno set. */
+static int flush_pack(struct block_writer *w)
+{
+    if (!w->pack.len)
+        return 0;
+    buf_reset(&w->zbuf);
+    size_t bound = ZSTD_compressBound(w->pack.len);
+    buf_reserve(&w->zbuf, bound);
+    size_t z =
+        ZSTD_compressCCtx(w->zc, w->zbuf.data, bound, w->pack.data, w->pack.len, PACK_ZSTD_LEVEL);
+    if (ZSTD_isError(z)) { /* cannot happen into ZSTD_compressBound bytes */
+        errno = EINVAL;
+        return -1;
+    }
+    struct buf h = BUF_INIT;
+    buf_put_u32le(&h, (uint32_t)z);
+    buf_put_u32le(&h, (uint32_t)w->pack.len);
+    buf_put_u32le(&h, crc32c(0, w->zbuf.data, z));
+    int rc = fops_out_put(&w->chunks, h.data, h.len);
+    if (!rc)
+        rc = fops_out_put(&w->chunks, w->zbuf.data, z);
+    buf_free(&h);
+    buf_reset(&w->pack);
+    return rc;
 }
 
 int block_writer_add(struct block_writer *w, const struct label *ls, size_t nls,
@@ -519,6 +567,14 @@ int block_writer_add(struct block_writer *w, const struct label *ls, size_t nls,
     const struct block_chunk *c = w->dense;
     if (!n)
         return 0;
+    /* a series never straddles two packs; a big one closes the pack first */
+    if (w->pack.len && w->pack.len + w->arena.len > 2 * PACK_TARGET && flush_pack(w) != 0) {
+        w->failed = true;
+        return err_set(err, SABA_EIO, 0, "write block %s: %s", w->tmp, strerror(errno));
+    }
+    if (w->pack.len + w->arena.len > PACK_MAX)
+        return err_set(err, SABA_EINVAL, 0, "series too large for a block (%zu bytes)",
+                       w->arena.len);
     uint32_t id = w->nseries++;
     if (id == w->cap_series) {
         w->cap_series = w->cap_series ? w->cap_series * 2 : 1024;
@@ -535,8 +591,8 @@ int block_writer_add(struct block_writer *w, const struct label *ls, size_t nls,
         buf_put_u32le(&e, vs);
         w_posting(w, ns, vs, id);
     }
-    int rc = 0;
-    for (size_t k = 0; k < n && rc == 0; k++) {
+    for (size_t k = 0; k < n; k++) {
+        /* nothing of the pack is written yet: it will start at chunks.off */
         buf_put_u64le(&e, (uint64_t)c[k].mint);
         buf_put_u64le(&e, (uint64_t)c[k].maxt);
         buf_put_u64le(&e, w->chunks.off);
@@ -545,8 +601,8 @@ int block_writer_add(struct block_writer *w, const struct label *ls, size_t nls,
         put_u16(&e, c[k].count);
         buf_putc(&e, (char)c[k].kind);
         buf_putc(&e, (char)c[k].enc);
-        buf_put_u32le(&e, 0);
-        rc = fops_out_put(&w->chunks, c[k].data, c[k].nbytes);
+        buf_put_u32le(&e, (uint32_t)w->pack.len);
+        buf_append(&w->pack, c[k].data, c[k].nbytes);
         if (c[k].mint < w->meta.mint)
             w->meta.mint = c[k].mint;
         if (c[k].maxt > w->meta.maxt)
@@ -555,8 +611,9 @@ int block_writer_add(struct block_writer *w, const struct label *ls, size_t nls,
             w->meta.nsamples += c[k].count;
         w->meta.nchunks++;
     }
-    if (rc == 0)
-        rc = fops_out_put(&w->index, e.data, e.len);
+    int rc = fops_out_put(&w->index, e.data, e.len);
+    if (rc == 0 && w->pack.len >= PACK_TARGET)
+        rc = flush_pack(w);
     buf_free(&e);
     if (rc) {
         w->failed = true;
@@ -691,6 +748,44 @@ static int write_index_tail(struct block_writer *w)
     return rc;
 }
 
+/* Compress the index image built in memory into the file `index` (FORMAT.md
+ * "index v2"), fsynced. Returns 0 or -1 with errno set. */
+static int write_index_file(struct block_writer *w)
+{
+    const struct buf *img = &w->index.b;
+    struct buf f = BUF_INIT, p = BUF_INIT;
+    buf_put_u32le(&f, INDEX_MAGIC);
+    buf_put_u32le(&f, FORMAT_V2);
+    buf_put_u64le(&f, img->len);
+    size_t bound = ZSTD_compressBound(img->len);
+    buf_reserve(&f, bound + IX2_TAIL);
+    size_t z =
+        ZSTD_compressCCtx(w->zc, f.data + f.len, bound, img->data, img->len, INDEX_ZSTD_LEVEL);
+    int rc = -1;
+    if (ZSTD_isError(z)) {
+        errno = EINVAL;
+        goto out;
+    }
+    f.len += z;
+    buf_put_u32le(&f, crc32c(0, f.data, f.len));
+    buf_put_u32le(&f, INDEX_MAGIC);
+    buf_printf(&p, "%s/index", w->tmp);
+    int fd = fops->open(p.data, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        goto out;
+    rc = fops_write_all(fd, f.data, f.len);
+    if (rc == 0)
+        rc = fops->fsync(fd);
+    int e = errno;
+    fops->close(fd);
+    errno = e;
+    w->index_file_bytes = f.len;
+out:
+    buf_free(&f);
+    buf_free(&p);
+    return rc;
+}
+
 int block_writer_commit(struct block_writer *w, struct block_meta *meta_out, struct saba_err *err)
 {
     int rc = 0;
@@ -706,12 +801,13 @@ int block_writer_commit(struct block_writer *w, struct block_meta *meta_out, str
         block_writer_abort(w);
         return 0;
     }
-    if (write_index_tail(w) != 0 || sync_close(&w->chunks) != 0 || sync_close(&w->index) != 0) {
+    if (flush_pack(w) != 0 || write_index_tail(w) != 0 || sync_close(&w->chunks) != 0 ||
+        write_index_file(w) != 0) {
         rc = err_set(err, SABA_EIO, 0, "write block %s: %s", w->tmp, strerror(errno));
         goto fail;
     }
     struct buf m = BUF_INIT;
-    w->meta.bytes = w->chunks.off + w->index.off + META_FIXED + 8u * w->meta.nparents + 4;
+    w->meta.bytes = w->chunks.off + w->index_file_bytes + META_FIXED + 8u * w->meta.nparents + 4;
     encode_meta(&m, &w->meta);
     struct buf mp = BUF_INIT;
     buf_printf(&mp, "%s/meta", w->tmp);
@@ -757,9 +853,13 @@ struct tomb {
 struct block {
     char *path;
     struct block_meta meta;
-    const uint8_t *index, *chunks;
+    const uint8_t *index, *chunks; /* index: the (decompressed) image */
     size_t index_len, chunks_len;
+    size_t index_file_len; /* v2: the compressed file */
+    uint32_t version;      /* FORMAT_V1 or FORMAT_V2 */
+    uint64_t uid;          /* names the block in the pack cache */
     bool mapped;
+    bool index_owned; /* index is malloc'ed (v2) rather than mapped */
     uint64_t toc_off;
     uint64_t table_off, nseries, symbols_off, names_off, nnames;
     uint32_t nsyms;
@@ -833,7 +933,7 @@ static int parse_index(struct block *b, struct saba_err *err)
     if (n < INDEX_HDR + TOC_BYTES || load_u32le(p) != INDEX_MAGIC ||
         load_u32le(p + n - 4) != INDEX_MAGIC)
         return BAD("not a block index");
-    if (load_u32le(p + 4) != FORMAT_V1)
+    if (load_u32le(p + 4) != b->version)
         return BAD("unknown version");
     const uint8_t *toc = p + n - TOC_BYTES;
     b->toc_off = n - TOC_BYTES;
@@ -964,16 +1064,56 @@ bool block_series_has_tombstones(const struct block *b, uint32_t series)
     return false;
 }
 
+static atomic_uint_fast64_t next_uid = 1;
+
+/* Set b's index image from the index file's bytes: a v1 file is the image;
+ * a v2 file is checked (magics, CRC, lengths) and decompressed into memory
+ * that b owns. Then validate the image. */
+static int load_index(struct block *b, const uint8_t *file, size_t n, struct saba_err *err)
+{
+    const char *name = b->path ? b->path : "index";
+    b->uid = atomic_fetch_add(&next_uid, 1);
+    b->index_file_len = n;
+    b->version = n >= INDEX_HDR ? load_u32le(file + 4) : 0;
+    if (b->version != FORMAT_V2) {
+        if (n >= INDEX_HDR && b->version != FORMAT_V1)
+            return err_set(err, SABA_ECORRUPT, 0, "%s: index: unknown version", name);
+        b->index = file;
+        b->index_len = n;
+        return parse_index(b, err);
+    }
+    if (n < IX2_HDR + IX2_TAIL || load_u32le(file) != INDEX_MAGIC ||
+        load_u32le(file + n - 4) != INDEX_MAGIC)
+        return err_set(err, SABA_ECORRUPT, 0, "%s: index: not a block index", name);
+    if (crc32c(0, file, n - IX2_TAIL) != load_u32le(file + n - IX2_TAIL))
+        return err_set(err, SABA_ECORRUPT, 0, "%s: index: checksum mismatch", name);
+    uint64_t want = load_u64le(file + 8);
+    unsigned long long fs = ZSTD_getFrameContentSize(file + IX2_HDR, n - IX2_HDR - IX2_TAIL);
+    if (want > IX2_MAX || fs != want || want < INDEX_HDR + TOC_BYTES)
+        return err_set(err, SABA_ECORRUPT, 0, "%s: index: bad content length", name);
+    uint8_t *img = xmalloc((size_t)want);
+    size_t got = ZSTD_decompressDCtx(thread_dctx(), img, (size_t)want, file + IX2_HDR,
+                                     n - IX2_HDR - IX2_TAIL);
+    if (ZSTD_isError(got) || got != want) {
+        free(img);
+        return err_set(err, SABA_ECORRUPT, 0, "%s: index: does not decompress", name);
+    }
+    b->index = img;
+    b->index_len = (size_t)want;
+    b->index_owned = true;
+    return parse_index(b, err);
+}
+
 int block_open_mem(const uint8_t *index, size_t index_len, const uint8_t *chunks, size_t chunks_len,
                    struct block **out, struct saba_err *err)
 {
     struct block *b = xcalloc(1, sizeof *b);
-    b->index = index;
-    b->index_len = index_len;
     b->chunks = chunks;
     b->chunks_len = chunks_len;
-    int rc = parse_index(b, err);
+    int rc = load_index(b, index, index_len, err);
     if (rc) {
+        if (b->index_owned)
+            free((void *)b->index);
         free(b);
         return rc;
     }
@@ -1026,20 +1166,28 @@ int block_open(const char *dir, struct block **out, struct saba_err *err)
     if (!rc) {
         b = xcalloc(1, sizeof *b);
         b->path = xstrdup(dir);
-        b->index = ix;
-        b->index_len = ixn;
         b->chunks = ch;
         b->chunks_len = chn;
         b->mapped = true;
-        rc = parse_index(b, err);
+        rc = load_index(b, ix, ixn, err);
+        if (!rc && load_u32le(ch + 4) != b->version)
+            rc = err_set(err, SABA_ECORRUPT, 0, "%s/chunks: version %u, index version %u", dir,
+                         load_u32le(ch + 4), b->version);
+    }
+    if (b && b->index_owned && ix) { /* v2: the image is decompressed, the file not needed */
+        munmap((void *)ix, ixn);
+        ix = NULL;
     }
     if (rc) {
         if (ix)
             munmap((void *)ix, ixn);
         if (ch)
             munmap((void *)ch, chn);
-        if (b)
+        if (b) {
+            if (b->index_owned)
+                free((void *)b->index);
             free(b->path);
+        }
         free(b);
         return rc;
     }
@@ -1057,10 +1205,12 @@ void block_close(struct block *b)
 {
     if (!b)
         return;
-    if (b->mapped) {
+    if (b->index_owned)
+        free((void *)b->index);
+    else if (b->mapped)
         munmap((void *)b->index, b->index_len);
+    if (b->mapped)
         munmap((void *)b->chunks, b->chunks_len);
-    }
     free(b->path);
     free(b->tombs);
     free(b);
@@ -1088,7 +1238,12 @@ uint32_t block_num_series(const struct block *b)
 
 uint64_t block_index_bytes(const struct block *b)
 {
-    return b->index_len;
+    return b->index_file_len;
+}
+
+uint32_t block_version(const struct block *b)
+{
+    return b->version;
 }
 
 /* The entry of series i, bounds-checked: returns its start or NULL. */
@@ -1131,6 +1286,115 @@ static void mark_corrupt(struct block *b, const char *why)
                   block_path(b), why);
 }
 
+/* ---- the pack cache ----
+ *
+ * Decompressed packs of every open block, in a direct-mapped table keyed by
+ * (block uid, pack offset) and shared by all threads: a query that reads a
+ * series of each of 100 metrics decompresses 100 packs once, and its next
+ * run none. Entries are reference-counted: one reference for the table
+ * slot, one for each thread that last read a chunk from it (the pin, which
+ * keeps block_series_chunk's out->data valid until that thread's next call).
+ * Entries of closed blocks are never hit again (uids are not reused) and go
+ * when their slot is taken. At most PACK_CACHE_SLOTS x (a pack's content,
+ * about PACK_TARGET) bytes stay cached. */
+
+#define PACK_CACHE_SLOTS 512
+
+struct pack_ent {
+    uint64_t uid, off;
+    uint8_t *data;
+    size_t len;
+    unsigned refs; /* under cache_mu */
+};
+
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pack_ent *pack_cache[PACK_CACHE_SLOTS];
+static pthread_key_t pin_key;
+static pthread_once_t pin_once = PTHREAD_ONCE_INIT;
+
+static void ent_unref_locked(struct pack_ent *e)
+{
+    if (e && --e->refs == 0) {
+        free(e->data);
+        free(e);
+    }
+}
+
+static void pin_release(void *p)
+{
+    pthread_mutex_lock(&cache_mu);
+    ent_unref_locked(p);
+    pthread_mutex_unlock(&cache_mu);
+}
+
+static void pin_init(void)
+{
+    pthread_key_create(&pin_key, pin_release);
+}
+
+/* Make e (which carries a reference for this) the calling thread's pin. */
+static void pin_set(struct pack_ent *e)
+{
+    pthread_once(&pin_once, pin_init);
+    struct pack_ent *old = pthread_getspecific(pin_key);
+    pthread_setspecific(pin_key, e);
+    if (old)
+        pin_release(old);
+}
+
+/* The content of the pack at off in b's chunks, verified and pinned for the
+ * calling thread. Returns NULL (after mark_corrupt) if it does not verify. */
+static struct pack_ent *pack_get(struct block *b, uint64_t off)
+{
+    size_t slot = (size_t)(XXH3_64bits_withSeed(&off, sizeof off, b->uid) % PACK_CACHE_SLOTS);
+    pthread_mutex_lock(&cache_mu);
+    struct pack_ent *e = pack_cache[slot];
+    if (e && e->uid == b->uid && e->off == off)
+        e->refs++;
+    else
+        e = NULL;
+    pthread_mutex_unlock(&cache_mu);
+    if (e) {
+        pin_set(e);
+        return e;
+    }
+    if (off < CHUNKS_HDR || off > b->chunks_len || b->chunks_len - off < PACK_HDR) {
+        mark_corrupt(b, "pack reference out of range");
+        return NULL;
+    }
+    const uint8_t *h = b->chunks + off;
+    uint32_t zn = load_u32le(h), n = load_u32le(h + 4);
+    if (zn > b->chunks_len - off - PACK_HDR || n == 0 || n > PACK_MAX) {
+        mark_corrupt(b, "pack out of range");
+        return NULL;
+    }
+    if (crc32c(0, h + PACK_HDR, zn) != load_u32le(h + 8)) {
+        mark_corrupt(b, "pack checksum mismatch");
+        return NULL;
+    }
+    unsigned long long fs = ZSTD_getFrameContentSize(h + PACK_HDR, zn);
+    if (fs != n) {
+        mark_corrupt(b, "pack length mismatch");
+        return NULL;
+    }
+    e = xmalloc(sizeof *e);
+    *e = (struct pack_ent){b->uid, off, xmalloc(n), n, 2};
+    size_t got = ZSTD_decompressDCtx(thread_dctx(), e->data, n, h + PACK_HDR, zn);
+    if (ZSTD_isError(got) || got != n) {
+        free(e->data);
+        free(e);
+        mark_corrupt(b, "pack does not decompress");
+        return NULL;
+    }
+    pthread_mutex_lock(&cache_mu);
+    struct pack_ent *old = pack_cache[slot];
+    pack_cache[slot] = e;
+    ent_unref_locked(old);
+    pthread_mutex_unlock(&cache_mu);
+    pin_set(e);
+    return e;
+}
+
 int block_series_chunk(struct block *b, uint32_t i, uint32_t j, struct block_chunk *out)
 {
     uint32_t nl, nc;
@@ -1142,17 +1406,30 @@ int block_series_chunk(struct block *b, uint32_t i, uint32_t j, struct block_chu
     const uint8_t *r = e + 8 + 8 * nl + (size_t)CHUNK_REF * j;
     uint64_t off = load_u64le(r + 16);
     uint32_t nb = load_u32le(r + 24);
-    if (off < CHUNKS_HDR || off > b->chunks_len || nb > b->chunks_len - off) {
-        mark_corrupt(b, "chunk reference out of range");
-        return SABA_ECORRUPT;
+    const uint8_t *data;
+    if (r[35] == BLOCK_ENC_RAW) {
+        /* v2: off is the pack, the last field the chunk's place in its content */
+        struct pack_ent *pe = b->version == FORMAT_V2 ? pack_get(b, off) : NULL;
+        uint32_t in = load_u32le(r + 36);
+        if (!pe || in > pe->len || nb > pe->len - in) {
+            mark_corrupt(b, "chunk reference out of range");
+            return SABA_ECORRUPT;
+        }
+        data = pe->data + in;
+    } else {
+        if (off < CHUNKS_HDR || off > b->chunks_len || nb > b->chunks_len - off) {
+            mark_corrupt(b, "chunk reference out of range");
+            return SABA_ECORRUPT;
+        }
+        data = b->chunks + off;
     }
-    if (crc32c(0, b->chunks + off, nb) != load_u32le(r + 28)) {
+    if (crc32c(0, data, nb) != load_u32le(r + 28)) {
         mark_corrupt(b, "chunk checksum mismatch");
         return SABA_ECORRUPT;
     }
     out->mint = (int64_t)load_u64le(r);
     out->maxt = (int64_t)load_u64le(r + 8);
-    out->data = b->chunks + off;
+    out->data = data;
     out->nbytes = nb;
     out->count = ld16(r + 32);
     out->kind = r[34];
