@@ -461,7 +461,7 @@ static void test_dense_roundtrip(void **state)
         for (uint32_t j = 0; j < nc; j++) {
             struct block_chunk c;
             assert_int_equal(block_series_chunk(b, s, j, &c), 0);
-            assert_int_equal(c.enc, BLOCK_ENC_RAW);
+            assert_int_equal(c.enc, BLOCK_ENC_PLANES);
             int got = block_chunk_decode(&c, gt + n, gv + n);
             assert_int_equal(got, c.count);
             n += (size_t)got;

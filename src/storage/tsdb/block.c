@@ -235,7 +235,7 @@ int block_writer_new(const char *blocks_dir, const struct block_meta *meta,
         return rc;
     }
     int rc = w_open_file(w, "chunks", &w->chunks, CHUNKS_MAGIC, FORMAT_V2, err);
-    /* the index image is compressed whole at commit (FORMAT.md "index v2") */
+    /* the index image is compressed whole at commit (FORMAT.md "index", version 2) */
     w->index.mem = true;
     fops_out_u32(&w->index, INDEX_MAGIC);
     fops_out_u32(&w->index, FORMAT_V2);
@@ -283,27 +283,22 @@ static int decimal_scale(const double *v, size_t n)
     return k;
 }
 
-/* The content of a dense chunk (FORMAT.md "Dense chunk"), without the zstd
- * frame of v1: v2 stores it inside a pack. */
-static void dense_content(const int64_t *t, const double *v, size_t n, struct buf *raw)
+/* The content of a plane chunk (FORMAT.md "Plane chunk"): the dense
+ * chunk's mode byte and timestamps, then its value codes as byte planes
+ * (all low bytes, then all second bytes, ...), which zstd compresses better
+ * than varints: the high planes are runs of zeros, and the low planes of
+ * neighbouring series line up. z is scratch for n codes. */
+static void plane_content(const int64_t *t, const double *v, size_t n, uint64_t *z, struct buf *raw)
 {
     buf_reset(raw);
     int k = decimal_scale(v, n);
-    buf_putc(raw, (char)k);
-    int64_t prev_t = 0, delta = 0;
-    for (size_t i = 0; i < n; i++) {
-        int64_t d = (int64_t)((uint64_t)t[i] - (uint64_t)prev_t);
-        buf_put_uvarint(raw, zigzag_enc(i == 0 ? t[0] : (int64_t)((uint64_t)d - (uint64_t)delta)));
-        if (i)
-            delta = d;
-        prev_t = t[i];
-    }
+    int mode_byte = k;
     if (k == DENSE_XOR) {
         uint64_t prev_bits = 0;
         for (size_t i = 0; i < n; i++) {
             uint64_t b;
             memcpy(&b, &v[i], 8);
-            buf_put_u64le(raw, b ^ prev_bits);
+            z[i] = b ^ prev_bits;
             prev_bits = b;
         }
     } else {
@@ -316,28 +311,45 @@ static void dense_content(const int64_t *t, const double *v, size_t n, struct bu
             int64_t x = 0;
             decimal_at(v[i], k, &x);
             int64_t d = (int64_t)((uint64_t)x - (uint64_t)px);
-            uint64_t z[3] = {zigzag_enc(x), zigzag_enc(d),
+            uint64_t c[3] = {zigzag_enc(x), zigzag_enc(d),
                              zigzag_enc((int64_t)((uint64_t)d - (uint64_t)pd))};
             for (int m = 0; m < 3; m++)
-                bits[m] += z[m] ? 64u - (size_t)__builtin_clzll(z[m]) : 0u;
+                bits[m] += c[m] ? 64u - (size_t)__builtin_clzll(c[m]) : 0u;
             px = x;
             pd = d;
         }
         int mode = bits[0] < bits[1] && bits[0] <= bits[2] ? 0 : bits[2] < bits[1] ? 2 : 1;
-        bool dod = mode == 2;
-        raw->data[0] = (char)(k | (mode == 0 ? DENSE_PLAIN : dod ? DENSE_DOD : 0));
+        mode_byte = k | (mode == 0 ? DENSE_PLAIN : mode == 2 ? DENSE_DOD : 0);
         px = pd = 0;
         for (size_t i = 0; i < n; i++) {
             int64_t x = 0;
             decimal_at(v[i], k, &x);
             int64_t d = (int64_t)((uint64_t)x - (uint64_t)px);
-            buf_put_uvarint(raw, zigzag_enc(mode == 0 ? x
-                                            : dod     ? (int64_t)((uint64_t)d - (uint64_t)pd)
-                                                      : d));
+            z[i] = zigzag_enc(mode == 0   ? x
+                              : mode == 2 ? (int64_t)((uint64_t)d - (uint64_t)pd)
+                                          : d);
             px = x;
             pd = d;
         }
     }
+    uint64_t all = 0;
+    for (size_t i = 0; i < n; i++)
+        all |= z[i];
+    int width = all ? (71 - __builtin_clzll(all)) / 8 : 0;
+    buf_putc(raw, (char)mode_byte);
+    buf_putc(raw, (char)width);
+    int64_t prev_t = 0, delta = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t d = (int64_t)((uint64_t)t[i] - (uint64_t)prev_t);
+        buf_put_uvarint(raw, zigzag_enc(i == 0 ? t[0] : (int64_t)((uint64_t)d - (uint64_t)delta)));
+        if (i)
+            delta = d;
+        prev_t = t[i];
+    }
+    buf_reserve(raw, (size_t)width * n);
+    for (int p = 0; p < width; p++)
+        for (size_t i = 0; i < n; i++)
+            raw->data[raw->len++] = (char)(z[i] >> (8 * p));
 }
 
 /* One zstd decompression context per thread: creating one per chunk costs
@@ -368,26 +380,29 @@ static ZSTD_DCtx *thread_dctx(void)
     return d;
 }
 
-/* Decode the content of a dense chunk (n bytes, count samples); it must be
- * consumed exactly. Returns count or -1. */
-static int dense_decode(const uint8_t *raw, size_t n, uint16_t count, int64_t *t, double *v)
+/* The mode byte of a dense or plane chunk: scale k (or DENSE_XOR) and the
+ * integer mode. Returns 0, or -1 if it is not one the writer makes. */
+static int parse_mode(int mode, int *k, bool *dod, bool *plain)
 {
-    if (n < 1 || count == 0)
+    *k = mode;
+    *dod = mode != DENSE_XOR && (mode & DENSE_DOD);
+    *plain = mode != DENSE_XOR && (mode & DENSE_PLAIN);
+    if (mode != DENSE_XOR)
+        *k &= ~(DENSE_DOD | DENSE_PLAIN);
+    if (*dod && *plain)
         return -1;
-    const uint8_t *p = raw + 1, *end = raw + n;
-    int k = raw[0];
-    bool dod = k != DENSE_XOR && (k & DENSE_DOD);
-    bool plain = k != DENSE_XOR && (k & DENSE_PLAIN);
-    if (k != DENSE_XOR)
-        k &= ~(DENSE_DOD | DENSE_PLAIN);
-    if (dod && plain)
+    if (*k != DENSE_XOR && *k > DENSE_MAXK)
         return -1;
-    if (k != DENSE_XOR && k > DENSE_MAXK)
-        return -1;
+    return 0;
+}
+
+/* count timestamps: zigzag(t0), then zigzag(dod) varints. Returns 0 or -1. */
+static int ts_decode(const uint8_t **p, const uint8_t *end, size_t count, int64_t *t)
+{
     int64_t prev_t = 0, delta = 0;
     for (size_t i = 0; i < count; i++) {
         uint64_t z;
-        if (uvarint_read(&p, end, &z))
+        if (uvarint_read(p, end, &z))
             return -1;
         int64_t x = zigzag_dec(z);
         if (i == 0) {
@@ -398,32 +413,80 @@ static int dense_decode(const uint8_t *raw, size_t n, uint16_t count, int64_t *t
         }
         prev_t = t[i];
     }
-    int64_t prev_x = 0, prev_d = 0;
-    uint64_t prev_bits = 0;
+    return 0;
+}
+
+/* Value state across codes: each code (a varint or a plane-chunk value)
+ * gives the next value. */
+struct vdec {
+    int k;
+    bool dod, plain;
+    int64_t prev_x, prev_d;
+    uint64_t prev_bits;
+};
+
+static double vdec_next(struct vdec *s, uint64_t z)
+{
+    double v;
+    if (s->k == DENSE_XOR) {
+        s->prev_bits ^= z;
+        memcpy(&v, &s->prev_bits, 8);
+        return v;
+    }
+    int64_t d = zigzag_dec(z);
+    if (s->plain) {
+        s->prev_x = d;
+    } else {
+        if (s->dod)
+            d = (int64_t)((uint64_t)s->prev_d + (uint64_t)d);
+        s->prev_d = d;
+        s->prev_x = (int64_t)((uint64_t)s->prev_x + (uint64_t)d);
+    }
+    return (double)s->prev_x / pow10_tab[s->k];
+}
+
+/* Decode the content of a dense chunk (n bytes, count samples); it must be
+ * consumed exactly. Returns count or -1. */
+static int dense_decode(const uint8_t *raw, size_t n, uint16_t count, int64_t *t, double *v)
+{
+    struct vdec s = {0};
+    if (n < 1 || count == 0 || parse_mode(raw[0], &s.k, &s.dod, &s.plain))
+        return -1;
+    const uint8_t *p = raw + 1, *end = raw + n;
+    if (ts_decode(&p, end, count, t))
+        return -1;
     for (size_t i = 0; i < count; i++) {
-        if (k == DENSE_XOR) {
+        uint64_t z;
+        if (s.k == DENSE_XOR) {
             if (end - p < 8)
                 return -1;
-            prev_bits ^= load_u64le(p);
+            z = load_u64le(p);
             p += 8;
-            memcpy(&v[i], &prev_bits, 8);
-        } else {
-            uint64_t z;
-            if (uvarint_read(&p, end, &z))
-                return -1;
-            int64_t d = zigzag_dec(z);
-            if (plain) {
-                prev_x = d;
-            } else {
-                if (dod)
-                    d = (int64_t)((uint64_t)prev_d + (uint64_t)d);
-                prev_d = d;
-                prev_x = (int64_t)((uint64_t)prev_x + (uint64_t)d);
-            }
-            v[i] = (double)prev_x / pow10_tab[k];
+        } else if (uvarint_read(&p, end, &z)) {
+            return -1;
         }
+        v[i] = vdec_next(&s, z);
     }
     return p == end ? count : -1;
+}
+
+/* Decode the content of a plane chunk (FORMAT.md "Plane chunk"). */
+static int plane_decode(const uint8_t *raw, size_t n, uint16_t count, int64_t *t, double *v)
+{
+    struct vdec s = {0};
+    if (n < 2 || count == 0 || parse_mode(raw[0], &s.k, &s.dod, &s.plain) || raw[1] > 8)
+        return -1;
+    size_t width = raw[1];
+    const uint8_t *p = raw + 2, *end = raw + n;
+    if (ts_decode(&p, end, count, t) || (size_t)(end - p) != width * count)
+        return -1;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t z = 0;
+        for (size_t b = 0; b < width; b++)
+            z |= (uint64_t)p[b * count + i] << (8 * b);
+        v[i] = vdec_next(&s, z);
+    }
+    return count;
 }
 
 int block_chunk_decode(const struct block_chunk *c, int64_t *t, double *v)
@@ -438,6 +501,8 @@ int block_chunk_decode(const struct block_chunk *c, int64_t *t, double *v)
     }
     if (c->enc == BLOCK_ENC_RAW)
         return dense_decode(c->data, c->nbytes, c->count, t, v);
+    if (c->enc == BLOCK_ENC_PLANES)
+        return plane_decode(c->data, c->nbytes, c->count, t, v);
     if (c->enc != BLOCK_ENC_DENSE || c->count == 0)
         return -1;
     /* a varint per timestamp and value (at most 10 bytes each) or 8 bytes per
@@ -464,8 +529,8 @@ static int cmp_kind(const void *a, const void *b)
 }
 
 /* Turn a series' chunks into what the block stores: runs of one kind become
- * raw dense chunks of up to BLOCK_DENSE_MAX_SAMPLES; raw dense chunks of at
- * least half that stay as they are. Output chunk data lives in *arena. */
+ * plane chunks of up to BLOCK_DENSE_MAX_SAMPLES; plane chunks of at least
+ * half that stay as they are. Output chunk data lives in *arena. */
 static size_t densify(struct block_writer *w, const struct block_chunk *in, size_t n,
                       struct block_chunk **out, size_t *cap, struct buf *arena)
 {
@@ -477,13 +542,14 @@ static size_t densify(struct block_writer *w, const struct block_chunk *in, size
         total += c[i].count;
     int64_t *ts = xmalloc((total ? total : 1) * sizeof *ts);
     double *vs = xmalloc((total ? total : 1) * sizeof *vs);
+    uint64_t *zs = xmalloc((total ? total : 1) * sizeof *zs);
     buf_reset(arena);
     for (size_t i = 0; i < n;) {
         if (no + 1 > *cap) {
             *cap = *cap ? *cap * 2 : 16;
             *out = xrealloc(*out, *cap * sizeof **out);
         }
-        if (c[i].enc == BLOCK_ENC_RAW && c[i].count >= BLOCK_DENSE_MAX_SAMPLES / 2) {
+        if (c[i].enc == BLOCK_ENC_PLANES && c[i].count >= BLOCK_DENSE_MAX_SAMPLES / 2) {
             /* big enough: stored as it is (compaction's cheap path) */
             (*out)[no] = c[i];
             (*out)[no].data = (const uint8_t *)(uintptr_t)arena->len; /* offset for now */
@@ -492,12 +558,12 @@ static size_t densify(struct block_writer *w, const struct block_chunk *in, size
             i++;
             continue;
         }
-        /* a run of Gorilla, v1 dense or small raw chunks of one kind, merged
+        /* a run of Gorilla, dense or small plane chunks of one kind, merged
          * up to the dense limit: fewer, longer chunks compress better and
          * cost fewer 40-byte references */
         size_t m = 0, j = i;
         while (j < n && c[j].kind == c[i].kind && m + c[j].count <= BLOCK_DENSE_MAX_SAMPLES &&
-               (c[j].enc != BLOCK_ENC_RAW || c[j].count < BLOCK_DENSE_MAX_SAMPLES / 2)) {
+               (c[j].enc != BLOCK_ENC_PLANES || c[j].count < BLOCK_DENSE_MAX_SAMPLES / 2)) {
             int got = block_chunk_decode(&c[j], ts + m, vs + m);
             if (got > 0)
                 m += (size_t)got;
@@ -507,14 +573,14 @@ static size_t densify(struct block_writer *w, const struct block_chunk *in, size
             j = i + 1;
         }
         if (m) {
-            dense_content(ts, vs, m, &w->raw);
+            plane_content(ts, vs, m, zs, &w->raw);
             (*out)[no++] = (struct block_chunk){ts[0],
                                                 ts[m - 1],
                                                 (const uint8_t *)(uintptr_t)arena->len,
                                                 (uint32_t)w->raw.len,
                                                 (uint16_t)m,
                                                 c[i].kind,
-                                                BLOCK_ENC_RAW};
+                                                BLOCK_ENC_PLANES};
             buf_append(arena, w->raw.data, w->raw.len);
         }
         i = j;
@@ -524,11 +590,12 @@ static size_t densify(struct block_writer *w, const struct block_chunk *in, size
     free(c);
     free(ts);
     free(vs);
+    free(zs);
     return no;
 }
 
 /* Compress the pack being filled and append it to `chunks` (FORMAT.md
- * "Chunk packs"). Returns 0 or -1 with errno set. */
+ * "chunks", version 2). Returns 0 or -1 with errno set. */
 static int flush_pack(struct block_writer *w)
 {
     if (!w->pack.len)
@@ -749,7 +816,7 @@ static int write_index_tail(struct block_writer *w)
 }
 
 /* Compress the index image built in memory into the file `index` (FORMAT.md
- * "index v2"), fsynced. Returns 0 or -1 with errno set. */
+ * "index", version 2), fsynced. Returns 0 or -1 with errno set. */
 static int write_index_file(struct block_writer *w)
 {
     const struct buf *img = &w->index.b;
@@ -1407,7 +1474,7 @@ int block_series_chunk(struct block *b, uint32_t i, uint32_t j, struct block_chu
     uint64_t off = load_u64le(r + 16);
     uint32_t nb = load_u32le(r + 24);
     const uint8_t *data;
-    if (r[35] == BLOCK_ENC_RAW) {
+    if (r[35] == BLOCK_ENC_RAW || r[35] == BLOCK_ENC_PLANES) {
         /* v2: off is the pack, the last field the chunk's place in its content */
         struct pack_ent *pe = b->version == FORMAT_V2 ? pack_get(b, off) : NULL;
         uint32_t in = load_u32le(r + 36);

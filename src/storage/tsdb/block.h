@@ -66,10 +66,13 @@ enum block_enc {
      * Gorilla chunk into this. Written by format v1 only. */
     BLOCK_ENC_DENSE = 1,
     /* The content of a dense chunk without the zstd frame: what a format v2
-     * block stores inside its packs (FORMAT.md "Chunk packs"), and what
-     * block_series_chunk returns for it. The writer turns every chunk into
-     * this. */
+     * block may store inside its packs (FORMAT.md "chunks"); only the first
+     * version 2 writer wrote it. */
     BLOCK_ENC_RAW = 2,
+    /* The same timestamps and value codes with the codes as byte planes
+     * (FORMAT.md "Plane chunk"), inside a version 2 pack: what the writer
+     * turns every chunk into. */
+    BLOCK_ENC_PLANES = 3,
 };
 
 /* Most samples in one dense chunk (the count field is 16 bits). */
@@ -144,8 +147,8 @@ uint32_t block_num_series(const struct block *b);
  * label count, or -1 if the entry is malformed. Strings point into the block. */
 int block_series_labels(const struct block *b, uint32_t i, struct label *ls, uint32_t *nchunks);
 /* Chunk j of series i, checksum verified. Returns 0 or SABA_ECORRUPT.
- * out->data points into the block's mapping (v1), or (v2, BLOCK_ENC_RAW)
- * into a decompressed pack that the calling thread holds until its next
+ * out->data points into the block's mapping (v1), or (v2, BLOCK_ENC_RAW or
+ * BLOCK_ENC_PLANES) into a decompressed pack that the calling thread holds until its next
  * block_series_chunk or block_select call on any block: copy it to keep it
  * longer. */
 int block_series_chunk(struct block *b, uint32_t i, uint32_t j, struct block_chunk *out);

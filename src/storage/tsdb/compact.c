@@ -289,7 +289,7 @@ int compact_merge(struct block **in, size_t n, const char *blocks_dir, uint64_t 
                     if (!c.count)
                         continue;
                 }
-                if (c.enc == BLOCK_ENC_RAW) {
+                if (c.enc == BLOCK_ENC_RAW || c.enc == BLOCK_ENC_PLANES) {
                     /* in a decompressed pack held only until the next read
                      * (block.h): keep a copy until the series is written */
                     if (nowned == cap_owned) {
