@@ -1,18 +1,24 @@
 /*
  * block.c - writing and reading immutable blocks (see block.h, FORMAT.md).
  *
- * The writer streams: chunk bytes go straight to `chunks`, series entries
- * straight to `index`; only the symbol table and the postings stay in memory
- * until commit, so a compaction of many large blocks needs memory for labels,
- * not for samples. The reader never copies the files: it mmaps them and
- * reads fixed-width little-endian fields in place, bounds-checking every
- * offset, because a block is input like any other (a bad disk, a bad copy).
+ * The writer streams chunks: each series' chunks go into the pack being
+ * filled, and a full pack (~64 KiB of content) is compressed and written to
+ * `chunks`. The index image (series entries, then at commit postings,
+ * symbols and tables) is built in memory and compressed whole at commit, so
+ * a compaction needs memory for labels and chunk references, not for
+ * samples. The reader mmaps `chunks` and reads fixed-width little-endian
+ * fields in place (of the mapped v1 index, or of the v2 index decompressed
+ * at open), bounds-checking every offset, because a block is input like any
+ * other (a bad disk, a bad copy); packs are decompressed on demand into a
+ * shared cache.
  *
  * Invariants:
  *  1. A visible block directory (no .tmp suffix) holds complete, fsynced files.
  *  2. Series entries are in ascending labels_cmp order; series numbers in
  *     postings ascend.
  *  3. Every offset in the index points inside the index before the TOC.
+ *  4. (v2) A series' chunks lie in one pack; a chunk reference names the
+ *     pack's offset in `chunks` and the chunk's place in the pack's content.
  */
 #include "storage/tsdb/block.h"
 #include "storage/tsdb/postings.h"
