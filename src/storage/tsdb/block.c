@@ -1,24 +1,25 @@
 /*
  * block.c - writing and reading immutable blocks (see block.h, FORMAT.md).
  *
- * The writer streams chunks: each series' chunks go into the pack being
- * filled, and a full pack (~64 KiB of content) is compressed and written to
- * `chunks`. The index image (series entries, then at commit postings,
- * symbols and tables) is built in memory and compressed whole at commit, so
- * a compaction needs memory for labels and chunk references, not for
- * samples. The reader mmaps `chunks` and reads fixed-width little-endian
- * fields in place (of the mapped v1 index, or of the v2 index decompressed
- * at open), bounds-checking every offset, because a block is input like any
- * other (a bad disk, a bad copy); packs are decompressed on demand into a
- * shared cache.
+ * The writer streams chunks: each series' chunks go into the pack of their
+ * kind being filled, and a full pack (~64 KiB of content) is compressed and
+ * written to `chunks`; its offset is then patched into the references. The
+ * index image (series entries, then at commit postings, symbols and tables)
+ * is built in memory and compressed whole at commit, so a compaction needs
+ * memory for labels and chunk references, not for samples. The reader mmaps
+ * `chunks` and reads fixed-width little-endian fields in place (of the
+ * mapped v1 index, or of the v2 index decompressed at open), bounds-checking
+ * every offset, because a block is input like any other (a bad disk, a bad
+ * copy); packs are decompressed on demand into a shared cache.
  *
  * Invariants:
  *  1. A visible block directory (no .tmp suffix) holds complete, fsynced files.
  *  2. Series entries are in ascending labels_cmp order; series numbers in
  *     postings ascend.
  *  3. Every offset in the index points inside the index before the TOC.
- *  4. (v2) A series' chunks lie in one pack; a chunk reference names the
- *     pack's offset in `chunks` and the chunk's place in the pack's content.
+ *  4. (v2) A series' chunks of one kind lie in one pack; a chunk reference
+ *     names the pack's offset in `chunks` and the chunk's place in the
+ *     pack's content.
  */
 #include "storage/tsdb/block.h"
 #include "storage/tsdb/postings.h"
@@ -96,7 +97,14 @@ struct block_writer {
     char *final; /* <dir>/<seq> */
     struct block_meta meta;
     struct fops_out chunks, index; /* the index is built in memory (index.mem) */
-    struct buf pack;               /* content of the pack being filled */
+    /* one pack being filled per chunk kind, so that a rollup query reading
+     * max decompresses no sum; fix: where in index.b each of their chunk
+     * references needs the pack's offset, known when the pack is written */
+    struct buf pack[BLOCK_KINDS];
+    struct {
+        uint64_t *v;
+        size_t n, cap;
+    } fix[BLOCK_KINDS];
     uint64_t index_file_bytes;
     /* symbols: id -> string, hash -> id */
     char **syms;
@@ -180,7 +188,10 @@ static void w_free(struct block_writer *w)
     buf_free(&w->raw);
     buf_free(&w->zbuf);
     buf_free(&w->arena);
-    buf_free(&w->pack);
+    for (int k = 0; k < BLOCK_KINDS; k++) {
+        buf_free(&w->pack[k]);
+        free(w->fix[k].v);
+    }
     free(w->dense);
     free(w->dir);
     free(w->tmp);
@@ -600,30 +611,45 @@ static size_t densify(struct block_writer *w, const struct block_chunk *in, size
     return no;
 }
 
-/* Compress the pack being filled and append it to `chunks` (FORMAT.md
- * "chunks", version 2). Returns 0 or -1 with errno set. */
-static int flush_pack(struct block_writer *w)
+/* Compress the pack of kind k being filled, append it to `chunks` (FORMAT.md
+ * "chunks", version 2) and write its offset into the references of its
+ * chunks. Returns 0 or -1 with errno set. */
+static int flush_pack(struct block_writer *w, int k)
 {
-    if (!w->pack.len)
+    struct buf *pk = &w->pack[k];
+    if (!pk->len)
         return 0;
+    uint64_t off = w->chunks.off;
     buf_reset(&w->zbuf);
-    size_t bound = ZSTD_compressBound(w->pack.len);
+    size_t bound = ZSTD_compressBound(pk->len);
     buf_reserve(&w->zbuf, bound);
-    size_t z =
-        ZSTD_compressCCtx(w->zc, w->zbuf.data, bound, w->pack.data, w->pack.len, PACK_ZSTD_LEVEL);
+    size_t z = ZSTD_compressCCtx(w->zc, w->zbuf.data, bound, pk->data, pk->len, PACK_ZSTD_LEVEL);
     if (ZSTD_isError(z)) { /* cannot happen into ZSTD_compressBound bytes */
         errno = EINVAL;
         return -1;
     }
     struct buf h = BUF_INIT;
     buf_put_u32le(&h, (uint32_t)z);
-    buf_put_u32le(&h, (uint32_t)w->pack.len);
+    buf_put_u32le(&h, (uint32_t)pk->len);
     buf_put_u32le(&h, crc32c(0, w->zbuf.data, z));
     int rc = fops_out_put(&w->chunks, h.data, h.len);
     if (!rc)
         rc = fops_out_put(&w->chunks, w->zbuf.data, z);
     buf_free(&h);
-    buf_reset(&w->pack);
+    buf_reset(pk);
+    /* the index is in memory (index.mem): patch the references in place */
+    for (size_t i = 0; i < w->fix[k].n; i++)
+        for (int b = 0; b < 8; b++)
+            w->index.b.data[w->fix[k].v[i] + (size_t)b] = (char)(off >> (8 * b));
+    w->fix[k].n = 0;
+    return rc;
+}
+
+static int flush_packs(struct block_writer *w)
+{
+    int rc = 0;
+    for (int k = 0; k < BLOCK_KINDS && rc == 0; k++)
+        rc = flush_pack(w, k);
     return rc;
 }
 
@@ -636,18 +662,26 @@ int block_writer_add(struct block_writer *w, const struct label *ls, size_t nls,
         return err_set(err, SABA_EIO, 0, "block writer failed earlier");
     if (nls == 0 || nls > MAX_LABELS)
         return err_set(err, SABA_EINVAL, 0, "series with %zu labels", nls);
+    for (size_t k = 0; k < nin; k++)
+        if (cin[k].kind >= BLOCK_KINDS)
+            return err_set(err, SABA_EINVAL, 0, "chunk of kind %u", cin[k].kind);
     size_t n = densify(w, cin, nin, &w->dense, &w->cap_dense, &w->arena);
     const struct block_chunk *c = w->dense;
     if (!n)
         return 0;
-    /* a series never straddles two packs; a big one closes the pack first */
-    if (w->pack.len && w->pack.len + w->arena.len > 2 * PACK_TARGET && flush_pack(w) != 0) {
-        w->failed = true;
-        return err_set(err, SABA_EIO, 0, "write block %s: %s", w->tmp, strerror(errno));
+    /* a series' chunks of one kind never straddle two packs; a big one
+     * closes its kind's pack first */
+    size_t add[BLOCK_KINDS] = {0};
+    for (size_t k = 0; k < n; k++)
+        add[c[k].kind] += c[k].nbytes;
+    for (int k = 0; k < BLOCK_KINDS; k++) {
+        if (w->pack[k].len && w->pack[k].len + add[k] > 2 * PACK_TARGET && flush_pack(w, k) != 0) {
+            w->failed = true;
+            return err_set(err, SABA_EIO, 0, "write block %s: %s", w->tmp, strerror(errno));
+        }
+        if (w->pack[k].len + add[k] > PACK_MAX)
+            return err_set(err, SABA_EINVAL, 0, "series too large for a block (%zu bytes)", add[k]);
     }
-    if (w->pack.len + w->arena.len > PACK_MAX)
-        return err_set(err, SABA_EINVAL, 0, "series too large for a block (%zu bytes)",
-                       w->arena.len);
     uint32_t id = w->nseries++;
     if (id == w->cap_series) {
         w->cap_series = w->cap_series ? w->cap_series * 2 : 1024;
@@ -665,17 +699,24 @@ int block_writer_add(struct block_writer *w, const struct label *ls, size_t nls,
         w_posting(w, ns, vs, id);
     }
     for (size_t k = 0; k < n; k++) {
-        /* nothing of the pack is written yet: it will start at chunks.off */
+        struct buf *pk = &w->pack[c[k].kind];
         buf_put_u64le(&e, (uint64_t)c[k].mint);
         buf_put_u64le(&e, (uint64_t)c[k].maxt);
-        buf_put_u64le(&e, w->chunks.off);
+        /* the pack's offset, written when the pack is (flush_pack) */
+        if (w->fix[c[k].kind].n == w->fix[c[k].kind].cap) {
+            w->fix[c[k].kind].cap = w->fix[c[k].kind].cap ? w->fix[c[k].kind].cap * 2 : 256;
+            w->fix[c[k].kind].v =
+                xrealloc(w->fix[c[k].kind].v, w->fix[c[k].kind].cap * sizeof *w->fix[c[k].kind].v);
+        }
+        w->fix[c[k].kind].v[w->fix[c[k].kind].n++] = w->index.b.len + e.len;
+        buf_put_u64le(&e, 0);
         buf_put_u32le(&e, c[k].nbytes);
         buf_put_u32le(&e, crc32c(0, c[k].data, c[k].nbytes));
         put_u16(&e, c[k].count);
         buf_putc(&e, (char)c[k].kind);
         buf_putc(&e, (char)c[k].enc);
-        buf_put_u32le(&e, (uint32_t)w->pack.len);
-        buf_append(&w->pack, c[k].data, c[k].nbytes);
+        buf_put_u32le(&e, (uint32_t)pk->len);
+        buf_append(pk, c[k].data, c[k].nbytes);
         if (c[k].mint < w->meta.mint)
             w->meta.mint = c[k].mint;
         if (c[k].maxt > w->meta.maxt)
@@ -685,8 +726,9 @@ int block_writer_add(struct block_writer *w, const struct label *ls, size_t nls,
         w->meta.nchunks++;
     }
     int rc = fops_out_put(&w->index, e.data, e.len);
-    if (rc == 0 && w->pack.len >= PACK_TARGET)
-        rc = flush_pack(w);
+    for (int k = 0; k < BLOCK_KINDS && rc == 0; k++)
+        if (w->pack[k].len >= PACK_TARGET)
+            rc = flush_pack(w, k);
     buf_free(&e);
     if (rc) {
         w->failed = true;
@@ -874,7 +916,7 @@ int block_writer_commit(struct block_writer *w, struct block_meta *meta_out, str
         block_writer_abort(w);
         return 0;
     }
-    if (flush_pack(w) != 0 || write_index_tail(w) != 0 || sync_close(&w->chunks) != 0 ||
+    if (flush_packs(w) != 0 || write_index_tail(w) != 0 || sync_close(&w->chunks) != 0 ||
         write_index_file(w) != 0) {
         rc = err_set(err, SABA_EIO, 0, "write block %s: %s", w->tmp, strerror(errno));
         goto fail;
