@@ -625,6 +625,83 @@ static void test_packs_roundtrip_and_corrupt_pack(void **state)
     unit_rm_rf(dir);
 }
 
+/* A block with several chunk kinds (as rollup blocks have) keeps one pack
+ * per kind: the packs fill at different rates (the kinds' values differ in
+ * size), their offsets are patched into the references when each is
+ * written, and every series' every kind reads back. */
+static void test_packs_per_kind(void **state)
+{
+    (void)state;
+    char dir[64], path[160];
+    unit_mkdtemp(dir);
+    enum { SERIES = 300, N = 200 };
+    struct block_meta meta = {.seq = 4, .resolution_ms = 60000};
+    struct block_writer *w;
+    struct saba_err err = {0};
+    assert_int_equal(block_writer_new(dir, &meta, &w, &err), 0);
+    for (int s = 0; s < SERIES; s++) {
+        struct chunk_enc enc[3];
+        struct block_chunk cs[3];
+        for (int k = 0; k < 3; k++) {
+            chunk_enc_init(&enc[k]);
+            for (int i = 0; i < N; i++) /* kind 1 small integers, 2 and 3 noisier decimals */
+                chunk_enc_append(&enc[k], T0 + i * MIN,
+                                 k == 0 ? s
+                                        : s * 1000 + (double)((i * 7919 * (k + 1)) % 10007) / 100);
+            cs[k] = (struct block_chunk){T0,
+                                         T0 + (N - 1) * MIN,
+                                         enc[k].buf,
+                                         chunk_enc_len(&enc[k]),
+                                         N,
+                                         (uint8_t)(BLOCK_KIND_MIN + k),
+                                         BLOCK_ENC_GORILLA};
+        }
+        char sv[16];
+        snprintf(sv, sizeof sv, "%04d", s);
+        struct label ls[2] = {{"__name__", "r"}, {"s", sv}};
+        assert_int_equal(block_writer_add(w, ls, 2, cs, 3, &err), 0);
+        for (int k = 0; k < 3; k++)
+            chunk_enc_free(&enc[k]);
+    }
+    assert_int_equal(block_writer_commit(w, &meta, &err), 0);
+    snprintf(path, sizeof path, "%s/0000000000000004", dir);
+    struct block *b;
+    assert_int_equal(block_open(path, &b, &err), 0);
+    int64_t t[N];
+    double v[N];
+    for (int k = 0; k < 3; k++) {
+        struct series_set out = {0};
+        assert_int_equal(
+            block_select(b, NULL, 0, ALL, true, (enum block_kind)(BLOCK_KIND_MIN + k), &out, &err),
+            0);
+        assert_int_equal(out.n, SERIES);
+        for (size_t s = 0; s < out.n; s++) {
+            assert_int_equal(out.v[s].n, N);
+            for (int i = 0; i < N; i++)
+                assert_true(
+                    out.v[s].v[i] ==
+                    (k == 0 ? (double)s : s * 1000 + (double)((i * 7919 * (k + 1)) % 10007) / 100));
+        }
+        series_set_free(&out);
+    }
+    /* and by position, kind by kind within a series */
+    for (uint32_t s = 0; s < SERIES; s += 37) {
+        struct label ls[4];
+        uint32_t nc;
+        assert_int_equal(block_series_labels(b, s, ls, &nc), 2);
+        assert_int_equal(nc, 3);
+        for (uint32_t j = 0; j < nc; j++) {
+            struct block_chunk c;
+            assert_int_equal(block_series_chunk(b, s, j, &c), 0);
+            assert_int_equal(c.kind, BLOCK_KIND_MIN + j);
+            assert_int_equal(block_chunk_decode(&c, t, v), N);
+            assert_int_equal(t[N - 1], T0 + (N - 1) * MIN);
+        }
+    }
+    block_close(b);
+    unit_rm_rf(dir);
+}
+
 /* Samples of series "1" in [lo, hi] are gone from head and blocks at once,
  * after a restart (WAL record + tombstones) and after compaction applied the
  * tombstones; other series keep everything. */
@@ -704,6 +781,7 @@ int main(void)
         cmocka_unit_test(test_delete_series),
         cmocka_unit_test(test_v1_block_readable),
         cmocka_unit_test(test_packs_roundtrip_and_corrupt_pack),
+        cmocka_unit_test(test_packs_per_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
