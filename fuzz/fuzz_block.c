@@ -6,7 +6,14 @@
  * with SABA_ECORRUPT and a message or opens a block on which selection,
  * label listing and series/chunk iteration stay in bounds (ASan) and return
  * sorted, well-formed results. The chunks image is also decoded as one
- * dense chunk directly (zstd frame and varint stream with fuzzed content).
+ * dense chunk directly (zstd frame and varint stream with fuzzed content),
+ * and as the content of a dense and of a plane chunk (format 2, no frame).
+ *
+ * Format 2 behind its checksums and compression: the index image is also
+ * given the version 2 inside, its TOC checksum fixed, and wrapped as a
+ * version 2 index file (zstd, CRC); the chunks image after its 8-byte header
+ * becomes the content of one pack at offset 8 of a version 2 chunks file.
+ * So the fuzzer reaches the pack and chunk-reference checks of format 2.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,6 +28,8 @@
 #include "storage/storage.h"
 #include "storage/tsdb/block.h"
 #include "storage/tsdb/chunk.h"
+
+#include <zstd.h>
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -81,6 +90,57 @@ static void exercise(const uint8_t *ix, size_t ixn, const uint8_t *ch, size_t ch
     block_close(b);
 }
 
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Wrap a (fuzzed) index image and pack content as format 2 files. */
+static void exercise_v2(const uint8_t *img, size_t n, const uint8_t *content, size_t cn)
+{
+    if (n < 56)
+        return;
+    uint8_t *im = malloc(n);
+    memcpy(im, img, n);
+    put32(im + 4, 2);
+    put32(im + n - 8, crc32c(0, im, n - 8));
+    size_t zb = ZSTD_compressBound(n);
+    uint8_t *ix = malloc(16 + zb + 8);
+    memcpy(ix, "SBIX", 4);
+    put32(ix + 4, 2);
+    for (int i = 0; i < 8; i++)
+        ix[8 + i] = (uint8_t)((uint64_t)n >> (8 * i));
+    size_t z = ZSTD_compress(ix + 16, zb, im, n, 1);
+    if (!ZSTD_isError(z)) {
+        size_t ixn = 16 + z;
+        put32(ix + ixn, crc32c(0, ix, ixn));
+        memcpy(ix + ixn + 4, "SBIX", 4);
+        ixn += 8;
+        size_t cb = ZSTD_compressBound(cn);
+        uint8_t *ch = malloc(20 + cb);
+        memcpy(ch, "SBCH", 4);
+        put32(ch + 4, 2);
+        size_t chn = 8;
+        if (cn) {
+            size_t cz = ZSTD_compress(ch + 20, cb, content, cn, 1);
+            if (!ZSTD_isError(cz)) {
+                put32(ch + 8, (uint32_t)cz);
+                put32(ch + 12, (uint32_t)cn);
+                put32(ch + 16, crc32c(0, ch + 20, cz));
+                chn = 20 + cz;
+            }
+        }
+        uint8_t *chc = malloc(chn); /* exact size, as a mapping */
+        memcpy(chc, ch, chn);
+        free(ch);
+        exercise(ix, ixn, chc, chn);
+        free(chc);
+    }
+    free(ix);
+    free(im);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 4)
@@ -102,6 +162,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int i = 0; i < 4; i++)
             ix[ixn - 8 + i] = (uint8_t)(crc >> (8 * i));
         exercise(ix, ixn, chc, chn);
+        exercise_v2(ix, ixn, chn > 8 ? chc + 8 : chc, chn > 8 ? chn - 8 : 0);
     }
     /* the chunks image as one dense chunk (the CRCs above keep most mutated
      * chunks from reaching the decoder): count from its first two bytes */
@@ -115,8 +176,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                 BLOCK_ENC_DENSE};
         int64_t *t = malloc((c.count + 1u) * sizeof *t);
         double *v = malloc((c.count + 1u) * sizeof *v);
-        int got = block_chunk_decode(&c, t, v);
-        FUZZ_CHECK(got == -1 || got == c.count, "dense decoded %d of %u", got, c.count);
+        for (int enc = BLOCK_ENC_DENSE; enc <= BLOCK_ENC_PLANES; enc++) {
+            c.enc = (uint8_t)enc;
+            int got = block_chunk_decode(&c, t, v);
+            FUZZ_CHECK(got == -1 || got == c.count, "enc %d decoded %d of %u", enc, got, c.count);
+        }
         free(t);
         free(v);
     }

@@ -4,7 +4,8 @@
  * Reads the blocks read-only (no lock: it works beside a running server; a
  * block deleted by a compaction meanwhile is reported as gone) and the WAL
  * directory, and prints per block its tier, time range, series, samples,
- * bytes and bytes per sample, the totals, and the label names with the most
+ * bytes and bytes per sample (and of them the index's, and the block format
+ * version), the totals, and the label names with the most
  * distinct values (the usual cause of memory and index growth). A block that
  * does not verify is named with the reason, and the exit status is 1.
  */
@@ -73,11 +74,11 @@ static int inspect(const char *dir)
     if (names.n)
         qsort(names.v, names.n, sizeof *names.v, cmp_str);
     int status = 0;
-    uint64_t tot_bytes = 0, raw_samples = 0, raw_bytes = 0;
+    uint64_t tot_bytes = 0, raw_samples = 0, raw_bytes = 0, raw_index = 0;
     size_t ncards = 0, nblocks = 0;
     struct card *cards = NULL;
-    printf("%-16s  %-5s  %-20s  %-20s  %8s  %11s  %11s  %8s\n", "BLOCK", "TIER", "MIN TIME",
-           "MAX TIME", "SERIES", "SAMPLES", "BYTES", "B/SAMPLE");
+    printf("%-16s  %-5s  %-20s  %-20s  %8s  %11s  %11s  %8s  %11s  %3s\n", "BLOCK", "TIER",
+           "MIN TIME", "MAX TIME", "SERIES", "SAMPLES", "BYTES", "B/SAMPLE", "INDEX BYTES", "FMT");
     for (size_t i = 0; i < names.n; i++) {
         struct buf p = BUF_INIT;
         buf_printf(&p, "%s/%s", bd.data, names.v[i]);
@@ -103,14 +104,16 @@ static int inspect(const char *dir)
             snprintf(tier, sizeof tier, "%lldm", (long long)(m->resolution_ms / 60000));
         else
             snprintf(tier, sizeof tier, "%llds", (long long)(m->resolution_ms / 1000));
-        printf("%-16s  %-5s  %-20s  %-20s  %8llu  %11llu  %11llu  %8.2f\n", names.v[i], tier, t1,
-               t2, (unsigned long long)m->nseries, (unsigned long long)m->nsamples,
+        printf("%-16s  %-5s  %-20s  %-20s  %8llu  %11llu  %11llu  %8.2f  %11llu  v%u\n", names.v[i],
+               tier, t1, t2, (unsigned long long)m->nseries, (unsigned long long)m->nsamples,
                (unsigned long long)m->bytes,
-               m->nsamples ? (double)m->bytes / (double)m->nsamples : 0.0);
+               m->nsamples ? (double)m->bytes / (double)m->nsamples : 0.0,
+               (unsigned long long)block_index_bytes(b), block_version(b));
         tot_bytes += m->bytes;
         if (m->resolution_ms == 0) {
             raw_samples += m->nsamples;
             raw_bytes += m->bytes;
+            raw_index += block_index_bytes(b);
             struct strlist ln = {0};
             block_label_names(b, &ln);
             for (size_t k = 0; k < ln.n; k++) {
@@ -128,10 +131,12 @@ static int inspect(const char *dir)
         }
         block_close(b);
     }
-    printf("\n%zu blocks, %llu bytes; raw: %llu samples in %llu bytes (%.3f bytes/sample)\n",
+    printf("\n%zu blocks, %llu bytes; raw: %llu samples in %llu bytes (%.3f bytes/sample, "
+           "index %.3f)\n",
            nblocks, (unsigned long long)tot_bytes, (unsigned long long)raw_samples,
            (unsigned long long)raw_bytes,
-           raw_samples ? (double)raw_bytes / (double)raw_samples : 0.0);
+           raw_samples ? (double)raw_bytes / (double)raw_samples : 0.0,
+           raw_samples ? (double)raw_index / (double)raw_samples : 0.0);
     /* the head: WAL segments and the checkpoint */
     buf_reset(&bd);
     buf_printf(&bd, "%s/wal", dir);

@@ -461,7 +461,7 @@ static void test_dense_roundtrip(void **state)
         for (uint32_t j = 0; j < nc; j++) {
             struct block_chunk c;
             assert_int_equal(block_series_chunk(b, s, j, &c), 0);
-            assert_int_equal(c.enc, BLOCK_ENC_DENSE);
+            assert_int_equal(c.enc, BLOCK_ENC_PLANES);
             int got = block_chunk_decode(&c, gt + n, gv + n);
             assert_int_equal(got, c.count);
             n += (size_t)got;
@@ -478,6 +478,227 @@ static void test_dense_roundtrip(void **state)
     free(t);
     for (int s = 0; s < SERIES; s++)
         free(v[s]);
+    unit_rm_rf(dir);
+}
+
+/* The kept fixture tests/data/tsdb-block-v1 was written by the format 1
+ * writer: series fx{i="0".."2"}, 300 samples each at 10 s from T0, value
+ * i * 100 + (k % 50) * 0.25. It stays readable, and a compaction of it
+ * writes a format 2 block with the same samples. */
+static void check_fixture(struct block *b)
+{
+    assert_int_equal(block_num_series(b), 3);
+    int64_t t[300];
+    double v[300];
+    for (uint32_t s = 0; s < 3; s++) {
+        struct label ls[4];
+        uint32_t nc;
+        assert_int_equal(block_series_labels(b, s, ls, &nc), 2);
+        assert_string_equal(ls[0].value, "fx");
+        size_t n = 0;
+        for (uint32_t j = 0; j < nc; j++) {
+            struct block_chunk c;
+            assert_int_equal(block_series_chunk(b, s, j, &c), 0);
+            assert_true(n + c.count <= 300);
+            assert_int_equal(block_chunk_decode(&c, t + n, v + n), c.count);
+            n += c.count;
+        }
+        assert_int_equal(n, 300);
+        for (int k = 0; k < 300; k++) {
+            assert_int_equal(t[k], T0 + k * 10000LL);
+            assert_true(v[k] == s * 100 + (k % 50) * 0.25);
+        }
+    }
+    struct matcher *m;
+    struct saba_err err = {0};
+    assert_int_equal(matcher_new(MATCH_EQ, "i", "1", &m, &err), 0);
+    struct series_set out = {0};
+    assert_int_equal(
+        block_select(b, &m, 1, T0 + 10000, T0 + 20000, true, BLOCK_KIND_RAW, &out, &err), 0);
+    assert_int_equal(out.n, 1);
+    assert_int_equal(out.v[0].n, 2);
+    assert_true(out.v[0].v[1] == 100.5);
+    series_set_free(&out);
+    matcher_free(m);
+}
+
+static void test_v1_block_readable(void **state)
+{
+    (void)state;
+    char dir[64], path[128];
+    unit_mkdtemp(dir);
+    struct block *b, *b2;
+    struct saba_err err = {0};
+    assert_int_equal(block_open("tests/data/tsdb-block-v1", &b, &err), 0);
+    assert_int_equal(block_version(b), 1);
+    check_fixture(b);
+    struct block_meta meta;
+    assert_int_equal(compact_merge(&b, 1, dir, 9, INT64_MIN, &meta, &err), 0);
+    block_close(b);
+    snprintf(path, sizeof path, "%s/0000000000000009", dir);
+    assert_int_equal(block_open(path, &b2, &err), 0);
+    assert_int_equal(block_version(b2), 2);
+    check_fixture(b2);
+    block_close(b2);
+    unit_rm_rf(dir);
+}
+
+/* Many series fill several packs: every series reads back, from a cold and
+ * a warm pack cache, and a flipped byte inside a pack is caught by the
+ * pack's checksum: that series fails, the block is marked corrupt. */
+static void test_packs_roundtrip_and_corrupt_pack(void **state)
+{
+    (void)state;
+    unit_quiet_logs();
+    char dir[64], path[160];
+    unit_mkdtemp(dir);
+    enum { SERIES = 200, N = 600 };
+    struct block_meta meta = {.seq = 3};
+    struct block_writer *w;
+    struct saba_err err = {0};
+    assert_int_equal(block_writer_new(dir, &meta, &w, &err), 0);
+    uint64_t rnd = 2463534242ull;
+    for (int s = 0; s < SERIES; s++) {
+        struct chunk_enc enc[N / 120];
+        struct block_chunk cs[N / 120];
+        for (int c = 0; c < N / 120; c++) {
+            chunk_enc_init(&enc[c]);
+            for (int i = c * 120; i < c * 120 + 120; i++) {
+                rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+                chunk_enc_append(&enc[c], T0 + i * 10000LL, s + (double)(rnd % 100000) / 1000);
+            }
+            cs[c] = (struct block_chunk){T0 + c * 1200000LL,     enc[c].t, enc[c].buf,
+                                         chunk_enc_len(&enc[c]), 120,      BLOCK_KIND_RAW,
+                                         BLOCK_ENC_GORILLA};
+        }
+        char sv[16];
+        snprintf(sv, sizeof sv, "%04d", s);
+        struct label ls[2] = {{"__name__", "p"}, {"s", sv}};
+        assert_int_equal(block_writer_add(w, ls, 2, cs, N / 120, &err), 0);
+        for (int c = 0; c < N / 120; c++)
+            chunk_enc_free(&enc[c]);
+    }
+    assert_int_equal(block_writer_commit(w, &meta, &err), 0);
+    snprintf(path, sizeof path, "%s/0000000000000003", dir);
+    int64_t t[N];
+    double v[N];
+    for (int pass = 0; pass < 2; pass++) {
+        struct block *b;
+        assert_int_equal(block_open(path, &b, &err), 0);
+        for (int rep = 0; rep < 2; rep++) /* cold, then warm cache */
+            for (uint32_t s = 0; s < SERIES; s++) {
+                uint32_t nc;
+                struct label ls[4];
+                assert_int_equal(block_series_labels(b, s, ls, &nc), 2);
+                assert_int_equal(nc, 1);
+                struct block_chunk c;
+                int rc = block_series_chunk(b, s, 0, &c);
+                if (pass == 1 && rc != 0) {
+                    assert_int_equal(rc, SABA_ECORRUPT);
+                    assert_true(block_is_corrupt(b));
+                    goto corrupt_seen;
+                }
+                assert_int_equal(rc, 0);
+                assert_int_equal(block_chunk_decode(&c, t, v), N);
+                assert_int_equal(t[N - 1], T0 + (N - 1) * 10000LL);
+                assert_true(v[0] >= s && v[0] < s + 100);
+            }
+        assert_int_equal(pass, 0); /* the corruption must be seen */
+        block_close(b);
+        /* flip a byte in the middle of the chunks file: inside some pack */
+        snprintf(path + strlen(path), sizeof path - strlen(path), "/chunks");
+        int fd = open(path, O_RDWR);
+        assert_true(fd >= 0);
+        off_t size = lseek(fd, 0, SEEK_END);
+        assert_true(size > 4 * 65536 / 4); /* several packs */
+        uint8_t byte;
+        assert_int_equal(pread(fd, &byte, 1, size / 2), 1);
+        byte ^= 0x20;
+        assert_int_equal(pwrite(fd, &byte, 1, size / 2), 1);
+        close(fd);
+        path[strlen(path) - strlen("/chunks")] = 0;
+        continue;
+    corrupt_seen:
+        block_close(b);
+        break;
+    }
+    unit_rm_rf(dir);
+}
+
+/* A block with several chunk kinds (as rollup blocks have) keeps one pack
+ * per kind: the packs fill at different rates (the kinds' values differ in
+ * size), their offsets are patched into the references when each is
+ * written, and every series' every kind reads back. */
+static void test_packs_per_kind(void **state)
+{
+    (void)state;
+    char dir[64], path[160];
+    unit_mkdtemp(dir);
+    enum { SERIES = 300, N = 200 };
+    struct block_meta meta = {.seq = 4, .resolution_ms = 60000};
+    struct block_writer *w;
+    struct saba_err err = {0};
+    assert_int_equal(block_writer_new(dir, &meta, &w, &err), 0);
+    for (int s = 0; s < SERIES; s++) {
+        struct chunk_enc enc[3];
+        struct block_chunk cs[3];
+        for (int k = 0; k < 3; k++) {
+            chunk_enc_init(&enc[k]);
+            for (int i = 0; i < N; i++) /* kind 1 small integers, 2 and 3 noisier decimals */
+                chunk_enc_append(&enc[k], T0 + i * MIN,
+                                 k == 0 ? s
+                                        : s * 1000 + (double)((i * 7919 * (k + 1)) % 10007) / 100);
+            cs[k] = (struct block_chunk){T0,
+                                         T0 + (N - 1) * MIN,
+                                         enc[k].buf,
+                                         chunk_enc_len(&enc[k]),
+                                         N,
+                                         (uint8_t)(BLOCK_KIND_MIN + k),
+                                         BLOCK_ENC_GORILLA};
+        }
+        char sv[16];
+        snprintf(sv, sizeof sv, "%04d", s);
+        struct label ls[2] = {{"__name__", "r"}, {"s", sv}};
+        assert_int_equal(block_writer_add(w, ls, 2, cs, 3, &err), 0);
+        for (int k = 0; k < 3; k++)
+            chunk_enc_free(&enc[k]);
+    }
+    assert_int_equal(block_writer_commit(w, &meta, &err), 0);
+    snprintf(path, sizeof path, "%s/0000000000000004", dir);
+    struct block *b;
+    assert_int_equal(block_open(path, &b, &err), 0);
+    int64_t t[N];
+    double v[N];
+    for (int k = 0; k < 3; k++) {
+        struct series_set out = {0};
+        assert_int_equal(
+            block_select(b, NULL, 0, ALL, true, (enum block_kind)(BLOCK_KIND_MIN + k), &out, &err),
+            0);
+        assert_int_equal(out.n, SERIES);
+        for (size_t s = 0; s < out.n; s++) {
+            assert_int_equal(out.v[s].n, N);
+            for (int i = 0; i < N; i++)
+                assert_true(
+                    out.v[s].v[i] ==
+                    (k == 0 ? (double)s : s * 1000 + (double)((i * 7919 * (k + 1)) % 10007) / 100));
+        }
+        series_set_free(&out);
+    }
+    /* and by position, kind by kind within a series */
+    for (uint32_t s = 0; s < SERIES; s += 37) {
+        struct label ls[4];
+        uint32_t nc;
+        assert_int_equal(block_series_labels(b, s, ls, &nc), 2);
+        assert_int_equal(nc, 3);
+        for (uint32_t j = 0; j < nc; j++) {
+            struct block_chunk c;
+            assert_int_equal(block_series_chunk(b, s, j, &c), 0);
+            assert_int_equal(c.kind, BLOCK_KIND_MIN + j);
+            assert_int_equal(block_chunk_decode(&c, t, v), N);
+            assert_int_equal(t[N - 1], T0 + (N - 1) * MIN);
+        }
+    }
+    block_close(b);
     unit_rm_rf(dir);
 }
 
@@ -558,6 +779,9 @@ int main(void)
         cmocka_unit_test(test_garbage_is_refused),
         cmocka_unit_test(test_dense_roundtrip),
         cmocka_unit_test(test_delete_series),
+        cmocka_unit_test(test_v1_block_readable),
+        cmocka_unit_test(test_packs_roundtrip_and_corrupt_pack),
+        cmocka_unit_test(test_packs_per_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

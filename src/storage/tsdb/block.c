@@ -1,18 +1,25 @@
 /*
  * block.c - writing and reading immutable blocks (see block.h, FORMAT.md).
  *
- * The writer streams: chunk bytes go straight to `chunks`, series entries
- * straight to `index`; only the symbol table and the postings stay in memory
- * until commit, so a compaction of many large blocks needs memory for labels,
- * not for samples. The reader never copies the files: it mmaps them and
- * reads fixed-width little-endian fields in place, bounds-checking every
- * offset, because a block is input like any other (a bad disk, a bad copy).
+ * The writer streams chunks: each series' chunks go into the pack of their
+ * kind being filled, and a full pack (~64 KiB of content) is compressed and
+ * written to `chunks`; its offset is then patched into the references. The
+ * index image (series entries, then at commit postings, symbols and tables)
+ * is built in memory and compressed whole at commit, so a compaction needs
+ * memory for labels and chunk references, not for samples. The reader mmaps
+ * `chunks` and reads fixed-width little-endian fields in place (of the
+ * mapped v1 index, or of the v2 index decompressed at open), bounds-checking
+ * every offset, because a block is input like any other (a bad disk, a bad
+ * copy); packs are decompressed on demand into a shared cache.
  *
  * Invariants:
  *  1. A visible block directory (no .tmp suffix) holds complete, fsynced files.
  *  2. Series entries are in ascending labels_cmp order; series numbers in
  *     postings ascend.
  *  3. Every offset in the index points inside the index before the TOC.
+ *  4. (v2) A series' chunks of one kind lie in one pack; a chunk reference
+ *     names the pack's offset in `chunks` and the chunk's place in the
+ *     pack's content.
  */
 #include "storage/tsdb/block.h"
 #include "storage/tsdb/postings.h"
@@ -41,6 +48,7 @@
 #define CHUNKS_MAGIC 0x48434253u /* "SBCH" */
 #define META_MAGIC   0x544d4253u /* "SBMT" */
 #define FORMAT_V1    1
+#define FORMAT_V2    2 /* chunk packs, compressed index (what the writer writes) */
 #define INDEX_HDR    8
 #define CHUNKS_HDR   8
 #define TOC_BYTES    48
@@ -49,6 +57,19 @@
 #define VALUE_ENTRY  16
 #define META_FIXED   88
 #define MAX_LABELS   256
+#define PACK_HDR     12 /* u32le compressed length, u32le content length, u32le CRC-32C */
+/* Content bytes after which the writer closes a pack (at a series boundary).
+ * About 60 series of a 2-hour block at 10 s, a few hundred at 1 min: enough
+ * for zstd to find the shared timestamps and similar values of neighbouring
+ * series (same metric, other hosts), small enough that reading one series
+ * decompresses ~64 KiB (tens of microseconds). */
+#define PACK_TARGET      (64u << 10)
+#define PACK_MAX         (1u << 30) /* largest pack content a reader accepts */
+#define IX2_HDR          16         /* v2 index file: magic, version, u64le content length */
+#define IX2_TAIL         8          /* CRC-32C, magic */
+#define IX2_MAX          ((uint64_t)1 << 36)
+#define PACK_ZSTD_LEVEL  9
+#define INDEX_ZSTD_LEVEL 9
 
 /* ---- little-endian helpers ---- */
 
@@ -75,7 +96,16 @@ struct block_writer {
     char *tmp;   /* <dir>/<seq>.tmp */
     char *final; /* <dir>/<seq> */
     struct block_meta meta;
-    struct fops_out chunks, index;
+    struct fops_out chunks, index; /* the index is built in memory (index.mem) */
+    /* one pack being filled per chunk kind, so that a rollup query reading
+     * max decompresses no sum; fix: where in index.b each of their chunk
+     * references needs the pack's offset, known when the pack is written */
+    struct buf pack[BLOCK_KINDS];
+    struct {
+        uint64_t *v;
+        size_t n, cap;
+    } fix[BLOCK_KINDS];
+    uint64_t index_file_bytes;
     /* symbols: id -> string, hash -> id */
     char **syms;
     uint32_t nsyms, cap_syms;
@@ -158,6 +188,10 @@ static void w_free(struct block_writer *w)
     buf_free(&w->raw);
     buf_free(&w->zbuf);
     buf_free(&w->arena);
+    for (int k = 0; k < BLOCK_KINDS; k++) {
+        buf_free(&w->pack[k]);
+        free(w->fix[k].v);
+    }
     free(w->dense);
     free(w->dir);
     free(w->tmp);
@@ -179,7 +213,7 @@ void block_writer_abort(struct block_writer *w)
 }
 
 static int w_open_file(struct block_writer *w, const char *name, struct fops_out *o, uint32_t magic,
-                       struct saba_err *err)
+                       uint32_t version, struct saba_err *err)
 {
     struct buf p = BUF_INIT;
     buf_printf(&p, "%s/%s", w->tmp, name);
@@ -191,7 +225,7 @@ static int w_open_file(struct block_writer *w, const char *name, struct fops_out
     }
     buf_free(&p);
     fops_out_u32(o, magic);
-    fops_out_u32(o, FORMAT_V1);
+    fops_out_u32(o, version);
     return 0;
 }
 
@@ -217,9 +251,11 @@ int block_writer_new(const char *blocks_dir, const struct block_meta *meta,
         w_free(w);
         return rc;
     }
-    int rc = w_open_file(w, "chunks", &w->chunks, CHUNKS_MAGIC, err);
-    if (!rc)
-        rc = w_open_file(w, "index", &w->index, INDEX_MAGIC, err);
+    int rc = w_open_file(w, "chunks", &w->chunks, CHUNKS_MAGIC, FORMAT_V2, err);
+    /* the index image is compressed whole at commit (FORMAT.md "index", version 2) */
+    w->index.mem = true;
+    fops_out_u32(&w->index, INDEX_MAGIC);
+    fops_out_u32(&w->index, FORMAT_V2);
     if (rc) {
         block_writer_abort(w);
         return rc;
@@ -234,7 +270,6 @@ int block_writer_new(const char *blocks_dir, const struct block_meta *meta,
 #define DENSE_DOD   0x40 /* flag on k: integers as delta-of-delta (counters) */
 #define DENSE_PLAIN 0x80 /* flag on k: integers as they are (noisy gauges) */
 #define DENSE_MAXK  9    /* most decimal digits tried */
-#define ZSTD_LEVEL  9    /* blocks are written once and read often: worth ~10 % over 3 */
 
 static const double pow10_tab[DENSE_MAXK + 1] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
 
@@ -265,26 +300,22 @@ static int decimal_scale(const double *v, size_t n)
     return k;
 }
 
-static void dense_encode(ZSTD_CCtx *zc, const int64_t *t, const double *v, size_t n,
-                         struct buf *raw, struct buf *out)
+/* The content of a plane chunk (FORMAT.md "Plane chunk"): the dense
+ * chunk's mode byte and timestamps, then its value codes as byte planes
+ * (all low bytes, then all second bytes, ...), which zstd compresses better
+ * than varints: the high planes are runs of zeros, and the low planes of
+ * neighbouring series line up. z is scratch for n codes. */
+static void plane_content(const int64_t *t, const double *v, size_t n, uint64_t *z, struct buf *raw)
 {
     buf_reset(raw);
     int k = decimal_scale(v, n);
-    buf_putc(raw, (char)k);
-    int64_t prev_t = 0, delta = 0;
-    for (size_t i = 0; i < n; i++) {
-        int64_t d = (int64_t)((uint64_t)t[i] - (uint64_t)prev_t);
-        buf_put_uvarint(raw, zigzag_enc(i == 0 ? t[0] : (int64_t)((uint64_t)d - (uint64_t)delta)));
-        if (i)
-            delta = d;
-        prev_t = t[i];
-    }
+    int mode_byte = k;
     if (k == DENSE_XOR) {
         uint64_t prev_bits = 0;
         for (size_t i = 0; i < n; i++) {
             uint64_t b;
             memcpy(&b, &v[i], 8);
-            buf_put_u64le(raw, b ^ prev_bits);
+            z[i] = b ^ prev_bits;
             prev_bits = b;
         }
     } else {
@@ -297,34 +328,45 @@ static void dense_encode(ZSTD_CCtx *zc, const int64_t *t, const double *v, size_
             int64_t x = 0;
             decimal_at(v[i], k, &x);
             int64_t d = (int64_t)((uint64_t)x - (uint64_t)px);
-            uint64_t z[3] = {zigzag_enc(x), zigzag_enc(d),
+            uint64_t c[3] = {zigzag_enc(x), zigzag_enc(d),
                              zigzag_enc((int64_t)((uint64_t)d - (uint64_t)pd))};
             for (int m = 0; m < 3; m++)
-                bits[m] += z[m] ? 64u - (size_t)__builtin_clzll(z[m]) : 0u;
+                bits[m] += c[m] ? 64u - (size_t)__builtin_clzll(c[m]) : 0u;
             px = x;
             pd = d;
         }
         int mode = bits[0] < bits[1] && bits[0] <= bits[2] ? 0 : bits[2] < bits[1] ? 2 : 1;
-        bool dod = mode == 2;
-        raw->data[0] = (char)(k | (mode == 0 ? DENSE_PLAIN : dod ? DENSE_DOD : 0));
+        mode_byte = k | (mode == 0 ? DENSE_PLAIN : mode == 2 ? DENSE_DOD : 0);
         px = pd = 0;
         for (size_t i = 0; i < n; i++) {
             int64_t x = 0;
             decimal_at(v[i], k, &x);
             int64_t d = (int64_t)((uint64_t)x - (uint64_t)px);
-            buf_put_uvarint(raw, zigzag_enc(mode == 0 ? x
-                                            : dod     ? (int64_t)((uint64_t)d - (uint64_t)pd)
-                                                      : d));
+            z[i] = zigzag_enc(mode == 0   ? x
+                              : mode == 2 ? (int64_t)((uint64_t)d - (uint64_t)pd)
+                                          : d);
             px = x;
             pd = d;
         }
     }
-    buf_reset(out);
-    size_t bound = ZSTD_compressBound(raw->len);
-    buf_reserve(out, bound);
-    size_t z = ZSTD_compressCCtx(zc, out->data, bound, raw->data, raw->len, ZSTD_LEVEL);
-    /* compression into a buffer of ZSTD_compressBound cannot fail */
-    out->len = ZSTD_isError(z) ? 0 : z;
+    uint64_t all = 0;
+    for (size_t i = 0; i < n; i++)
+        all |= z[i];
+    int width = all ? (71 - __builtin_clzll(all)) / 8 : 0;
+    buf_putc(raw, (char)mode_byte);
+    buf_putc(raw, (char)width);
+    int64_t prev_t = 0, delta = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t d = (int64_t)((uint64_t)t[i] - (uint64_t)prev_t);
+        buf_put_uvarint(raw, zigzag_enc(i == 0 ? t[0] : (int64_t)((uint64_t)d - (uint64_t)delta)));
+        if (i)
+            delta = d;
+        prev_t = t[i];
+    }
+    buf_reserve(raw, (size_t)width * n);
+    for (int p = 0; p < width; p++)
+        for (size_t i = 0; i < n; i++)
+            raw->data[raw->len++] = (char)(z[i] >> (8 * p));
 }
 
 /* One zstd decompression context per thread: creating one per chunk costs
@@ -355,6 +397,115 @@ static ZSTD_DCtx *thread_dctx(void)
     return d;
 }
 
+/* The mode byte of a dense or plane chunk: scale k (or DENSE_XOR) and the
+ * integer mode. Returns 0, or -1 if it is not one the writer makes. */
+static int parse_mode(int mode, int *k, bool *dod, bool *plain)
+{
+    *k = mode;
+    *dod = mode != DENSE_XOR && (mode & DENSE_DOD);
+    *plain = mode != DENSE_XOR && (mode & DENSE_PLAIN);
+    if (mode != DENSE_XOR)
+        *k &= ~(DENSE_DOD | DENSE_PLAIN);
+    if (*dod && *plain)
+        return -1;
+    if (*k != DENSE_XOR && *k > DENSE_MAXK)
+        return -1;
+    return 0;
+}
+
+/* count timestamps: zigzag(t0), then zigzag(dod) varints. Returns 0 or -1. */
+static int ts_decode(const uint8_t **p, const uint8_t *end, size_t count, int64_t *t)
+{
+    int64_t prev_t = 0, delta = 0;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t z;
+        if (uvarint_read(p, end, &z))
+            return -1;
+        int64_t x = zigzag_dec(z);
+        if (i == 0) {
+            t[0] = x;
+        } else {
+            delta = (int64_t)((uint64_t)delta + (uint64_t)x);
+            t[i] = (int64_t)((uint64_t)prev_t + (uint64_t)delta);
+        }
+        prev_t = t[i];
+    }
+    return 0;
+}
+
+/* Value state across codes: each code (a varint or a plane-chunk value)
+ * gives the next value. */
+struct vdec {
+    int k;
+    bool dod, plain;
+    int64_t prev_x, prev_d;
+    uint64_t prev_bits;
+};
+
+static double vdec_next(struct vdec *s, uint64_t z)
+{
+    double v;
+    if (s->k == DENSE_XOR) {
+        s->prev_bits ^= z;
+        memcpy(&v, &s->prev_bits, 8);
+        return v;
+    }
+    int64_t d = zigzag_dec(z);
+    if (s->plain) {
+        s->prev_x = d;
+    } else {
+        if (s->dod)
+            d = (int64_t)((uint64_t)s->prev_d + (uint64_t)d);
+        s->prev_d = d;
+        s->prev_x = (int64_t)((uint64_t)s->prev_x + (uint64_t)d);
+    }
+    return (double)s->prev_x / pow10_tab[s->k];
+}
+
+/* Decode the content of a dense chunk (n bytes, count samples); it must be
+ * consumed exactly. Returns count or -1. */
+static int dense_decode(const uint8_t *raw, size_t n, uint16_t count, int64_t *t, double *v)
+{
+    struct vdec s = {0};
+    if (n < 1 || count == 0 || parse_mode(raw[0], &s.k, &s.dod, &s.plain))
+        return -1;
+    const uint8_t *p = raw + 1, *end = raw + n;
+    if (ts_decode(&p, end, count, t))
+        return -1;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t z;
+        if (s.k == DENSE_XOR) {
+            if (end - p < 8)
+                return -1;
+            z = load_u64le(p);
+            p += 8;
+        } else if (uvarint_read(&p, end, &z)) {
+            return -1;
+        }
+        v[i] = vdec_next(&s, z);
+    }
+    return p == end ? count : -1;
+}
+
+/* Decode the content of a plane chunk (FORMAT.md "Plane chunk"). */
+static int plane_decode(const uint8_t *raw, size_t n, uint16_t count, int64_t *t, double *v)
+{
+    struct vdec s = {0};
+    if (n < 2 || count == 0 || parse_mode(raw[0], &s.k, &s.dod, &s.plain) || raw[1] > 8)
+        return -1;
+    size_t width = raw[1];
+    const uint8_t *p = raw + 2, *end = raw + n;
+    if (ts_decode(&p, end, count, t) || (size_t)(end - p) != width * count)
+        return -1;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t z = 0;
+        for (size_t b = 0; b < width; b++)
+            z |= (uint64_t)p[b * count + i] << (8 * b);
+        v[i] = vdec_next(&s, z);
+    }
+    return count;
+}
+
 int block_chunk_decode(const struct block_chunk *c, int64_t *t, double *v)
 {
     if (c->enc == BLOCK_ENC_GORILLA) {
@@ -365,6 +516,10 @@ int block_chunk_decode(const struct block_chunk *c, int64_t *t, double *v)
             n++;
         return n == c->count ? n : -1;
     }
+    if (c->enc == BLOCK_ENC_RAW)
+        return dense_decode(c->data, c->nbytes, c->count, t, v);
+    if (c->enc == BLOCK_ENC_PLANES)
+        return plane_decode(c->data, c->nbytes, c->count, t, v);
     if (c->enc != BLOCK_ENC_DENSE || c->count == 0)
         return -1;
     /* a varint per timestamp and value (at most 10 bytes each) or 8 bytes per
@@ -376,60 +531,8 @@ int block_chunk_decode(const struct block_chunk *c, int64_t *t, double *v)
     uint8_t *raw = xmalloc(want ? want : 1);
     size_t got = ZSTD_decompressDCtx(thread_dctx(), raw, want, c->data, c->nbytes);
     int rc = -1;
-    if (ZSTD_isError(got) || got != want || got < 1)
-        goto out;
-    const uint8_t *p = raw + 1, *end = raw + got;
-    int k = raw[0];
-    bool dod = k != DENSE_XOR && (k & DENSE_DOD);
-    bool plain = k != DENSE_XOR && (k & DENSE_PLAIN);
-    if (k != DENSE_XOR)
-        k &= ~(DENSE_DOD | DENSE_PLAIN);
-    if (dod && plain)
-        goto out;
-    if (k != DENSE_XOR && k > DENSE_MAXK)
-        goto out;
-    int64_t prev_t = 0, delta = 0;
-    for (size_t i = 0; i < c->count; i++) {
-        uint64_t z;
-        if (uvarint_read(&p, end, &z))
-            goto out;
-        int64_t x = zigzag_dec(z);
-        if (i == 0) {
-            t[0] = x;
-        } else {
-            delta = (int64_t)((uint64_t)delta + (uint64_t)x);
-            t[i] = (int64_t)((uint64_t)prev_t + (uint64_t)delta);
-        }
-        prev_t = t[i];
-    }
-    int64_t prev_x = 0, prev_d = 0;
-    uint64_t prev_bits = 0;
-    for (size_t i = 0; i < c->count; i++) {
-        if (k == DENSE_XOR) {
-            if (end - p < 8)
-                goto out;
-            prev_bits ^= load_u64le(p);
-            p += 8;
-            memcpy(&v[i], &prev_bits, 8);
-        } else {
-            uint64_t z;
-            if (uvarint_read(&p, end, &z))
-                goto out;
-            int64_t d = zigzag_dec(z);
-            if (plain) {
-                prev_x = d;
-            } else {
-                if (dod)
-                    d = (int64_t)((uint64_t)prev_d + (uint64_t)d);
-                prev_d = d;
-                prev_x = (int64_t)((uint64_t)prev_x + (uint64_t)d);
-            }
-            v[i] = (double)prev_x / pow10_tab[k];
-        }
-    }
-    if (p == end)
-        rc = c->count;
-out:
+    if (!ZSTD_isError(got) && got == want)
+        rc = dense_decode(raw, got, c->count, t, v);
     free(raw);
     return rc;
 }
@@ -442,9 +545,9 @@ static int cmp_kind(const void *a, const void *b)
     return (x->mint > y->mint) - (x->mint < y->mint);
 }
 
-/* Turn a series' chunks into what the block stores: Gorilla runs of one
- * kind become dense chunks of up to BLOCK_DENSE_MAX_SAMPLES; dense chunks
- * stay. Output chunk data lives in *arena (offsets fixed up by the caller). */
+/* Turn a series' chunks into what the block stores: runs of one kind become
+ * plane chunks of up to BLOCK_DENSE_MAX_SAMPLES; plane chunks of at least
+ * half that stay as they are. Output chunk data lives in *arena. */
 static size_t densify(struct block_writer *w, const struct block_chunk *in, size_t n,
                       struct block_chunk **out, size_t *cap, struct buf *arena)
 {
@@ -456,13 +559,14 @@ static size_t densify(struct block_writer *w, const struct block_chunk *in, size
         total += c[i].count;
     int64_t *ts = xmalloc((total ? total : 1) * sizeof *ts);
     double *vs = xmalloc((total ? total : 1) * sizeof *vs);
+    uint64_t *zs = xmalloc((total ? total : 1) * sizeof *zs);
     buf_reset(arena);
     for (size_t i = 0; i < n;) {
         if (no + 1 > *cap) {
             *cap = *cap ? *cap * 2 : 16;
             *out = xrealloc(*out, *cap * sizeof **out);
         }
-        if (c[i].enc == BLOCK_ENC_DENSE && c[i].count >= BLOCK_DENSE_MAX_SAMPLES / 2) {
+        if (c[i].enc == BLOCK_ENC_PLANES && c[i].count >= BLOCK_DENSE_MAX_SAMPLES / 2) {
             /* big enough: stored as it is (compaction's cheap path) */
             (*out)[no] = c[i];
             (*out)[no].data = (const uint8_t *)(uintptr_t)arena->len; /* offset for now */
@@ -471,12 +575,12 @@ static size_t densify(struct block_writer *w, const struct block_chunk *in, size
             i++;
             continue;
         }
-        /* a run of Gorilla or small dense chunks of one kind, merged up to the
-         * dense limit: fewer, longer chunks compress better and cost fewer
-         * 40-byte references */
+        /* a run of Gorilla, dense or small plane chunks of one kind, merged
+         * up to the dense limit: fewer, longer chunks compress better and
+         * cost fewer 40-byte references */
         size_t m = 0, j = i;
         while (j < n && c[j].kind == c[i].kind && m + c[j].count <= BLOCK_DENSE_MAX_SAMPLES &&
-               (c[j].enc == BLOCK_ENC_GORILLA || c[j].count < BLOCK_DENSE_MAX_SAMPLES / 2)) {
+               (c[j].enc != BLOCK_ENC_PLANES || c[j].count < BLOCK_DENSE_MAX_SAMPLES / 2)) {
             int got = block_chunk_decode(&c[j], ts + m, vs + m);
             if (got > 0)
                 m += (size_t)got;
@@ -486,15 +590,15 @@ static size_t densify(struct block_writer *w, const struct block_chunk *in, size
             j = i + 1;
         }
         if (m) {
-            dense_encode(w->zc, ts, vs, m, &w->raw, &w->zbuf);
+            plane_content(ts, vs, m, zs, &w->raw);
             (*out)[no++] = (struct block_chunk){ts[0],
                                                 ts[m - 1],
                                                 (const uint8_t *)(uintptr_t)arena->len,
-                                                (uint32_t)w->zbuf.len,
+                                                (uint32_t)w->raw.len,
                                                 (uint16_t)m,
                                                 c[i].kind,
-                                                BLOCK_ENC_DENSE};
-            buf_append(arena, w->zbuf.data, w->zbuf.len);
+                                                BLOCK_ENC_PLANES};
+            buf_append(arena, w->raw.data, w->raw.len);
         }
         i = j;
     }
@@ -503,7 +607,50 @@ static size_t densify(struct block_writer *w, const struct block_chunk *in, size
     free(c);
     free(ts);
     free(vs);
+    free(zs);
     return no;
+}
+
+/* Compress the pack of kind k being filled, append it to `chunks` (FORMAT.md
+ * "chunks", version 2) and write its offset into the references of its
+ * chunks. Returns 0 or -1 with errno set. */
+static int flush_pack(struct block_writer *w, int k)
+{
+    struct buf *pk = &w->pack[k];
+    if (!pk->len)
+        return 0;
+    uint64_t off = w->chunks.off;
+    buf_reset(&w->zbuf);
+    size_t bound = ZSTD_compressBound(pk->len);
+    buf_reserve(&w->zbuf, bound);
+    size_t z = ZSTD_compressCCtx(w->zc, w->zbuf.data, bound, pk->data, pk->len, PACK_ZSTD_LEVEL);
+    if (ZSTD_isError(z)) { /* cannot happen into ZSTD_compressBound bytes */
+        errno = EINVAL;
+        return -1;
+    }
+    struct buf h = BUF_INIT;
+    buf_put_u32le(&h, (uint32_t)z);
+    buf_put_u32le(&h, (uint32_t)pk->len);
+    buf_put_u32le(&h, crc32c(0, w->zbuf.data, z));
+    int rc = fops_out_put(&w->chunks, h.data, h.len);
+    if (!rc)
+        rc = fops_out_put(&w->chunks, w->zbuf.data, z);
+    buf_free(&h);
+    buf_reset(pk);
+    /* the index is in memory (index.mem): patch the references in place */
+    for (size_t i = 0; i < w->fix[k].n; i++)
+        for (int b = 0; b < 8; b++)
+            w->index.b.data[w->fix[k].v[i] + (size_t)b] = (char)(off >> (8 * b));
+    w->fix[k].n = 0;
+    return rc;
+}
+
+static int flush_packs(struct block_writer *w)
+{
+    int rc = 0;
+    for (int k = 0; k < BLOCK_KINDS && rc == 0; k++)
+        rc = flush_pack(w, k);
+    return rc;
 }
 
 int block_writer_add(struct block_writer *w, const struct label *ls, size_t nls,
@@ -515,10 +662,26 @@ int block_writer_add(struct block_writer *w, const struct label *ls, size_t nls,
         return err_set(err, SABA_EIO, 0, "block writer failed earlier");
     if (nls == 0 || nls > MAX_LABELS)
         return err_set(err, SABA_EINVAL, 0, "series with %zu labels", nls);
+    for (size_t k = 0; k < nin; k++)
+        if (cin[k].kind >= BLOCK_KINDS)
+            return err_set(err, SABA_EINVAL, 0, "chunk of kind %u", cin[k].kind);
     size_t n = densify(w, cin, nin, &w->dense, &w->cap_dense, &w->arena);
     const struct block_chunk *c = w->dense;
     if (!n)
         return 0;
+    /* a series' chunks of one kind never straddle two packs; a big one
+     * closes its kind's pack first */
+    size_t add[BLOCK_KINDS] = {0};
+    for (size_t k = 0; k < n; k++)
+        add[c[k].kind] += c[k].nbytes;
+    for (int k = 0; k < BLOCK_KINDS; k++) {
+        if (w->pack[k].len && w->pack[k].len + add[k] > 2 * PACK_TARGET && flush_pack(w, k) != 0) {
+            w->failed = true;
+            return err_set(err, SABA_EIO, 0, "write block %s: %s", w->tmp, strerror(errno));
+        }
+        if (w->pack[k].len + add[k] > PACK_MAX)
+            return err_set(err, SABA_EINVAL, 0, "series too large for a block (%zu bytes)", add[k]);
+    }
     uint32_t id = w->nseries++;
     if (id == w->cap_series) {
         w->cap_series = w->cap_series ? w->cap_series * 2 : 1024;
@@ -535,18 +698,25 @@ int block_writer_add(struct block_writer *w, const struct label *ls, size_t nls,
         buf_put_u32le(&e, vs);
         w_posting(w, ns, vs, id);
     }
-    int rc = 0;
-    for (size_t k = 0; k < n && rc == 0; k++) {
+    for (size_t k = 0; k < n; k++) {
+        struct buf *pk = &w->pack[c[k].kind];
         buf_put_u64le(&e, (uint64_t)c[k].mint);
         buf_put_u64le(&e, (uint64_t)c[k].maxt);
-        buf_put_u64le(&e, w->chunks.off);
+        /* the pack's offset, written when the pack is (flush_pack) */
+        if (w->fix[c[k].kind].n == w->fix[c[k].kind].cap) {
+            w->fix[c[k].kind].cap = w->fix[c[k].kind].cap ? w->fix[c[k].kind].cap * 2 : 256;
+            w->fix[c[k].kind].v =
+                xrealloc(w->fix[c[k].kind].v, w->fix[c[k].kind].cap * sizeof *w->fix[c[k].kind].v);
+        }
+        w->fix[c[k].kind].v[w->fix[c[k].kind].n++] = w->index.b.len + e.len;
+        buf_put_u64le(&e, 0);
         buf_put_u32le(&e, c[k].nbytes);
         buf_put_u32le(&e, crc32c(0, c[k].data, c[k].nbytes));
         put_u16(&e, c[k].count);
         buf_putc(&e, (char)c[k].kind);
         buf_putc(&e, (char)c[k].enc);
-        buf_put_u32le(&e, 0);
-        rc = fops_out_put(&w->chunks, c[k].data, c[k].nbytes);
+        buf_put_u32le(&e, (uint32_t)pk->len);
+        buf_append(pk, c[k].data, c[k].nbytes);
         if (c[k].mint < w->meta.mint)
             w->meta.mint = c[k].mint;
         if (c[k].maxt > w->meta.maxt)
@@ -555,8 +725,10 @@ int block_writer_add(struct block_writer *w, const struct label *ls, size_t nls,
             w->meta.nsamples += c[k].count;
         w->meta.nchunks++;
     }
-    if (rc == 0)
-        rc = fops_out_put(&w->index, e.data, e.len);
+    int rc = fops_out_put(&w->index, e.data, e.len);
+    for (int k = 0; k < BLOCK_KINDS && rc == 0; k++)
+        if (w->pack[k].len >= PACK_TARGET)
+            rc = flush_pack(w, k);
     buf_free(&e);
     if (rc) {
         w->failed = true;
@@ -691,6 +863,44 @@ static int write_index_tail(struct block_writer *w)
     return rc;
 }
 
+/* Compress the index image built in memory into the file `index` (FORMAT.md
+ * "index", version 2), fsynced. Returns 0 or -1 with errno set. */
+static int write_index_file(struct block_writer *w)
+{
+    const struct buf *img = &w->index.b;
+    struct buf f = BUF_INIT, p = BUF_INIT;
+    buf_put_u32le(&f, INDEX_MAGIC);
+    buf_put_u32le(&f, FORMAT_V2);
+    buf_put_u64le(&f, img->len);
+    size_t bound = ZSTD_compressBound(img->len);
+    buf_reserve(&f, bound + IX2_TAIL);
+    size_t z =
+        ZSTD_compressCCtx(w->zc, f.data + f.len, bound, img->data, img->len, INDEX_ZSTD_LEVEL);
+    int rc = -1;
+    if (ZSTD_isError(z)) {
+        errno = EINVAL;
+        goto out;
+    }
+    f.len += z;
+    buf_put_u32le(&f, crc32c(0, f.data, f.len));
+    buf_put_u32le(&f, INDEX_MAGIC);
+    buf_printf(&p, "%s/index", w->tmp);
+    int fd = fops->open(p.data, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        goto out;
+    rc = fops_write_all(fd, f.data, f.len);
+    if (rc == 0)
+        rc = fops->fsync(fd);
+    int e = errno;
+    fops->close(fd);
+    errno = e;
+    w->index_file_bytes = f.len;
+out:
+    buf_free(&f);
+    buf_free(&p);
+    return rc;
+}
+
 int block_writer_commit(struct block_writer *w, struct block_meta *meta_out, struct saba_err *err)
 {
     int rc = 0;
@@ -706,12 +916,13 @@ int block_writer_commit(struct block_writer *w, struct block_meta *meta_out, str
         block_writer_abort(w);
         return 0;
     }
-    if (write_index_tail(w) != 0 || sync_close(&w->chunks) != 0 || sync_close(&w->index) != 0) {
+    if (flush_packs(w) != 0 || write_index_tail(w) != 0 || sync_close(&w->chunks) != 0 ||
+        write_index_file(w) != 0) {
         rc = err_set(err, SABA_EIO, 0, "write block %s: %s", w->tmp, strerror(errno));
         goto fail;
     }
     struct buf m = BUF_INIT;
-    w->meta.bytes = w->chunks.off + w->index.off + META_FIXED + 8u * w->meta.nparents + 4;
+    w->meta.bytes = w->chunks.off + w->index_file_bytes + META_FIXED + 8u * w->meta.nparents + 4;
     encode_meta(&m, &w->meta);
     struct buf mp = BUF_INIT;
     buf_printf(&mp, "%s/meta", w->tmp);
@@ -757,9 +968,13 @@ struct tomb {
 struct block {
     char *path;
     struct block_meta meta;
-    const uint8_t *index, *chunks;
+    const uint8_t *index, *chunks; /* index: the (decompressed) image */
     size_t index_len, chunks_len;
+    size_t index_file_len; /* v2: the compressed file */
+    uint32_t version;      /* FORMAT_V1 or FORMAT_V2 */
+    uint64_t uid;          /* names the block in the pack cache */
     bool mapped;
+    bool index_owned; /* index is malloc'ed (v2) rather than mapped */
     uint64_t toc_off;
     uint64_t table_off, nseries, symbols_off, names_off, nnames;
     uint32_t nsyms;
@@ -833,7 +1048,7 @@ static int parse_index(struct block *b, struct saba_err *err)
     if (n < INDEX_HDR + TOC_BYTES || load_u32le(p) != INDEX_MAGIC ||
         load_u32le(p + n - 4) != INDEX_MAGIC)
         return BAD("not a block index");
-    if (load_u32le(p + 4) != FORMAT_V1)
+    if (load_u32le(p + 4) != b->version)
         return BAD("unknown version");
     const uint8_t *toc = p + n - TOC_BYTES;
     b->toc_off = n - TOC_BYTES;
@@ -964,16 +1179,56 @@ bool block_series_has_tombstones(const struct block *b, uint32_t series)
     return false;
 }
 
+static atomic_uint_fast64_t next_uid = 1;
+
+/* Set b's index image from the index file's bytes: a v1 file is the image;
+ * a v2 file is checked (magics, CRC, lengths) and decompressed into memory
+ * that b owns. Then validate the image. */
+static int load_index(struct block *b, const uint8_t *file, size_t n, struct saba_err *err)
+{
+    const char *name = b->path ? b->path : "index";
+    b->uid = atomic_fetch_add(&next_uid, 1);
+    b->index_file_len = n;
+    b->version = n >= INDEX_HDR ? load_u32le(file + 4) : 0;
+    if (b->version != FORMAT_V2) {
+        if (n >= INDEX_HDR && b->version != FORMAT_V1)
+            return err_set(err, SABA_ECORRUPT, 0, "%s: index: unknown version", name);
+        b->index = file;
+        b->index_len = n;
+        return parse_index(b, err);
+    }
+    if (n < IX2_HDR + IX2_TAIL || load_u32le(file) != INDEX_MAGIC ||
+        load_u32le(file + n - 4) != INDEX_MAGIC)
+        return err_set(err, SABA_ECORRUPT, 0, "%s: index: not a block index", name);
+    if (crc32c(0, file, n - IX2_TAIL) != load_u32le(file + n - IX2_TAIL))
+        return err_set(err, SABA_ECORRUPT, 0, "%s: index: checksum mismatch", name);
+    uint64_t want = load_u64le(file + 8);
+    unsigned long long fs = ZSTD_getFrameContentSize(file + IX2_HDR, n - IX2_HDR - IX2_TAIL);
+    if (want > IX2_MAX || fs != want || want < INDEX_HDR + TOC_BYTES)
+        return err_set(err, SABA_ECORRUPT, 0, "%s: index: bad content length", name);
+    uint8_t *img = xmalloc((size_t)want);
+    size_t got = ZSTD_decompressDCtx(thread_dctx(), img, (size_t)want, file + IX2_HDR,
+                                     n - IX2_HDR - IX2_TAIL);
+    if (ZSTD_isError(got) || got != want) {
+        free(img);
+        return err_set(err, SABA_ECORRUPT, 0, "%s: index: does not decompress", name);
+    }
+    b->index = img;
+    b->index_len = (size_t)want;
+    b->index_owned = true;
+    return parse_index(b, err);
+}
+
 int block_open_mem(const uint8_t *index, size_t index_len, const uint8_t *chunks, size_t chunks_len,
                    struct block **out, struct saba_err *err)
 {
     struct block *b = xcalloc(1, sizeof *b);
-    b->index = index;
-    b->index_len = index_len;
     b->chunks = chunks;
     b->chunks_len = chunks_len;
-    int rc = parse_index(b, err);
+    int rc = load_index(b, index, index_len, err);
     if (rc) {
+        if (b->index_owned)
+            free((void *)b->index);
         free(b);
         return rc;
     }
@@ -1026,20 +1281,28 @@ int block_open(const char *dir, struct block **out, struct saba_err *err)
     if (!rc) {
         b = xcalloc(1, sizeof *b);
         b->path = xstrdup(dir);
-        b->index = ix;
-        b->index_len = ixn;
         b->chunks = ch;
         b->chunks_len = chn;
         b->mapped = true;
-        rc = parse_index(b, err);
+        rc = load_index(b, ix, ixn, err);
+        if (!rc && load_u32le(ch + 4) != b->version)
+            rc = err_set(err, SABA_ECORRUPT, 0, "%s/chunks: version %u, index version %u", dir,
+                         load_u32le(ch + 4), b->version);
+    }
+    if (b && b->index_owned && ix) { /* v2: the image is decompressed, the file not needed */
+        munmap((void *)ix, ixn);
+        ix = NULL;
     }
     if (rc) {
         if (ix)
             munmap((void *)ix, ixn);
         if (ch)
             munmap((void *)ch, chn);
-        if (b)
+        if (b) {
+            if (b->index_owned)
+                free((void *)b->index);
             free(b->path);
+        }
         free(b);
         return rc;
     }
@@ -1057,10 +1320,12 @@ void block_close(struct block *b)
 {
     if (!b)
         return;
-    if (b->mapped) {
+    if (b->index_owned)
+        free((void *)b->index);
+    else if (b->mapped)
         munmap((void *)b->index, b->index_len);
+    if (b->mapped)
         munmap((void *)b->chunks, b->chunks_len);
-    }
     free(b->path);
     free(b->tombs);
     free(b);
@@ -1088,7 +1353,12 @@ uint32_t block_num_series(const struct block *b)
 
 uint64_t block_index_bytes(const struct block *b)
 {
-    return b->index_len;
+    return b->index_file_len;
+}
+
+uint32_t block_version(const struct block *b)
+{
+    return b->version;
 }
 
 /* The entry of series i, bounds-checked: returns its start or NULL. */
@@ -1131,6 +1401,115 @@ static void mark_corrupt(struct block *b, const char *why)
                   block_path(b), why);
 }
 
+/* ---- the pack cache ----
+ *
+ * Decompressed packs of every open block, in a direct-mapped table keyed by
+ * (block uid, pack offset) and shared by all threads: a query that reads a
+ * series of each of 100 metrics decompresses 100 packs once, and its next
+ * run none. Entries are reference-counted: one reference for the table
+ * slot, one for each thread that last read a chunk from it (the pin, which
+ * keeps block_series_chunk's out->data valid until that thread's next call).
+ * Entries of closed blocks are never hit again (uids are not reused) and go
+ * when their slot is taken. At most PACK_CACHE_SLOTS x (a pack's content,
+ * about PACK_TARGET) bytes stay cached. */
+
+#define PACK_CACHE_SLOTS 512
+
+struct pack_ent {
+    uint64_t uid, off;
+    uint8_t *data;
+    size_t len;
+    unsigned refs; /* under cache_mu */
+};
+
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pack_ent *pack_cache[PACK_CACHE_SLOTS];
+static pthread_key_t pin_key;
+static pthread_once_t pin_once = PTHREAD_ONCE_INIT;
+
+static void ent_unref_locked(struct pack_ent *e)
+{
+    if (e && --e->refs == 0) {
+        free(e->data);
+        free(e);
+    }
+}
+
+static void pin_release(void *p)
+{
+    pthread_mutex_lock(&cache_mu);
+    ent_unref_locked(p);
+    pthread_mutex_unlock(&cache_mu);
+}
+
+static void pin_init(void)
+{
+    pthread_key_create(&pin_key, pin_release);
+}
+
+/* Make e (which carries a reference for this) the calling thread's pin. */
+static void pin_set(struct pack_ent *e)
+{
+    pthread_once(&pin_once, pin_init);
+    struct pack_ent *old = pthread_getspecific(pin_key);
+    pthread_setspecific(pin_key, e);
+    if (old)
+        pin_release(old);
+}
+
+/* The content of the pack at off in b's chunks, verified and pinned for the
+ * calling thread. Returns NULL (after mark_corrupt) if it does not verify. */
+static struct pack_ent *pack_get(struct block *b, uint64_t off)
+{
+    size_t slot = (size_t)(XXH3_64bits_withSeed(&off, sizeof off, b->uid) % PACK_CACHE_SLOTS);
+    pthread_mutex_lock(&cache_mu);
+    struct pack_ent *e = pack_cache[slot];
+    if (e && e->uid == b->uid && e->off == off)
+        e->refs++;
+    else
+        e = NULL;
+    pthread_mutex_unlock(&cache_mu);
+    if (e) {
+        pin_set(e);
+        return e;
+    }
+    if (off < CHUNKS_HDR || off > b->chunks_len || b->chunks_len - off < PACK_HDR) {
+        mark_corrupt(b, "pack reference out of range");
+        return NULL;
+    }
+    const uint8_t *h = b->chunks + off;
+    uint32_t zn = load_u32le(h), n = load_u32le(h + 4);
+    if (zn > b->chunks_len - off - PACK_HDR || n == 0 || n > PACK_MAX) {
+        mark_corrupt(b, "pack out of range");
+        return NULL;
+    }
+    if (crc32c(0, h + PACK_HDR, zn) != load_u32le(h + 8)) {
+        mark_corrupt(b, "pack checksum mismatch");
+        return NULL;
+    }
+    unsigned long long fs = ZSTD_getFrameContentSize(h + PACK_HDR, zn);
+    if (fs != n) {
+        mark_corrupt(b, "pack length mismatch");
+        return NULL;
+    }
+    e = xmalloc(sizeof *e);
+    *e = (struct pack_ent){b->uid, off, xmalloc(n), n, 2};
+    size_t got = ZSTD_decompressDCtx(thread_dctx(), e->data, n, h + PACK_HDR, zn);
+    if (ZSTD_isError(got) || got != n) {
+        free(e->data);
+        free(e);
+        mark_corrupt(b, "pack does not decompress");
+        return NULL;
+    }
+    pthread_mutex_lock(&cache_mu);
+    struct pack_ent *old = pack_cache[slot];
+    pack_cache[slot] = e;
+    ent_unref_locked(old);
+    pthread_mutex_unlock(&cache_mu);
+    pin_set(e);
+    return e;
+}
+
 int block_series_chunk(struct block *b, uint32_t i, uint32_t j, struct block_chunk *out)
 {
     uint32_t nl, nc;
@@ -1142,17 +1521,30 @@ int block_series_chunk(struct block *b, uint32_t i, uint32_t j, struct block_chu
     const uint8_t *r = e + 8 + 8 * nl + (size_t)CHUNK_REF * j;
     uint64_t off = load_u64le(r + 16);
     uint32_t nb = load_u32le(r + 24);
-    if (off < CHUNKS_HDR || off > b->chunks_len || nb > b->chunks_len - off) {
-        mark_corrupt(b, "chunk reference out of range");
-        return SABA_ECORRUPT;
+    const uint8_t *data;
+    if (r[35] == BLOCK_ENC_RAW || r[35] == BLOCK_ENC_PLANES) {
+        /* v2: off is the pack, the last field the chunk's place in its content */
+        struct pack_ent *pe = b->version == FORMAT_V2 ? pack_get(b, off) : NULL;
+        uint32_t in = load_u32le(r + 36);
+        if (!pe || in > pe->len || nb > pe->len - in) {
+            mark_corrupt(b, "chunk reference out of range");
+            return SABA_ECORRUPT;
+        }
+        data = pe->data + in;
+    } else {
+        if (off < CHUNKS_HDR || off > b->chunks_len || nb > b->chunks_len - off) {
+            mark_corrupt(b, "chunk reference out of range");
+            return SABA_ECORRUPT;
+        }
+        data = b->chunks + off;
     }
-    if (crc32c(0, b->chunks + off, nb) != load_u32le(r + 28)) {
+    if (crc32c(0, data, nb) != load_u32le(r + 28)) {
         mark_corrupt(b, "chunk checksum mismatch");
         return SABA_ECORRUPT;
     }
     out->mint = (int64_t)load_u64le(r);
     out->maxt = (int64_t)load_u64le(r + 8);
-    out->data = b->chunks + off;
+    out->data = data;
     out->nbytes = nb;
     out->count = ld16(r + 32);
     out->kind = r[34];

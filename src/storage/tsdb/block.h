@@ -2,15 +2,19 @@
  * block.h - immutable on-disk blocks: the long-term tier of the tsdb.
  *
  * A block is a directory DATA/blocks/<seq> holding every sample of its
- * series in a time range: `chunks` (Gorilla chunks back to back), `index`
+ * series in a time range: `chunks` (format v2: packs, zstd frames of many
+ * series' chunks; v1: one zstd frame per chunk), `index` (v2: zstd-compressed)
  * (series with their label symbols and chunk references, a label index
  * name -> value -> postings, a symbol table) and `meta` (range, counts,
  * resolution, compaction parents). Layouts in FORMAT.md ("Blocks").
  *
  * A block is written once by block_writer into <seq>.tmp and made visible by
  * one rename, so a crash leaves either no block or a whole one. Readers mmap
- * the files; the index checksum is verified at open (a bad block is refused
- * by name and the engine skips it), each chunk's checksum when it is read.
+ * the files (a v2 index is decompressed into memory at open); the index
+ * checksum is verified at open (a bad block is refused by name and the
+ * engine skips it), a pack's checksum when it is decompressed and each
+ * chunk's checksum when it is read. Decompressed packs are kept in a small
+ * cache shared by all blocks and threads.
  *
  * Rollup blocks (resolution > 0) hold, per series, five chunks per time
  * range: min, max, sum, count and last of each resolution-wide bucket
@@ -59,8 +63,16 @@ enum block_enc {
     BLOCK_ENC_GORILLA = 0, /* the head's chunk format (chunk.h) */
     /* The blocks' format: decimal-scaled integer deltas or XOR'ed float bits,
      * zstd-compressed (FORMAT.md "Dense chunk"). The writer turns every
-     * Gorilla chunk into this. */
+     * Gorilla chunk into this. Written by format v1 only. */
     BLOCK_ENC_DENSE = 1,
+    /* The content of a dense chunk without the zstd frame: what a format v2
+     * block may store inside its packs (FORMAT.md "chunks"); only the first
+     * version 2 writer wrote it. */
+    BLOCK_ENC_RAW = 2,
+    /* The same timestamps and value codes with the codes as byte planes
+     * (FORMAT.md "Plane chunk"), inside a version 2 pack: what the writer
+     * turns every chunk into. */
+    BLOCK_ENC_PLANES = 3,
 };
 
 /* Most samples in one dense chunk (the count field is 16 bits). */
@@ -134,10 +146,16 @@ uint32_t block_num_series(const struct block *b);
 /* Labels of series i into ls (room for 256) and its chunk count. Returns the
  * label count, or -1 if the entry is malformed. Strings point into the block. */
 int block_series_labels(const struct block *b, uint32_t i, struct label *ls, uint32_t *nchunks);
-/* Chunk j of series i, checksum verified. Returns 0 or SABA_ECORRUPT. */
+/* Chunk j of series i, checksum verified. Returns 0 or SABA_ECORRUPT.
+ * out->data points into the block's mapping (v1), or (v2, BLOCK_ENC_RAW or
+ * BLOCK_ENC_PLANES) into a decompressed pack that the calling thread holds until its next
+ * block_series_chunk or block_select call on any block: copy it to keep it
+ * longer. */
 int block_series_chunk(struct block *b, uint32_t i, uint32_t j, struct block_chunk *out);
-/* Index and chunk file sizes. */
+/* Size of the index file (compressed, for v2). */
 uint64_t block_index_bytes(const struct block *b);
+/* Format version of the block's files (1 or 2). */
+uint32_t block_version(const struct block *b);
 
 /* ---- deletions ---- */
 

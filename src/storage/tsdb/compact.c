@@ -234,6 +234,8 @@ int compact_merge(struct block **in, size_t n, const char *blocks_dir, uint64_t 
     size_t cap_prio = 0;
     struct chunk_enc *encs = NULL;
     size_t nencs = 0, cap_encs = 0;
+    uint8_t **owned = NULL; /* copies of pack-resident chunks of the current series */
+    size_t nowned = 0, cap_owned = 0;
     while (rc == 0) {
         int best = -1;
         for (size_t i = 0; i < n; i++)
@@ -287,6 +289,18 @@ int compact_merge(struct block **in, size_t n, const char *blocks_dir, uint64_t 
                     if (!c.count)
                         continue;
                 }
+                if (c.enc == BLOCK_ENC_RAW || c.enc == BLOCK_ENC_PLANES) {
+                    /* in a decompressed pack held only until the next read
+                     * (block.h): keep a copy until the series is written */
+                    if (nowned == cap_owned) {
+                        cap_owned = cap_owned ? cap_owned * 2 : 16;
+                        owned = xrealloc(owned, cap_owned * sizeof *owned);
+                    }
+                    uint8_t *copy = xmalloc(c.nbytes ? c.nbytes : 1);
+                    memcpy(copy, c.data, c.nbytes);
+                    owned[nowned++] = copy;
+                    c.data = copy;
+                }
                 if (np == cap_prio) {
                     cap_prio = cap_prio ? cap_prio * 2 : 16;
                     prio = xrealloc(prio, cap_prio * sizeof *prio);
@@ -314,9 +328,15 @@ int compact_merge(struct block **in, size_t n, const char *blocks_dir, uint64_t 
         for (size_t i = 0; i < nencs; i++)
             chunk_enc_free(&encs[i]);
         nencs = 0;
+        for (size_t i = 0; i < nowned; i++)
+            free(owned[i]);
+        nowned = 0;
     }
     for (size_t i = 0; i < nencs; i++) /* a series left halfway by an error */
         chunk_enc_free(&encs[i]);
+    for (size_t i = 0; i < nowned; i++)
+        free(owned[i]);
+    free(owned);
     free(cur);
     free(chunks.v);
     free(merged.v);

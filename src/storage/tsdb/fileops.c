@@ -311,6 +311,10 @@ int fops_read_file(const char *path, uint8_t **data, size_t *n)
 
 int fops_out_flush(struct fops_out *o)
 {
+    if (o->mem) {
+        o->crc = crc32c(0, o->b.data, o->b.len);
+        return 0;
+    }
     if (!o->b.len)
         return 0;
     o->crc = crc32c(o->crc, o->b.data, o->b.len);
@@ -323,7 +327,7 @@ int fops_out_put(struct fops_out *o, const void *p, size_t n)
 {
     buf_append(&o->b, p, n);
     o->off += n;
-    return o->b.len >= FLUSH_BYTES ? fops_out_flush(o) : 0;
+    return o->b.len >= FLUSH_BYTES && !o->mem ? fops_out_flush(o) : 0;
 }
 
 int fops_out_u32(struct fops_out *o, uint32_t v)

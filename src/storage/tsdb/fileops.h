@@ -71,12 +71,16 @@ int fops_remove_dir(const char *path);
 /* Read a whole file into a malloc'ed buffer. */
 int fops_read_file(const char *path, uint8_t **data, size_t *n);
 
-/* A buffered output file with a running CRC-32C of what was flushed. */
+/* A buffered output file with a running CRC-32C of what was flushed. With
+ * mem set, nothing is written: the whole output stays in b (the block
+ * writer compresses its index at the end) and a flush only computes crc over
+ * all of b. */
 struct fops_out {
     int fd;
     struct buf b;
     uint64_t off; /* bytes emitted so far (flushed + buffered) */
     uint32_t crc; /* of the flushed bytes */
+    bool mem;
 };
 int fops_out_put(struct fops_out *o, const void *p, size_t n);
 int fops_out_u32(struct fops_out *o, uint32_t v);
