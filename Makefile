@@ -120,6 +120,15 @@ $(filter-out $(LEAN_UNIT),$(UNIT_BIN)): $(BUILD)/tests/%: tests/unit/%.c $(LIB_O
 
 unit-build: $(BUILD)/saba $(BUILD)/saba-agent $(UNIT_BIN)
 
+# The version (git describe) is compiled into the files that name
+# SABA_VERSION: rebuild them when it changes, not only when they do.
+VERSION_STAMP := $(BUILD)/version
+$(VERSION_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@[ "$$(cat $@ 2>/dev/null)" = "$(VERSION)" ] || echo "$(VERSION)" > $@
+$(patsubst %.c,$(BUILD)/obj/%.o,$(shell grep -rl --include='*.c' SABA_VERSION src)): $(VERSION_STAMP)
+FORCE:
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 run: saba
