@@ -272,6 +272,21 @@ def test_rollups_answer_after_raw_retention(make_saba):
                         want.append((float(t), w))
                 assert [(t, float(v)) for t, v in pts] == [(t, float(w)) for t, w in want], \
                     (f, rng, s)
+            # an aggregation around the call is folded while the rollups are read
+            for agg in ["max", "min", "sum", "avg", "count"]:
+                got = srv.values("%s(%s_over_time(st_v[%s]))" % (agg, f, rng), start, end, step)
+                want = []
+                for t in range(start, end + 1, step):
+                    vs = [rollup_value(f, samples[s], t - secs, t) for s in range(SERIES)]
+                    vs = [v for v in vs if v is not None]
+                    if vs:
+                        want.append((float(t), {"max": max, "min": min, "sum": sum, "count": len,
+                                                "avg": lambda x: sum(x) / len(x)}[agg](vs)))
+                assert list(got) == [()], (agg, f, rng, got)
+                pts = got[()]
+                assert [t for t, _ in pts] == [t for t, _ in want], (agg, f, rng)
+                for (t, v), (_, w) in zip(pts, want):
+                    assert abs(float(v) - w) <= 1e-9 * abs(w), (agg, f, rng, t, v, w)
     shutdown(srv)
     srv.start()
     got = srv.values("max_over_time(st_v[1h])", t0 + HOUR, t0 + 5 * HOUR, HOUR)

@@ -1411,6 +1411,36 @@ int block_select(struct block *b, struct matcher *const *m, size_t nm, int64_t m
     return rc;
 }
 
+size_t block_match(const struct block *b, struct matcher *const *m, size_t nm, uint32_t **ids)
+{
+    *ids = NULL;
+    if (block_is_corrupt(b))
+        return 0;
+    struct ids s = match_series(b, m, nm);
+    if (!s.n) {
+        free(s.v);
+        return 0;
+    }
+    *ids = s.v;
+    return s.n;
+}
+
+int block_series_chunk_ref(const struct block *b, uint32_t i, uint32_t j, struct block_chunk *out)
+{
+    uint32_t nl, nc;
+    const uint8_t *e = series_entry(b, i, &nl, &nc);
+    if (!e || j >= nc)
+        return SABA_ECORRUPT;
+    const uint8_t *r = e + 8 + 8 * nl + (size_t)CHUNK_REF * j;
+    *out = (struct block_chunk){.mint = (int64_t)load_u64le(r),
+                                .maxt = (int64_t)load_u64le(r + 8),
+                                .nbytes = load_u32le(r + 24),
+                                .count = ld16(r + 32),
+                                .kind = r[34],
+                                .enc = r[35]};
+    return 0;
+}
+
 void block_label_names(struct block *b, struct strlist *out)
 {
     if (block_is_corrupt(b))

@@ -136,6 +136,15 @@ uint32_t block_num_series(const struct block *b);
 int block_series_labels(const struct block *b, uint32_t i, struct label *ls, uint32_t *nchunks);
 /* Chunk j of series i, checksum verified. Returns 0 or SABA_ECORRUPT. */
 int block_series_chunk(struct block *b, uint32_t i, uint32_t j, struct block_chunk *out);
+/* Series numbers (ascending) of the series whose labels satisfy every
+ * matcher: *ids gets an array the caller frees (NULL when none match).
+ * Returns how many. A corrupt block matches nothing. */
+size_t block_match(const struct block *b, struct matcher *const *m, size_t nm, uint32_t **ids);
+/* The reference of chunk j of series i (range, count, kind, encoding, size)
+ * without reading or verifying the chunk: out->data is NULL. To filter
+ * chunks before block_series_chunk reads the ones wanted. Returns 0, or
+ * SABA_ECORRUPT if the series entry is malformed or j out of range. */
+int block_series_chunk_ref(const struct block *b, uint32_t i, uint32_t j, struct block_chunk *out);
 /* Index and chunk file sizes. */
 uint64_t block_index_bytes(const struct block *b);
 
