@@ -41,6 +41,7 @@
 #define CHUNKS_MAGIC 0x48434253u /* "SBCH" */
 #define META_MAGIC   0x544d4253u /* "SBMT" */
 #define FORMAT_V1    1
+#define META_V2      2 /* meta of a rollup block that may hold rollup chunks */
 #define INDEX_HDR    8
 #define CHUNKS_HDR   8
 #define TOC_BYTES    48
@@ -462,8 +463,9 @@ static size_t densify(struct block_writer *w, const struct block_chunk *in, size
             *cap = *cap ? *cap * 2 : 16;
             *out = xrealloc(*out, *cap * sizeof **out);
         }
-        if (c[i].enc == BLOCK_ENC_DENSE && c[i].count >= BLOCK_DENSE_MAX_SAMPLES / 2) {
-            /* big enough: stored as it is (compaction's cheap path) */
+        if ((c[i].enc == BLOCK_ENC_DENSE && c[i].count >= BLOCK_DENSE_MAX_SAMPLES / 2) ||
+            c[i].enc == BLOCK_ENC_ROLLUP) {
+            /* big enough, or a rollup chunk: stored as it is */
             (*out)[no] = c[i];
             (*out)[no].data = (const uint8_t *)(uintptr_t)arena->len; /* offset for now */
             buf_append(arena, c[i].data, c[i].nbytes);
@@ -551,7 +553,8 @@ int block_writer_add(struct block_writer *w, const struct label *ls, size_t nls,
             w->meta.mint = c[k].mint;
         if (c[k].maxt > w->meta.maxt)
             w->meta.maxt = c[k].maxt;
-        if (c[k].kind == BLOCK_KIND_RAW || c[k].kind == BLOCK_KIND_LAST)
+        if (c[k].kind == BLOCK_KIND_RAW || c[k].kind == BLOCK_KIND_LAST ||
+            c[k].kind == BLOCK_KIND_ROLLUP)
             w->meta.nsamples += c[k].count;
         w->meta.nchunks++;
     }
@@ -581,7 +584,9 @@ static int cmp_pair(const void *a, const void *b, void *arg)
 static void encode_meta(struct buf *b, const struct block_meta *m)
 {
     buf_put_u32le(b, META_MAGIC);
-    buf_put_u32le(b, FORMAT_V1);
+    /* rollup blocks may hold rollup chunks (encoding 2), which readers of
+     * version 1 do not know: they refuse the block by name */
+    buf_put_u32le(b, m->resolution_ms > 0 ? META_V2 : FORMAT_V1);
     buf_put_u64le(b, m->seq);
     buf_put_u64le(b, (uint64_t)m->mint);
     buf_put_u64le(b, (uint64_t)m->maxt);
@@ -777,7 +782,7 @@ static int decode_meta(const uint8_t *p, size_t n, struct block_meta *m, struct 
 {
     if (n < META_FIXED + 4 || load_u32le(p) != META_MAGIC)
         return err_set(err, SABA_ECORRUPT, 0, "%s: not a block meta file", path);
-    if (load_u32le(p + 4) != FORMAT_V1)
+    if (load_u32le(p + 4) != FORMAT_V1 && load_u32le(p + 4) != META_V2)
         return err_set(err, SABA_ECORRUPT, 0, "%s: unknown version %u", path, load_u32le(p + 4));
     uint32_t np = load_u32le(p + 44);
     if (np > BLOCK_MAX_PARENTS || n != META_FIXED + 8u * np + 4)

@@ -39,6 +39,7 @@ enum block_kind {
     BLOCK_KIND_COUNT,
     BLOCK_KIND_LAST,
     BLOCK_KIND_LAST_T, /* rollups: timestamp (ms) of the bucket's last sample */
+    BLOCK_KIND_ROLLUP, /* rollups: all six aggregates in one chunk (BLOCK_ENC_ROLLUP) */
     BLOCK_KINDS
 };
 
@@ -61,6 +62,10 @@ enum block_enc {
      * zstd-compressed (FORMAT.md "Dense chunk"). The writer turns every
      * Gorilla chunk into this. */
     BLOCK_ENC_DENSE = 1,
+    /* The rollup tiers' format: every aggregate of a run of buckets in one
+     * zstd frame (rollup_chunk.h, FORMAT.md "Rollup chunk"); kind
+     * BLOCK_KIND_ROLLUP only, which block_chunk_decode does not decode. */
+    BLOCK_ENC_ROLLUP = 2,
 };
 
 /* Most samples in one dense chunk (the count field is 16 bits). */

@@ -28,6 +28,7 @@
 #include "storage/tsdb/head.h"
 #include "storage/tsdb/record.h"
 #include "storage/tsdb/rollup.h"
+#include "storage/tsdb/rollup_chunk.h"
 #include "storage/tsdb/wal.h"
 
 #include <dirent.h>
@@ -196,6 +197,37 @@ static void merge_samples(struct src_series *g, size_t n, struct series_data *ds
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
         total += g[i].d->n;
+    /* sources that follow one another in time (blocks of consecutive
+     * windows, then the head) just concatenate */
+    const struct series_data **ord = xmalloc(n * sizeof *ord);
+    size_t no = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct series_data *d = g[i].d;
+        if (!d->n)
+            continue;
+        size_t j = no++;
+        while (j > 0 && ord[j - 1]->t[0] > d->t[0]) {
+            ord[j] = ord[j - 1];
+            j--;
+        }
+        ord[j] = d;
+    }
+    bool disjoint = true;
+    for (size_t i = 1; i < no && disjoint; i++)
+        disjoint = ord[i]->t[0] > ord[i - 1]->t[ord[i - 1]->n - 1];
+    if (disjoint) {
+        dst->t = xmalloc((total ? total : 1) * sizeof *dst->t);
+        dst->v = xmalloc((total ? total : 1) * sizeof *dst->v);
+        dst->n = 0;
+        for (size_t i = 0; i < no; i++) {
+            memcpy(dst->t + dst->n, ord[i]->t, ord[i]->n * sizeof *dst->t);
+            memcpy(dst->v + dst->n, ord[i]->v, ord[i]->n * sizeof *dst->v);
+            dst->n += ord[i]->n;
+        }
+        free(ord);
+        return;
+    }
+    free(ord);
     struct tsample *s = xmalloc((total ? total : 1) * sizeof *s);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
@@ -425,33 +457,108 @@ static void rscan_reserve(struct rscan *r, size_t n)
             r->col[k] = xrealloc(r->col[k], r->cap * sizeof(double));
 }
 
-/* Append series id's buckets from block b (only the wanted streams; a series
- * whose streams disagree is damaged and left out). */
+/* Fold bucket i into bucket k (the same end, from another source). */
+static void rscan_fold(struct rscan *r, size_t k, size_t i)
+{
+    double *const *c = r->col;
+    int mn = BLOCK_KIND_MIN - 1, mx = BLOCK_KIND_MAX - 1, sm = BLOCK_KIND_SUM - 1,
+        ct = BLOCK_KIND_COUNT - 1, la = BLOCK_KIND_LAST - 1, lt = BLOCK_KIND_LAST_T - 1;
+    if (r->want[mn] && (c[mn][i] < c[mn][k] || isnan(c[mn][k])))
+        c[mn][k] = c[mn][i];
+    if (r->want[mx] && (c[mx][i] > c[mx][k] || isnan(c[mx][k])))
+        c[mx][k] = c[mx][i];
+    if (r->want[sm])
+        c[sm][k] += c[sm][i];
+    if (r->want[ct])
+        c[ct][k] += c[ct][i];
+    if (r->want[lt] && c[lt][i] >= c[lt][k]) {
+        if (r->want[la])
+            c[la][k] = c[la][i];
+        c[lt][k] = c[lt][i];
+    }
+}
+
+/* Keep the buckets just appended at [from, to) that lie in [mint, maxt]
+ * and that no tombstone of series id of tb (NULL: none) covers, folding one
+ * with the same end as the bucket before it (a bucket split between two
+ * sources) into that one. */
+static void rscan_keep(struct rscan *r, size_t from, size_t to, struct block *tb, uint32_t id)
+{
+    if (from == to)
+        return;
+    /* the usual case: nothing to drop or fold, nothing to move */
+    if (!tb && r->t[from] >= r->mint && r->t[to - 1] <= r->maxt &&
+        (from == 0 || r->t[from - 1] != r->t[from])) {
+        r->n = to;
+        return;
+    }
+    size_t keep = from;
+    for (size_t q = from; q < to; q++) {
+        if (r->t[q] < r->mint || r->t[q] > r->maxt || (tb && block_deleted(tb, id, r->t[q])))
+            continue;
+        if (keep > 0 && r->t[keep - 1] == r->t[q]) {
+            rscan_fold(r, keep - 1, q);
+            continue;
+        }
+        r->t[keep] = r->t[q];
+        for (int k = 0; k < NSTREAMS; k++)
+            if (r->want[k])
+                r->col[k][keep] = r->col[k][q];
+        keep++;
+    }
+    r->n = keep;
+}
+
+/* Append series id's buckets from block b: rollup chunks (every aggregate
+ * in one) and chunks of one aggregate each (blocks written before rollup
+ * chunks, or runs the layout could not hold), only the wanted streams. A
+ * series whose streams disagree is damaged and left out. */
 static void rscan_block(struct rscan *r, struct rsrc *s)
 {
     struct block *b = s->b;
     uint32_t id = s->ids[s->pos];
-    size_t base = r->n, room[NSTREAMS] = {0};
+    size_t base = r->n, room[NSTREAMS] = {0}, room_all = 0;
     for (uint32_t j = 0; j < s->nchunks; j++) {
         struct block_chunk c;
         if (block_series_chunk_ref(b, id, j, &c) != 0)
             return;
-        if (c.kind >= BLOCK_KIND_MIN && c.kind <= BLOCK_KIND_LAST_T && c.maxt >= r->mint &&
-            c.mint <= r->maxt)
+        if (c.maxt < r->mint || c.mint > r->maxt)
+            continue;
+        if (c.kind >= BLOCK_KIND_MIN && c.kind <= BLOCK_KIND_LAST_T)
             room[c.kind - BLOCK_KIND_MIN] += c.count;
+        else if (c.kind == BLOCK_KIND_ROLLUP && c.enc == BLOCK_ENC_ROLLUP)
+            room_all += c.count;
     }
     for (int k = 0; k < NSTREAMS; k++)
         if (r->want[k] && room[k] != room[r->first])
             return;
-    size_t total = room[r->first];
+    size_t total = room_all + room[r->first];
     if (!total)
         return;
     rscan_reserve(r, base + total);
-    for (int k = 0; k < NSTREAMS; k++) {
+    size_t n = base;
+    /* block kinds MIN..LAST_T are these columns of a rollup chunk */
+    static const int col_of[NSTREAMS] = {RC_MIN, RC_MAX, RC_SUM, RC_COUNT, RC_LAST, RC_LAST_T};
+    for (uint32_t j = 0; room_all && j < s->nchunks; j++) {
+        struct block_chunk c;
+        if (block_series_chunk_ref(b, id, j, &c) != 0 || c.kind != BLOCK_KIND_ROLLUP ||
+            c.enc != BLOCK_ENC_ROLLUP || c.maxt < r->mint || c.mint > r->maxt)
+            continue;
+        double *cols[RC_NCOLS] = {NULL};
+        for (int k = 0; k < NSTREAMS; k++)
+            if (r->want[k])
+                cols[col_of[k]] = r->col[k] + n;
+        if (block_series_chunk(b, id, j, &c) != 0 || n + c.count > base + total ||
+            rollup_chunk_decode(c.data, c.nbytes, c.count, r->t + n, cols) != c.count)
+            return; /* this series' buckets from the block are dropped */
+        n += c.count;
+    }
+    size_t n0 = n;
+    for (int k = 0; k < NSTREAMS && room[r->first]; k++) {
         if (!r->want[k])
             continue;
         int64_t *t = k == r->first ? r->t : r->tscratch;
-        size_t n = base;
+        n = n0;
         for (uint32_t j = 0; j < s->nchunks; j++) {
             struct block_chunk c;
             if (block_series_chunk_ref(b, id, j, &c) != 0 || c.kind != BLOCK_KIND_MIN + k ||
@@ -463,19 +570,7 @@ static void rscan_block(struct rscan *r, struct rsrc *s)
             n += c.count;
         }
     }
-    /* keep the buckets in [mint, maxt] that no tombstone covers */
-    bool tomb = block_series_has_tombstones(b, id);
-    size_t keep = base;
-    for (size_t q = base; q < base + total; q++) {
-        if (r->t[q] < r->mint || r->t[q] > r->maxt || (tomb && block_deleted(b, id, r->t[q])))
-            continue;
-        r->t[keep] = r->t[q];
-        for (int k = 0; k < NSTREAMS; k++)
-            if (r->want[k])
-                r->col[k][keep] = r->col[k][q];
-        keep++;
-    }
-    r->n = keep;
+    rscan_keep(r, base, base + total, block_series_has_tombstones(b, id) ? b : NULL, id);
 }
 
 /* Append the buckets of raw series sd. */
@@ -486,16 +581,16 @@ static void rscan_raw(struct rscan *r, const struct series_data *sd)
         r->pts = xrealloc(r->pts, r->pcap * sizeof *r->pts);
     }
     size_t k = rollup_bucketize(sd->t, sd->v, sd->n, r->res, r->pts);
-    rscan_reserve(r, r->n + k);
+    size_t base = r->n;
+    rscan_reserve(r, base + k);
     for (size_t q = 0; q < k; q++) {
-        if (r->pts[q].t < r->mint || r->pts[q].t > r->maxt)
-            continue;
-        r->t[r->n] = r->pts[q].t;
+        r->t[base + q] = r->pts[q].t;
         for (int s = 0; s < NSTREAMS; s++)
             if (r->want[s])
-                r->col[s][r->n] = rollup_value(&r->pts[q], (enum block_kind)(BLOCK_KIND_MIN + s));
-        r->n++;
+                r->col[s][base + q] =
+                    rollup_value(&r->pts[q], (enum block_kind)(BLOCK_KIND_MIN + s));
     }
+    rscan_keep(r, base, base + k, NULL, 0);
 }
 
 static int cmp_rpoint(const void *a, const void *b)
@@ -506,10 +601,11 @@ static int cmp_rpoint(const void *a, const void *b)
     return (x->last_t > y->last_t) - (x->last_t < y->last_t);
 }
 
-/* Combine partial buckets with the same end (from disjoint sources). Sources
- * come in time order, so the buckets are usually already ascending, with
- * equal ends only where a source's last bucket is the next one's first (a
- * sample exactly on a window boundary): then one linear pass does. */
+/* Put the buckets in order, combining partial buckets with the same end.
+ * Sources come in time order and rscan_keep folds a bucket split between two
+ * of them (a raw block starts on a bucket boundary; the sample there belongs
+ * to the bucket that ends there), so this only checks, unless sources
+ * overlap in time. */
 static void rscan_combine(struct rscan *r)
 {
     bool ordered = true;
@@ -529,31 +625,27 @@ static void rscan_combine(struct rscan *r)
         p[i] = (struct rollup_point){r->t[i], f[0], f[1], f[2], f[3], f[4], (int64_t)f[5]};
     }
     qsort(p, r->n, sizeof *p, cmp_rpoint);
-    size_t k = 0;
     for (size_t i = 0; i < r->n; i++) {
-        if (!k || p[k - 1].t != p[i].t) {
-            p[k++] = p[i];
-            continue;
-        }
-        struct rollup_point *a = &p[k - 1];
-        if (p[i].min < a->min || isnan(a->min))
-            a->min = p[i].min;
-        if (p[i].max > a->max || isnan(a->max))
-            a->max = p[i].max;
-        a->sum += p[i].sum;
-        a->count += p[i].count;
-        if (p[i].last_t >= a->last_t) {
-            a->last = p[i].last;
-            a->last_t = p[i].last_t;
-        }
-    }
-    r->n = k;
-    for (size_t i = 0; i < k; i++) {
         r->t[i] = p[i].t;
         for (int s = 0; s < NSTREAMS; s++)
             if (r->want[s])
                 r->col[s][i] = rollup_value(&p[i], (enum block_kind)(BLOCK_KIND_MIN + s));
     }
+    size_t k = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        if (k && r->t[k - 1] == r->t[i]) {
+            rscan_fold(r, k - 1, i);
+            continue;
+        }
+        if (k != i) {
+            r->t[k] = r->t[i];
+            for (int s = 0; s < NSTREAMS; s++)
+                if (r->want[s])
+                    r->col[s][k] = r->col[s][i];
+        }
+        k++;
+    }
+    r->n = k;
 }
 
 static int cmp_block_time(const void *a, const void *b)
