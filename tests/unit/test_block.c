@@ -561,7 +561,8 @@ static void test_rollup_chunk_roundtrip(void **state)
         if (k % 7 == 3)
             continue; /* a bucket without samples */
         double v = (double)(k % 97) / 100 + 10;
-        p[n] = (struct rollup_point){k * R, v - 0.25, v + 0.5, v * 3 + 0.1, 4, v, k * R};
+        /* sums of decimals are decimals but for their rounding (v + 0.1 + 0.2) */
+        p[n] = (struct rollup_point){k * R, v - 0.25, v + 0.5, v + 0.1 + 0.2, 4, v, k * R};
         if (k % 11 == 0)
             p[n].last_t = k * R - 900000;
         if (k == 40)

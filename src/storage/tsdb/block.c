@@ -1446,6 +1446,11 @@ int block_series_chunk_ref(const struct block *b, uint32_t i, uint32_t j, struct
     return 0;
 }
 
+void block_set_corrupt(struct block *b, const char *why)
+{
+    mark_corrupt(b, why);
+}
+
 void block_label_names(struct block *b, struct strlist *out)
 {
     if (block_is_corrupt(b))

@@ -150,6 +150,9 @@ size_t block_match(const struct block *b, struct matcher *const *m, size_t nm, u
  * chunks before block_series_chunk reads the ones wanted. Returns 0, or
  * SABA_ECORRUPT if the series entry is malformed or j out of range. */
 int block_series_chunk_ref(const struct block *b, uint32_t i, uint32_t j, struct block_chunk *out);
+/* Mark b corrupt (logged once, with why): for readers that found a chunk
+ * that passed its checksum but does not decode. */
+void block_set_corrupt(struct block *b, const char *why);
 /* Index and chunk file sizes. */
 uint64_t block_index_bytes(const struct block *b);
 

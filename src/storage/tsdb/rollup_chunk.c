@@ -14,6 +14,7 @@
 
 #define LAYOUT     1    /* the first byte: this layout */
 #define VAL_XOR    0xFF /* a value column of XOR'ed float64 bits */
+#define VAL_RESID  0x40 /* flag: decimals with residual bits */
 #define MAXK       9    /* most decimal digits tried */
 #define ZSTD_LEVEL 9    /* as the dense chunks: written once, read often */
 /* A chunk is stored as a zstd frame only if that makes it this many times
@@ -53,15 +54,67 @@ static double col_value(const struct rollup_point *p, int c)
     }
 }
 
+static size_t uvarint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* v as x / 10^k plus the bits that tell v from that (0 for a decimal):
+ * false if |v| * 10^k is not below 2^53 (or v not finite). */
+static bool near_decimal(double v, int k, int64_t *x, uint64_t *resid)
+{
+    double s = v * p10[k];
+    if (!(fabs(s) < MAX_COUNT))
+        return false;
+    *x = llround(s);
+    double a = (double)*x / p10[k];
+    uint64_t bv, ba;
+    memcpy(&bv, &v, 8);
+    memcpy(&ba, &a, 8);
+    *resid = bv ^ ba;
+    return true;
+}
+
 /* A value column: u8 k, then per point zigzag(x - previous x) with the
- * values x / 10^k, or with k = VAL_XOR u64le bits XOR previous bits. */
+ * values x / 10^k; or u8 VAL_RESID | k, the same plus per point a uvarint
+ * residual XOR'ed into the bits of x / 10^k (a sum of decimals is a decimal
+ * but for its rounding: the residual is a few low bits); or u8 VAL_XOR and
+ * per point u64le bits XOR previous bits. */
 static void put_values(struct buf *b, const struct rollup_point *p, size_t n, int c)
 {
     int k = 0;
-    int64_t x;
+    int64_t x = 0;
+    uint64_t r = 0;
     for (size_t i = 0; i < n && k <= MAXK; i++)
         while (k <= MAXK && !decimal_at(col_value(&p[i], c), k, &x))
             k++;
+    bool resid = false;
+    if (k > MAXK) { /* the k with the fewest bytes of deltas and residuals */
+        size_t best = 8 * n;
+        for (int q = 0; q <= MAXK; q++) {
+            size_t bytes = 0;
+            int64_t prev = 0;
+            for (size_t i = 0; i < n && bytes < best; i++) {
+                if (!near_decimal(col_value(&p[i], c), q, &x, &r)) {
+                    bytes = best;
+                    break;
+                }
+                bytes += uvarint_len(zigzag_enc((int64_t)((uint64_t)x - (uint64_t)prev))) +
+                         uvarint_len(r);
+                prev = x;
+            }
+            if (bytes < best) {
+                best = bytes;
+                k = q;
+                resid = true;
+            }
+        }
+    }
     if (k > MAXK) {
         buf_putc(b, (char)VAL_XOR);
         uint64_t prev = 0;
@@ -74,13 +127,35 @@ static void put_values(struct buf *b, const struct rollup_point *p, size_t n, in
         }
         return;
     }
-    buf_putc(b, (char)k);
+    buf_putc(b, (char)(resid ? VAL_RESID | k : k));
     int64_t prev = 0;
     for (size_t i = 0; i < n; i++) {
-        decimal_at(col_value(&p[i], c), k, &x);
+        if (resid)
+            near_decimal(col_value(&p[i], c), k, &x, &r);
+        else
+            decimal_at(col_value(&p[i], c), k, &x);
         buf_put_uvarint(b, zigzag_enc((int64_t)((uint64_t)x - (uint64_t)prev)));
+        if (resid)
+            buf_put_uvarint(b, r);
         prev = x;
     }
+}
+
+/* An integer column: u8 0 and one uvarint, the value of every entry (gaps
+ * of 0, a steady count per bucket, last samples on the bucket end), or u8 1
+ * and a uvarint per entry. */
+static void put_ints(struct buf *b, const uint64_t *v, size_t n)
+{
+    bool same = n > 0;
+    for (size_t i = 1; i < n && same; i++)
+        same = v[i] == v[0];
+    buf_putc(b, same ? 0 : 1);
+    if (same) {
+        buf_put_uvarint(b, v[0]);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        buf_put_uvarint(b, v[i]);
 }
 
 int rollup_chunk_encode(ZSTD_CCtx *zc, const struct rollup_point *p, size_t n, int64_t res,
@@ -98,22 +173,24 @@ int rollup_chunk_encode(ZSTD_CCtx *zc, const struct rollup_point *p, size_t n, i
     buf_putc(raw, LAYOUT);
     buf_put_uvarint(raw, (uint64_t)res);
     buf_put_uvarint(raw, zigzag_enc(p[0].t));
+    uint64_t *ints = xmalloc(n * sizeof *ints);
     for (size_t i = 1; i < n; i++)
-        buf_put_uvarint(raw, (uint64_t)((p[i].t - p[i - 1].t) / res - 1));
+        ints[i - 1] = (uint64_t)((p[i].t - p[i - 1].t) / res - 1);
+    put_ints(raw, ints, n - 1);
     struct buf col = BUF_INIT;
     for (int c = 0; c < RC_NCOLS; c++) {
         buf_reset(&col);
-        for (size_t i = 0; i < n; i++) {
-            if (c == RC_COUNT)
-                buf_put_uvarint(&col, (uint64_t)p[i].count);
-            else if (c == RC_LAST_T)
-                buf_put_uvarint(&col, (uint64_t)(p[i].t - p[i].last_t));
-        }
-        if (c != RC_COUNT && c != RC_LAST_T)
+        if (c == RC_COUNT || c == RC_LAST_T) {
+            for (size_t i = 0; i < n; i++)
+                ints[i] = c == RC_COUNT ? (uint64_t)p[i].count : (uint64_t)(p[i].t - p[i].last_t);
+            put_ints(&col, ints, n);
+        } else {
             put_values(&col, p, n, c);
+        }
         buf_put_uvarint(raw, col.len);
         buf_append(raw, col.data, col.len);
     }
+    free(ints);
     buf_free(&col);
     buf_reset(out);
     size_t bound = ZSTD_compressBound(raw->len);
@@ -157,6 +234,40 @@ static ZSTD_DCtx *thread_dctx(void)
     return d;
 }
 
+/* uvarint_read with the one- and two-byte cases inline: nearly every
+ * number of a rollup chunk is one of those (gaps and offsets of 0, counts,
+ * deltas of decimal values). */
+static inline int get_uvarint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    const uint8_t *q = *p;
+    if (end - q >= 2) {
+        if (q[0] < 0x80) {
+            *out = q[0];
+            *p = q + 1;
+            return 0;
+        }
+        if (q[1] < 0x80) {
+            *out = (uint64_t)(q[0] & 0x7f) | (uint64_t)q[1] << 7;
+            *p = q + 2;
+            return 0;
+        }
+    }
+    return uvarint_read(p, end, out);
+}
+
+/* The head of an integer column (put_ints): returns 0 with *same the value
+ * of every entry, 1 if a uvarint per entry follows, -1 if malformed. */
+static int get_ints_mode(const uint8_t **p, const uint8_t *end, uint64_t *same)
+{
+    if (*p >= end || **p > 1)
+        return -1;
+    int mode = *(*p)++;
+    *same = 0;
+    if (mode == 0 && get_uvarint(p, end, same))
+        return -1;
+    return mode;
+}
+
 /* Decode a value column of count values from [p, end) into v. */
 static int get_values(const uint8_t *p, const uint8_t *end, size_t count, double *v)
 {
@@ -173,15 +284,23 @@ static int get_values(const uint8_t *p, const uint8_t *end, size_t count, double
         }
         return 0;
     }
+    bool resid = k & VAL_RESID;
+    k &= ~VAL_RESID;
     if (k > MAXK)
         return -1;
     int64_t x = 0;
     for (size_t i = 0; i < count; i++) {
-        uint64_t z;
-        if (uvarint_read(&p, end, &z))
+        uint64_t z, r = 0;
+        if (get_uvarint(&p, end, &z) || (resid && get_uvarint(&p, end, &r)))
             return -1;
         x = (int64_t)((uint64_t)x + (uint64_t)zigzag_dec(z));
         v[i] = (double)x / p10[k];
+        if (resid) {
+            uint64_t bits;
+            memcpy(&bits, &v[i], 8);
+            bits ^= r;
+            memcpy(&v[i], &bits, 8);
+        }
     }
     return p == end ? 0 : -1;
 }
@@ -211,14 +330,18 @@ int rollup_chunk_decode(const uint8_t *data, size_t nbytes, size_t count, int64_
         goto out;
     const uint8_t *p = data + 1, *end = data + got;
     uint64_t res, z;
-    if (uvarint_read(&p, end, &res) || res == 0 || res > INT64_MAX || uvarint_read(&p, end, &z))
+    if (get_uvarint(&p, end, &res) || res == 0 || res > INT64_MAX || get_uvarint(&p, end, &z))
         goto out;
     int64_t prev = zigzag_dec(z);
     if (t)
         t[0] = prev;
+    uint64_t same;
+    int mode = get_ints_mode(&p, end, &same);
+    if (mode < 0)
+        goto out;
     for (size_t i = 1; i < count; i++) {
-        uint64_t gap;
-        if (uvarint_read(&p, end, &gap))
+        uint64_t gap = same;
+        if (mode && get_uvarint(&p, end, &gap))
             goto out;
         if (!t)
             continue;
@@ -228,21 +351,22 @@ int rollup_chunk_decode(const uint8_t *data, size_t nbytes, size_t count, int64_
     }
     for (int c = 0; c < RC_NCOLS; c++) {
         uint64_t len;
-        if (uvarint_read(&p, end, &len) || len > (uint64_t)(end - p))
+        if (get_uvarint(&p, end, &len) || len > (uint64_t)(end - p))
             goto out;
         const uint8_t *cend = p + len;
         if (col[c] && (c == RC_COUNT || c == RC_LAST_T)) {
             const uint8_t *q = p;
+            mode = get_ints_mode(&q, cend, &same);
+            if (mode < 0 || (c == RC_LAST_T && !t))
+                goto out;
             for (size_t i = 0; i < count; i++) {
-                if (uvarint_read(&q, cend, &z))
+                z = same;
+                if (mode && get_uvarint(&q, cend, &z))
                     goto out;
-                if (c == RC_COUNT) {
+                if (c == RC_COUNT)
                     col[c][i] = (double)z;
-                } else {
-                    if (!t || z > (uint64_t)INT64_MAX)
-                        goto out;
+                else
                     col[c][i] = (double)(int64_t)((uint64_t)t[i] - z);
-                }
             }
             if (q != cend)
                 goto out;

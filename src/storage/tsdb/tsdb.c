@@ -486,9 +486,18 @@ static void rscan_keep(struct rscan *r, size_t from, size_t to, struct block *tb
 {
     if (from == to)
         return;
-    /* the usual case: nothing to drop or fold, nothing to move */
-    if (!tb && r->t[from] >= r->mint && r->t[to - 1] <= r->maxt &&
-        (from == 0 || r->t[from - 1] != r->t[from])) {
+    /* the usual case (the source's buckets ascend): nothing to drop, and at
+     * most the first bucket to fold into the previous source's last */
+    if (!tb && r->t[from] >= r->mint && r->t[to - 1] <= r->maxt) {
+        if (from > 0 && r->t[from - 1] == r->t[from]) {
+            rscan_fold(r, from - 1, from);
+            size_t m = to - from - 1;
+            memmove(r->t + from, r->t + from + 1, m * sizeof *r->t);
+            for (int k = 0; k < NSTREAMS; k++)
+                if (r->want[k])
+                    memmove(r->col[k] + from, r->col[k] + from + 1, m * sizeof(double));
+            to--;
+        }
         r->n = to;
         return;
     }
@@ -548,9 +557,13 @@ static void rscan_block(struct rscan *r, struct rsrc *s)
         for (int k = 0; k < NSTREAMS; k++)
             if (r->want[k])
                 cols[col_of[k]] = r->col[k] + n;
-        if (block_series_chunk(b, id, j, &c) != 0 || n + c.count > base + total ||
-            rollup_chunk_decode(c.data, c.nbytes, c.count, r->t + n, cols) != c.count)
-            return; /* this series' buckets from the block are dropped */
+        if (block_series_chunk(b, id, j, &c) != 0)
+            return; /* marked corrupt: skipped from now on */
+        if (n + c.count > base + total ||
+            rollup_chunk_decode(c.data, c.nbytes, c.count, r->t + n, cols) != c.count) {
+            block_set_corrupt(b, "rollup chunk does not decode");
+            return;
+        }
         n += c.count;
     }
     size_t n0 = n;
@@ -564,9 +577,13 @@ static void rscan_block(struct rscan *r, struct rsrc *s)
             if (block_series_chunk_ref(b, id, j, &c) != 0 || c.kind != BLOCK_KIND_MIN + k ||
                 c.maxt < r->mint || c.mint > r->maxt)
                 continue;
-            if (block_series_chunk(b, id, j, &c) != 0 || n + c.count > base + total ||
-                block_chunk_decode(&c, t + n, r->col[k] + n) != c.count)
-                return; /* the block is marked corrupt; this series' buckets from it are dropped */
+            if (block_series_chunk(b, id, j, &c) != 0)
+                return; /* marked corrupt: skipped from now on */
+            if (n + c.count > base + total ||
+                block_chunk_decode(&c, t + n, r->col[k] + n) != c.count) {
+                block_set_corrupt(b, "chunk does not decode");
+                return;
+            }
             n += c.count;
         }
     }
