@@ -58,104 +58,104 @@ static struct labels group_key(const struct node *n, const struct labels *ls, co
     return lb_done(&b);
 }
 
-struct acc {
-    double *val, *mean;
-    uint32_t *count;
-};
+void agg_acc_init(struct agg_acc *a, size_t nsteps)
+{
+    a->val = xcalloc(nsteps ? nsteps : 1, sizeof(double));
+    a->mean = xcalloc(nsteps ? nsteps : 1, sizeof(double));
+    a->count = xcalloc(nsteps ? nsteps : 1, sizeof(uint32_t));
+}
+
+void agg_acc_free(struct agg_acc *a)
+{
+    free(a->val);
+    free(a->mean);
+    free(a->count);
+}
+
+void agg_acc_add(int a, struct agg_acc *gr, size_t k, double v)
+{
+    uint32_t c = ++gr->count[k];
+    if (c == 1) {
+        gr->val[k] = a == AGG_STDDEV || a == AGG_STDVAR ? 0 : v;
+        gr->mean[k] = v;
+        return;
+    }
+    switch (a) {
+    case AGG_SUM:
+        gr->val[k] += v;
+        break;
+    case AGG_MIN:
+        if (gr->val[k] > v || isnan(gr->val[k]))
+            gr->val[k] = v;
+        break;
+    case AGG_MAX:
+        if (gr->val[k] < v || isnan(gr->val[k]))
+            gr->val[k] = v;
+        break;
+    case AGG_AVG: {
+        double mean = gr->mean[k];
+        if (isinf(mean)) {
+            if (isinf(v) && (mean > 0) == (v > 0))
+                break;
+            if (!isinf(v) && !isnan(v))
+                break;
+        }
+        gr->mean[k] += v / c - mean / c;
+        break;
+    }
+    case AGG_STDDEV:
+    case AGG_STDVAR: {
+        double d = v - gr->mean[k];
+        gr->mean[k] += d / c;
+        gr->val[k] += d * (v - gr->mean[k]);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+double agg_acc_value(int a, const struct agg_acc *gr, size_t k)
+{
+    uint32_t c = gr->count[k];
+    switch (a) {
+    case AGG_COUNT:
+        return c;
+    case AGG_GROUP:
+        return 1;
+    case AGG_AVG:
+        return gr->mean[k];
+    case AGG_STDVAR:
+        return gr->val[k] / c;
+    case AGG_STDDEV:
+        return sqrt(gr->val[k] / c);
+    default:
+        return gr->val[k];
+    }
+}
 
 static int agg_fold(const struct node *n, enum agg a, const struct grid *g, struct series_set *in,
                     struct series_set *out)
 {
     struct outmap om;
     outmap_init(&om, g);
-    struct acc *acc = NULL;
+    struct agg_acc *acc = NULL;
     size_t nacc = 0;
     for (size_t i = 0; i < in->n; i++) {
         const struct series_data *s = &in->v[i];
         size_t gi = outmap_get(&om, group_key(n, &s->labels, NULL));
         if (gi == nacc) {
             acc = xrealloc(acc, (nacc + 1) * sizeof *acc);
-            acc[nacc].val = xcalloc(g->nsteps, sizeof(double));
-            acc[nacc].mean = xcalloc(g->nsteps, sizeof(double));
-            acc[nacc].count = xcalloc(g->nsteps, sizeof(uint32_t));
-            nacc++;
+            agg_acc_init(&acc[nacc++], g->nsteps);
         }
-        struct acc *gr = &acc[gi];
-        for (size_t j = 0; j < s->n; j++) {
-            size_t k = (size_t)((s->t[j] - g->start) / g->step);
-            double v = s->v[j];
-            uint32_t c = ++gr->count[k];
-            if (c == 1) {
-                gr->val[k] = a == AGG_STDDEV || a == AGG_STDVAR ? 0 : v;
-                gr->mean[k] = v;
-                continue;
-            }
-            switch (a) {
-            case AGG_SUM:
-                gr->val[k] += v;
-                break;
-            case AGG_MIN:
-                if (gr->val[k] > v || isnan(gr->val[k]))
-                    gr->val[k] = v;
-                break;
-            case AGG_MAX:
-                if (gr->val[k] < v || isnan(gr->val[k]))
-                    gr->val[k] = v;
-                break;
-            case AGG_AVG: {
-                double mean = gr->mean[k];
-                if (isinf(mean)) {
-                    if (isinf(v) && (mean > 0) == (v > 0))
-                        break;
-                    if (!isinf(v) && !isnan(v))
-                        break;
-                }
-                gr->mean[k] += v / c - mean / c;
-                break;
-            }
-            case AGG_STDDEV:
-            case AGG_STDVAR: {
-                double d = v - gr->mean[k];
-                gr->mean[k] += d / c;
-                gr->val[k] += d * (v - gr->mean[k]);
-                break;
-            }
-            default:
-                break;
-            }
-        }
+        for (size_t j = 0; j < s->n; j++)
+            agg_acc_add(a, &acc[gi], (size_t)((s->t[j] - g->start) / g->step), s->v[j]);
     }
     for (size_t gi = 0; gi < nacc; gi++) {
-        struct acc *gr = &acc[gi];
-        for (size_t k = 0; k < g->nsteps; k++) {
-            uint32_t c = gr->count[k];
-            if (!c)
-                continue;
-            double v;
-            switch (a) {
-            case AGG_COUNT:
-                v = c;
-                break;
-            case AGG_GROUP:
-                v = 1;
-                break;
-            case AGG_AVG:
-                v = gr->mean[k];
-                break;
-            case AGG_STDVAR:
-                v = gr->val[k] / c;
-                break;
-            case AGG_STDDEV:
-                v = sqrt(gr->val[k] / c);
-                break;
-            default:
-                v = gr->val[k];
-            }
-            outmap_add(&om, gi, k, v);
-        }
-        free(gr->val);
-        free(gr->mean);
-        free(gr->count);
+        for (size_t k = 0; k < g->nsteps; k++)
+            if (acc[gi].count[k])
+                outmap_add(&om, gi, k, agg_acc_value(a, &acc[gi], k));
+        agg_acc_free(&acc[gi]);
     }
     free(acc);
     outmap_done(&om, out);
@@ -388,6 +388,13 @@ int eval_aggregation(struct ev *ev, const struct node *n, const struct grid *g,
             a = (int)i;
     if (a < 0)
         return err_set(err, SABA_EINVAL, 0, "unknown aggregation \"%s\"", n->func);
+    if (a < AGG_TOPK && !n->without && n->ngrouping == 0) {
+        /* max(max_over_time(x[1h])) and the like, folded from the rollups */
+        bool used;
+        int rc = eval_agg_rollup(ev, n->inner, a, g, out, &used, err);
+        if (used || rc)
+            return rc;
+    }
     struct series_set in = {0};
     int rc = eval_grid(ev, n->inner, g, &in, err);
     if (!rc)

@@ -98,6 +98,25 @@ int64_t node_ref(const struct ev *ev, const struct node *n, int64_t t);
 int eval_over_time_rollup(struct ev *ev, const struct node *m, enum func_id f, const struct grid *g,
                           struct series_set *out, bool *used, struct saba_err *err);
 
+/* agg(f(m)) for an aggregation without grouping (agg: its fold, as for
+ * agg_acc_add) over such a call, folded from a rollup tier while it is
+ * read, when one fits (*used says whether it did). */
+int eval_agg_rollup(struct ev *ev, const struct node *call, int agg, const struct grid *g,
+                    struct series_set *out, bool *used, struct saba_err *err);
+
+/* The per-step accumulators of one group of sum, avg, min, max, count,
+ * group, stddev and stdvar (a: the index of the aggregation's name in
+ * that order), folded series by series in input order. */
+struct agg_acc {
+    double *val, *mean;
+    uint32_t *count; /* values folded into each step; 0: no point */
+};
+void agg_acc_init(struct agg_acc *gr, size_t nsteps);
+void agg_acc_free(struct agg_acc *gr);
+void agg_acc_add(int a, struct agg_acc *gr, size_t k, double v);
+/* The result at step k (which has count[k] > 0). */
+double agg_acc_value(int a, const struct agg_acc *gr, size_t k);
+
 int eval_call(struct ev *ev, const struct node *n, const struct grid *g, struct series_set *out,
               struct saba_err *err);
 int eval_aggregation(struct ev *ev, const struct node *n, const struct grid *g,

@@ -69,6 +69,14 @@ enum storage_agg {
 };
 
 #define STORAGE_MAX_ROLLUPS 4
+/* Most aggregates one select_rollup or scan_rollup asks for. */
+#define STORAGE_MAX_ROLLUP_AGGS 8
+
+/* scan_rollup's callback: one series' n buckets (ends ascending) with v[i]
+ * the values of aggs[i]. The arrays and labels are the engine's, valid only
+ * during the call. A nonzero return stops the scan, which returns it. */
+typedef int (*storage_rollup_visit)(void *arg, const struct labels *ls, size_t n, const int64_t *t,
+                                    const double *const *v);
 
 struct storage_ops {
     /* Append a validated batch durably: when this returns 0 the batch is in the
@@ -108,6 +116,16 @@ struct storage_ops {
     int (*select_rollup)(struct storage *s, struct matcher *const *m, size_t nm, int64_t mint,
                          int64_t maxt, int64_t res, const enum storage_agg *aggs, size_t naggs,
                          struct series_set *outs, struct saba_err *err);
+    /* Optional: what select_rollup returns, handed over series by series
+     * (in label order, only the series with buckets in [mint, maxt]) instead
+     * of built whole, so a caller can fold a year of buckets without holding
+     * them. visit runs on the calling thread with the engine's read lock
+     * held: it must not call the engine. Several scans may run at once
+     * (over disjoint time ranges, say). Returns 0, visit's nonzero return,
+     * or SABA_EINVAL for an unknown resolution or aggregate. */
+    int (*scan_rollup)(struct storage *s, struct matcher *const *m, size_t nm, int64_t mint,
+                       int64_t maxt, int64_t res, const enum storage_agg *aggs, size_t naggs,
+                       storage_rollup_visit visit, void *arg, struct saba_err *err);
     /* Flush and release; storage_close(NULL) does nothing. */
     void (*close)(struct storage *s);
 };

@@ -278,10 +278,46 @@ def test_rollups_answer_after_raw_retention(make_saba):
                         want.append((float(t), w))
                 assert [(t, float(v)) for t, v in pts] == [(t, float(w)) for t, w in want], \
                     (f, rng, s)
+            # an aggregation around the call is folded while the rollups are read
+            for agg in ["max", "min", "sum", "avg", "count"]:
+                got = srv.values("%s(%s_over_time(st_v[%s]))" % (agg, f, rng), start, end, step)
+                want = []
+                for t in range(start, end + 1, step):
+                    vs = [rollup_value(f, samples[s], t - secs, t) for s in range(SERIES)]
+                    vs = [v for v in vs if v is not None]
+                    if vs:
+                        want.append((float(t), {"max": max, "min": min, "sum": sum, "count": len,
+                                                "avg": lambda x: sum(x) / len(x)}[agg](vs)))
+                assert list(got) == [()], (agg, f, rng, got)
+                pts = got[()]
+                assert [t for t, _ in pts] == [t for t, _ in want], (agg, f, rng)
+                for (t, v), (_, w) in zip(pts, want):
+                    assert abs(float(v) - w) <= 1e-9 * abs(w), (agg, f, rng, t, v, w)
     shutdown(srv)
     srv.start()
     got = srv.values("max_over_time(st_v[1h])", t0 + HOUR, t0 + 5 * HOUR, HOUR)
     assert len(got) == SERIES
+    # deleting the samples of hour 2 of one series drops those buckets from
+    # the rollup blocks' answers (whole buckets: the range is bucket-aligned)
+    lo, hi = t0 + 2 * HOUR + 60, t0 + 3 * HOUR
+    r = srv.request("POST", "/api/v1/admin/tsdb/delete_series",
+                    params={"match[]": 'st_v{s="1"}', "start": lo, "end": hi})
+    assert r.status == 204, r.body
+    samples[1] = [(t, v) for t, v in samples[1] if not lo <= t <= hi]
+    for restart in [False, True]:
+        if restart:
+            srv.restart()
+        for f in ["max", "count", "avg", "last"]:
+            for rng, step in [("1h", HOUR), ("5m", 300)]:
+                secs = {"1h": HOUR, "5m": 300}[rng]
+                start, end = t0 + HOUR, t0 + 6 * HOUR
+                got = srv.values('%s_over_time(st_v{s="1"}[%s])' % (f, rng), start, end, step)
+                want = []
+                for t in range(start, end + 1, step):
+                    w = rollup_value(f, samples[1], t - secs, t)
+                    if w is not None:
+                        want.append((float(t), float(w)))
+                assert [(t, float(v)) for t, v in list(got.values())[0]] == want, (f, rng)
 
 
 def test_admin_flush_writes_the_head_to_blocks(make_saba):

@@ -332,6 +332,18 @@ static void test_crc32c_incremental_and_unaligned(void **state)
         x ^= x << 5;
         data[i] = (uint8_t)x;
     }
+    /* inputs long enough for the three-lane rounds, with a running CRC */
+    static uint8_t big[3000];
+    for (size_t i = 0; i < sizeof big; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        big[i] = (uint8_t)x;
+    }
+    for (size_t len = 700; len <= sizeof big - 3; len += 37)
+        for (size_t off = 0; off < 3; off++)
+            assert_int_equal(crc32c(0x12345678u, big + off, len),
+                             crc32c_ref(0x12345678u, big + off, len));
     /* every offset (alignment) and length against a bitwise reference */
     for (size_t off = 0; off < 9; off++)
         for (size_t len = 0; len + off <= 140; len++)

@@ -49,6 +49,7 @@
 #define META_MAGIC   0x544d4253u /* "SBMT" */
 #define FORMAT_V1    1
 #define FORMAT_V2    2 /* chunk packs, compressed index (what the writer writes) */
+#define META_V2      2 /* meta of a rollup block that may hold rollup chunks */
 #define INDEX_HDR    8
 #define CHUNKS_HDR   8
 #define TOC_BYTES    48
@@ -566,8 +567,10 @@ static size_t densify(struct block_writer *w, const struct block_chunk *in, size
             *cap = *cap ? *cap * 2 : 16;
             *out = xrealloc(*out, *cap * sizeof **out);
         }
-        if (c[i].enc == BLOCK_ENC_PLANES && c[i].count >= BLOCK_DENSE_MAX_SAMPLES / 2) {
-            /* big enough: stored as it is (compaction's cheap path) */
+        if ((c[i].enc == BLOCK_ENC_PLANES && c[i].count >= BLOCK_DENSE_MAX_SAMPLES / 2) ||
+            c[i].enc == BLOCK_ENC_ROLLUP) {
+            /* big enough (compaction's cheap path), or a rollup chunk: stored
+             * as it is */
             (*out)[no] = c[i];
             (*out)[no].data = (const uint8_t *)(uintptr_t)arena->len; /* offset for now */
             buf_append(arena, c[i].data, c[i].nbytes);
@@ -580,6 +583,7 @@ static size_t densify(struct block_writer *w, const struct block_chunk *in, size
          * cost fewer 40-byte references */
         size_t m = 0, j = i;
         while (j < n && c[j].kind == c[i].kind && m + c[j].count <= BLOCK_DENSE_MAX_SAMPLES &&
+               c[j].enc != BLOCK_ENC_ROLLUP &&
                (c[j].enc != BLOCK_ENC_PLANES || c[j].count < BLOCK_DENSE_MAX_SAMPLES / 2)) {
             int got = block_chunk_decode(&c[j], ts + m, vs + m);
             if (got > 0)
@@ -673,7 +677,8 @@ int block_writer_add(struct block_writer *w, const struct label *ls, size_t nls,
      * closes its kind's pack first */
     size_t add[BLOCK_KINDS] = {0};
     for (size_t k = 0; k < n; k++)
-        add[c[k].kind] += c[k].nbytes;
+        if (c[k].enc != BLOCK_ENC_ROLLUP)
+            add[c[k].kind] += c[k].nbytes;
     for (int k = 0; k < BLOCK_KINDS; k++) {
         if (w->pack[k].len && w->pack[k].len + add[k] > 2 * PACK_TARGET && flush_pack(w, k) != 0) {
             w->failed = true;
@@ -698,34 +703,48 @@ int block_writer_add(struct block_writer *w, const struct label *ls, size_t nls,
         buf_put_u32le(&e, vs);
         w_posting(w, ns, vs, id);
     }
+    int rc = 0;
     for (size_t k = 0; k < n; k++) {
         struct buf *pk = &w->pack[c[k].kind];
         buf_put_u64le(&e, (uint64_t)c[k].mint);
         buf_put_u64le(&e, (uint64_t)c[k].maxt);
-        /* the pack's offset, written when the pack is (flush_pack) */
-        if (w->fix[c[k].kind].n == w->fix[c[k].kind].cap) {
-            w->fix[c[k].kind].cap = w->fix[c[k].kind].cap ? w->fix[c[k].kind].cap * 2 : 256;
-            w->fix[c[k].kind].v =
-                xrealloc(w->fix[c[k].kind].v, w->fix[c[k].kind].cap * sizeof *w->fix[c[k].kind].v);
+        bool direct = c[k].enc == BLOCK_ENC_ROLLUP;
+        if (direct) {
+            /* a rollup chunk is compressed on its own terms (rollup_chunk.h)
+             * and read in place, so that a long-range query decompresses
+             * no packs: it goes straight into the chunks file (FORMAT.md) */
+            buf_put_u64le(&e, w->chunks.off);
+            if (!rc)
+                rc = fops_out_put(&w->chunks, c[k].data, c[k].nbytes);
+        } else {
+            /* the pack's offset, written when the pack is (flush_pack) */
+            if (w->fix[c[k].kind].n == w->fix[c[k].kind].cap) {
+                w->fix[c[k].kind].cap = w->fix[c[k].kind].cap ? w->fix[c[k].kind].cap * 2 : 256;
+                w->fix[c[k].kind].v = xrealloc(w->fix[c[k].kind].v,
+                                               w->fix[c[k].kind].cap * sizeof *w->fix[c[k].kind].v);
+            }
+            w->fix[c[k].kind].v[w->fix[c[k].kind].n++] = w->index.b.len + e.len;
+            buf_put_u64le(&e, 0);
         }
-        w->fix[c[k].kind].v[w->fix[c[k].kind].n++] = w->index.b.len + e.len;
-        buf_put_u64le(&e, 0);
         buf_put_u32le(&e, c[k].nbytes);
         buf_put_u32le(&e, crc32c(0, c[k].data, c[k].nbytes));
         put_u16(&e, c[k].count);
         buf_putc(&e, (char)c[k].kind);
         buf_putc(&e, (char)c[k].enc);
-        buf_put_u32le(&e, (uint32_t)pk->len);
-        buf_append(pk, c[k].data, c[k].nbytes);
+        buf_put_u32le(&e, direct ? 0 : (uint32_t)pk->len);
+        if (!direct)
+            buf_append(pk, c[k].data, c[k].nbytes);
         if (c[k].mint < w->meta.mint)
             w->meta.mint = c[k].mint;
         if (c[k].maxt > w->meta.maxt)
             w->meta.maxt = c[k].maxt;
-        if (c[k].kind == BLOCK_KIND_RAW || c[k].kind == BLOCK_KIND_LAST)
+        if (c[k].kind == BLOCK_KIND_RAW || c[k].kind == BLOCK_KIND_LAST ||
+            c[k].kind == BLOCK_KIND_ROLLUP)
             w->meta.nsamples += c[k].count;
         w->meta.nchunks++;
     }
-    int rc = fops_out_put(&w->index, e.data, e.len);
+    if (!rc)
+        rc = fops_out_put(&w->index, e.data, e.len);
     for (int k = 0; k < BLOCK_KINDS && rc == 0; k++)
         if (w->pack[k].len >= PACK_TARGET)
             rc = flush_pack(w, k);
@@ -753,7 +772,9 @@ static int cmp_pair(const void *a, const void *b, void *arg)
 static void encode_meta(struct buf *b, const struct block_meta *m)
 {
     buf_put_u32le(b, META_MAGIC);
-    buf_put_u32le(b, FORMAT_V1);
+    /* rollup blocks may hold rollup chunks (encoding 2), which readers of
+     * version 1 do not know: they refuse the block by name */
+    buf_put_u32le(b, m->resolution_ms > 0 ? META_V2 : FORMAT_V1);
     buf_put_u64le(b, m->seq);
     buf_put_u64le(b, (uint64_t)m->mint);
     buf_put_u64le(b, (uint64_t)m->maxt);
@@ -992,7 +1013,7 @@ static int decode_meta(const uint8_t *p, size_t n, struct block_meta *m, struct 
 {
     if (n < META_FIXED + 4 || load_u32le(p) != META_MAGIC)
         return err_set(err, SABA_ECORRUPT, 0, "%s: not a block meta file", path);
-    if (load_u32le(p + 4) != FORMAT_V1)
+    if (load_u32le(p + 4) != FORMAT_V1 && load_u32le(p + 4) != META_V2)
         return err_set(err, SABA_ECORRUPT, 0, "%s: unknown version %u", path, load_u32le(p + 4));
     uint32_t np = load_u32le(p + 44);
     if (np > BLOCK_MAX_PARENTS || n != META_FIXED + 8u * np + 4)
@@ -1801,6 +1822,41 @@ int block_select(struct block *b, struct matcher *const *m, size_t nm, int64_t m
     if (rc)
         series_set_free(out);
     return rc;
+}
+
+size_t block_match(const struct block *b, struct matcher *const *m, size_t nm, uint32_t **ids)
+{
+    *ids = NULL;
+    if (block_is_corrupt(b))
+        return 0;
+    struct ids s = match_series(b, m, nm);
+    if (!s.n) {
+        free(s.v);
+        return 0;
+    }
+    *ids = s.v;
+    return s.n;
+}
+
+int block_series_chunk_ref(const struct block *b, uint32_t i, uint32_t j, struct block_chunk *out)
+{
+    uint32_t nl, nc;
+    const uint8_t *e = series_entry(b, i, &nl, &nc);
+    if (!e || j >= nc)
+        return SABA_ECORRUPT;
+    const uint8_t *r = e + 8 + 8 * nl + (size_t)CHUNK_REF * j;
+    *out = (struct block_chunk){.mint = (int64_t)load_u64le(r),
+                                .maxt = (int64_t)load_u64le(r + 8),
+                                .nbytes = load_u32le(r + 24),
+                                .count = ld16(r + 32),
+                                .kind = r[34],
+                                .enc = r[35]};
+    return 0;
+}
+
+void block_set_corrupt(struct block *b, const char *why)
+{
+    mark_corrupt(b, why);
 }
 
 void block_label_names(struct block *b, struct strlist *out)

@@ -43,6 +43,7 @@ enum block_kind {
     BLOCK_KIND_COUNT,
     BLOCK_KIND_LAST,
     BLOCK_KIND_LAST_T, /* rollups: timestamp (ms) of the bucket's last sample */
+    BLOCK_KIND_ROLLUP, /* rollups: all six aggregates in one chunk (BLOCK_ENC_ROLLUP) */
     BLOCK_KINDS
 };
 
@@ -73,6 +74,11 @@ enum block_enc {
      * (FORMAT.md "Plane chunk"), inside a version 2 pack: what the writer
      * turns every chunk into. */
     BLOCK_ENC_PLANES = 3,
+    /* The rollup tiers' format: every aggregate of a run of buckets in one
+     * chunk, zstd-compressed when that pays (rollup_chunk.h, FORMAT.md
+     * "Rollup chunk"); kind BLOCK_KIND_ROLLUP only, which block_chunk_decode
+     * does not decode. Never inside a pack: read in place. */
+    BLOCK_ENC_ROLLUP = 4,
 };
 
 /* Most samples in one dense chunk (the count field is 16 bits). */
@@ -152,6 +158,18 @@ int block_series_labels(const struct block *b, uint32_t i, struct label *ls, uin
  * block_series_chunk or block_select call on any block: copy it to keep it
  * longer. */
 int block_series_chunk(struct block *b, uint32_t i, uint32_t j, struct block_chunk *out);
+/* Series numbers (ascending) of the series whose labels satisfy every
+ * matcher: *ids gets an array the caller frees (NULL when none match).
+ * Returns how many. A corrupt block matches nothing. */
+size_t block_match(const struct block *b, struct matcher *const *m, size_t nm, uint32_t **ids);
+/* The reference of chunk j of series i (range, count, kind, encoding, size)
+ * without reading or verifying the chunk: out->data is NULL. To filter
+ * chunks before block_series_chunk reads the ones wanted. Returns 0, or
+ * SABA_ECORRUPT if the series entry is malformed or j out of range. */
+int block_series_chunk_ref(const struct block *b, uint32_t i, uint32_t j, struct block_chunk *out);
+/* Mark b corrupt (logged once, with why): for readers that found a chunk
+ * that passed its checksum but does not decode. */
+void block_set_corrupt(struct block *b, const char *why);
 /* Size of the index file (compressed, for v2). */
 uint64_t block_index_bytes(const struct block *b);
 /* Format version of the block's files (1 or 2). */

@@ -4,6 +4,7 @@
 #include "storage/tsdb/rollup.h"
 #include "base/alloc.h"
 #include "storage/tsdb/chunk.h"
+#include "storage/tsdb/rollup_chunk.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -11,6 +12,10 @@
 
 /* Prometheus' staleness marker (a NaN with this payload) is not a sample. */
 #define STALE_BITS 0x7ff0000000000002ull
+
+/* Buckets per rollup chunk: a 7-day block at 1 h is 168, at 1 m 10,080 (5
+ * chunks); within the chunk count's limit (BLOCK_DENSE_MAX_SAMPLES). */
+#define ROLLUP_CHUNK_BUCKETS 2048
 
 /* Buckets are left-open, (end - res, end], and stamped with their end, so
  * that a window (t - range, t] with t and range multiples of res is exactly
@@ -87,6 +92,11 @@ int rollup_write(struct block *raw, int64_t res, const char *blocks_dir, uint64_
     struct block_chunk *cs = NULL;
     struct chunk_enc *encs = NULL;
     size_t cap_c = 0;
+    ZSTD_CCtx *zc = ZSTD_createCCtx();
+    if (!zc)
+        abort(); /* out of memory, as xmalloc */
+    struct buf raw_buf = BUF_INIT, *zbufs = NULL;
+    size_t cap_z = 0;
     uint32_t nseries = block_num_series(raw);
     for (uint32_t i = 0; i < nseries && rc == 0; i++) {
         uint32_t nc;
@@ -130,30 +140,52 @@ int rollup_write(struct block *raw, int64_t res, const char *blocks_dir, uint64_
         if (rc || !n)
             continue;
         size_t np_ = rollup_bucketize(ts, vs, n, res, pts);
-        /* six chunks (min, max, sum, count, last, last time) per run of buckets */
-        size_t runs = (np_ + CHUNK_TARGET_SAMPLES - 1) / CHUNK_TARGET_SAMPLES;
-        size_t need = runs * 6;
+        /* one rollup chunk (every aggregate) per run of buckets; runs the
+         * layout cannot hold fall back to six chunks, one per aggregate */
+        size_t runs = (np_ + ROLLUP_CHUNK_BUCKETS - 1) / ROLLUP_CHUNK_BUCKETS;
+        size_t need =
+            runs * 6 * ((ROLLUP_CHUNK_BUCKETS + CHUNK_TARGET_SAMPLES - 1) / CHUNK_TARGET_SAMPLES);
         if (need > cap_c) {
             cap_c = need;
             cs = xrealloc(cs, cap_c * sizeof *cs);
             encs = xrealloc(encs, cap_c * sizeof *encs);
         }
-        size_t k = 0;
+        if (runs > cap_z) {
+            zbufs = xrealloc(zbufs, runs * sizeof *zbufs);
+            for (size_t q = cap_z; q < runs; q++)
+                zbufs[q] = (struct buf)BUF_INIT;
+            cap_z = runs;
+        }
+        size_t k = 0, ne = 0;
         for (size_t r = 0; r < runs; r++) {
-            size_t off = r * CHUNK_TARGET_SAMPLES;
-            size_t cnt = np_ - off < CHUNK_TARGET_SAMPLES ? np_ - off : CHUNK_TARGET_SAMPLES;
-            for (int kind = BLOCK_KIND_MIN; kind <= BLOCK_KIND_LAST_T; kind++, k++) {
-                chunk_enc_init(&encs[k]);
-                for (size_t q = 0; q < cnt; q++)
-                    chunk_enc_append(&encs[k], pts[off + q].t,
-                                     rollup_value(&pts[off + q], (enum block_kind)kind));
-                cs[k] = (struct block_chunk){
-                    pts[off].t,    pts[off + cnt - 1].t, encs[k].buf,      chunk_enc_len(&encs[k]),
-                    (uint16_t)cnt, (uint8_t)kind,        BLOCK_ENC_GORILLA};
+            size_t off = r * ROLLUP_CHUNK_BUCKETS;
+            size_t cnt = np_ - off < ROLLUP_CHUNK_BUCKETS ? np_ - off : ROLLUP_CHUNK_BUCKETS;
+            if (rollup_chunk_encode(zc, pts + off, cnt, res, &raw_buf, &zbufs[r]) == 0) {
+                cs[k++] = (struct block_chunk){pts[off].t,
+                                               pts[off + cnt - 1].t,
+                                               (const uint8_t *)zbufs[r].data,
+                                               (uint32_t)zbufs[r].len,
+                                               (uint16_t)cnt,
+                                               BLOCK_KIND_ROLLUP,
+                                               BLOCK_ENC_ROLLUP};
+                continue;
+            }
+            for (size_t o = off; o < off + cnt; o += CHUNK_TARGET_SAMPLES) {
+                size_t m =
+                    off + cnt - o < CHUNK_TARGET_SAMPLES ? off + cnt - o : CHUNK_TARGET_SAMPLES;
+                for (int kind = BLOCK_KIND_MIN; kind <= BLOCK_KIND_LAST_T; kind++, k++, ne++) {
+                    chunk_enc_init(&encs[ne]);
+                    for (size_t q = 0; q < m; q++)
+                        chunk_enc_append(&encs[ne], pts[o + q].t,
+                                         rollup_value(&pts[o + q], (enum block_kind)kind));
+                    cs[k] = (struct block_chunk){
+                        pts[o].t,    pts[o + m - 1].t, encs[ne].buf,     chunk_enc_len(&encs[ne]),
+                        (uint16_t)m, (uint8_t)kind,    BLOCK_ENC_GORILLA};
+                }
             }
         }
         rc = block_writer_add(w, ls, (size_t)nl, cs, k, err);
-        for (size_t q = 0; q < k; q++)
+        for (size_t q = 0; q < ne; q++)
             chunk_enc_free(&encs[q]);
     }
     free(ts);
@@ -161,6 +193,11 @@ int rollup_write(struct block *raw, int64_t res, const char *blocks_dir, uint64_
     free(pts);
     free(cs);
     free(encs);
+    for (size_t q = 0; q < cap_z; q++)
+        buf_free(&zbufs[q]);
+    free(zbufs);
+    buf_free(&raw_buf);
+    ZSTD_freeCCtx(zc);
     if (rc) {
         block_writer_abort(w);
         return rc;

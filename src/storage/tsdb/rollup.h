@@ -3,9 +3,10 @@
  *
  * For a resolution R (1 m and 1 h by default), a rollup block holds for each
  * series and each bucket ((k-1)*R, k*R] that has samples their min, max,
- * sum, count, last value and the last value's time, as six chunk streams
- * (block kinds MIN..LAST_T)
- * whose timestamps are the bucket ends (k*R). Left-open buckets match
+ * sum, count, last value and the last value's time, stamped with the
+ * bucket ends (k*R), all six in one rollup chunk per run of buckets
+ * (rollup_chunk.h; blocks written before it: one chunk stream per kind
+ * MIN..LAST_T). Left-open buckets match
  * PromQL's range windows (t - range, t]. A year of a series at 1 h is 8,760
  * points per kind instead of ~525,000 raw samples, which is what makes long
  * range queries fast; max_over_time uses the max stream, avg_over_time

@@ -28,6 +28,7 @@
 #include "storage/tsdb/head.h"
 #include "storage/tsdb/record.h"
 #include "storage/tsdb/rollup.h"
+#include "storage/tsdb/rollup_chunk.h"
 #include "storage/tsdb/wal.h"
 
 #include <dirent.h>
@@ -196,6 +197,37 @@ static void merge_samples(struct src_series *g, size_t n, struct series_data *ds
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
         total += g[i].d->n;
+    /* sources that follow one another in time (blocks of consecutive
+     * windows, then the head) just concatenate */
+    const struct series_data **ord = xmalloc(n * sizeof *ord);
+    size_t no = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct series_data *d = g[i].d;
+        if (!d->n)
+            continue;
+        size_t j = no++;
+        while (j > 0 && ord[j - 1]->t[0] > d->t[0]) {
+            ord[j] = ord[j - 1];
+            j--;
+        }
+        ord[j] = d;
+    }
+    bool disjoint = true;
+    for (size_t i = 1; i < no && disjoint; i++)
+        disjoint = ord[i]->t[0] > ord[i - 1]->t[ord[i - 1]->n - 1];
+    if (disjoint) {
+        dst->t = xmalloc((total ? total : 1) * sizeof *dst->t);
+        dst->v = xmalloc((total ? total : 1) * sizeof *dst->v);
+        dst->n = 0;
+        for (size_t i = 0; i < no; i++) {
+            memcpy(dst->t + dst->n, ord[i]->t, ord[i]->n * sizeof *dst->t);
+            memcpy(dst->v + dst->n, ord[i]->v, ord[i]->n * sizeof *dst->v);
+            dst->n += ord[i]->n;
+        }
+        free(ord);
+        return;
+    }
+    free(ord);
     struct tsample *s = xmalloc((total ? total : 1) * sizeof *s);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
@@ -361,81 +393,221 @@ static bool has_rollup(const struct tsdb *db, uint64_t seq, int64_t res)
     return false;
 }
 
-/* The buckets of one series from one source. */
-struct rseries {
-    struct labels labels; /* owned */
-    struct rollup_point *p;
-    size_t n;
-    size_t order; /* position in the vector: keeps sources in their order */
+/* ---- reading the rollup tiers ----
+ *
+ * A scan walks the rollup blocks of one resolution (in time order) and the
+ * raw samples no rollup holds yet side by side, series by series in label
+ * order (every source is sorted by labels), and hands each series' buckets
+ * to a visitor. Per series it decodes only the streams asked for, into
+ * buffers reused from series to series, so a year over 1,000 series never
+ * exists as a whole. */
+
+#define NSTREAMS 6 /* block kinds MIN..LAST_T */
+
+/* One source of buckets: a rollup block or the raw samples. */
+struct rsrc {
+    struct block *b; /* NULL: the raw series set */
+    uint32_t *ids;   /* matching series numbers (blocks) */
+    size_t n, pos;
+    struct label ls[256];
+    struct labels cur; /* labels of the series at pos */
+    uint32_t nchunks;
 };
 
-struct rvec {
-    struct rseries *v;
+struct rscan {
+    struct rsrc *src;
+    size_t nsrc;
+    struct series_set raw;
+    int64_t mint, maxt, res;
+    bool want[NSTREAMS];
+    int first; /* the first wanted stream: its timestamps are the buckets' */
+    /* the current series' buckets */
+    int64_t *t, *tscratch;
+    double *col[NSTREAMS];
     size_t n, cap;
+    struct rollup_point *pts;
+    size_t pcap;
 };
 
-static void rvec_push(struct rvec *rv, struct rseries r)
+/* Load the labels of the source's series at pos (skipping malformed entries). */
+static void rsrc_load(struct rsrc *s, const struct series_set *raw)
 {
-    if (rv->n == rv->cap) {
-        rv->cap = rv->cap ? rv->cap * 2 : 64;
-        rv->v = xrealloc(rv->v, rv->cap * sizeof *rv->v);
-    }
-    r.order = rv->n;
-    rv->v[rv->n++] = r;
-}
-
-/* The six streams of a rollup block, zipped into points per series. */
-static void rollup_block_points(struct block *b, struct matcher *const *m, size_t nm, int64_t mint,
-                                int64_t maxt, const bool *want, struct rvec *rv)
-{
-    /* only the streams asked for (and the count, which every block has, as
-     * the reference list of series and buckets) */
-    struct series_set k[6] = {{0}};
-    bool ok = true;
-    int ref = BLOCK_KIND_COUNT - BLOCK_KIND_MIN;
-    for (int i = 0; i < 6 && ok; i++) {
-        if (!want[i] && i != ref)
-            continue;
-        struct saba_err e2 = {0};
-        ok = block_select(b, m, nm, mint, maxt, true, (enum block_kind)(BLOCK_KIND_MIN + i), &k[i],
-                          &e2) == 0;
-    }
-    for (int i = 0; i < 6 && ok; i++)
-        ok = (!want[i] && i != ref) || k[i].n == k[ref].n;
-    for (size_t s = 0; ok && s < k[ref].n; s++) {
-        struct series_data *r = &k[ref].v[s];
-        size_t n = r->n;
-        bool same = true;
-        for (int i = 0; i < 6; i++)
-            if (want[i] && i != ref)
-                same &= k[i].v[s].n == n && labels_cmp(&k[i].v[s].labels, &r->labels) == 0;
-        if (!same)
-            continue; /* streams disagree: the block is damaged; skip the series */
-        struct rollup_point *p = xmalloc((n ? n : 1) * sizeof *p);
-        for (size_t j = 0; j < n; j++) {
-            double f[6];
-            for (int i = 0; i < 6; i++)
-                f[i] = want[i] || i == ref ? k[i].v[s].v[j] : 0;
-            p[j] = (struct rollup_point){r->t[j], f[0], f[1], f[2], f[3], f[4], (int64_t)f[5]};
+    for (; s->pos < s->n; s->pos++) {
+        if (!s->b) {
+            s->cur = raw->v[s->pos].labels;
+            return;
         }
-        rvec_push(rv, (struct rseries){r->labels, p, n, 0});
-        r->labels = (struct labels){0};
+        int nl = block_series_labels(s->b, s->ids[s->pos], s->ls, &s->nchunks);
+        if (nl >= 0) {
+            s->cur = (struct labels){s->ls, (size_t)nl};
+            return;
+        }
     }
-    for (int i = 0; i < 6; i++)
-        series_set_free(&k[i]);
 }
 
-static int cmp_rseries(const void *a, const void *b)
+static void rscan_reserve(struct rscan *r, size_t n)
 {
-    const struct rseries *x = a, *y = b;
-    int c = labels_cmp(&x->labels, &y->labels);
-    if (c)
-        return c;
-    /* by first bucket: disjoint sources then concatenate in time order */
-    int64_t tx = x->n ? x->p[0].t : INT64_MIN, ty = y->n ? y->p[0].t : INT64_MIN;
-    if (tx != ty)
-        return tx < ty ? -1 : 1;
-    return (x->order > y->order) - (x->order < y->order);
+    if (n <= r->cap)
+        return;
+    r->cap = n * 2;
+    r->t = xrealloc(r->t, r->cap * sizeof *r->t);
+    r->tscratch = xrealloc(r->tscratch, r->cap * sizeof *r->tscratch);
+    for (int k = 0; k < NSTREAMS; k++)
+        if (r->want[k])
+            r->col[k] = xrealloc(r->col[k], r->cap * sizeof(double));
+}
+
+/* Fold bucket i into bucket k (the same end, from another source). */
+static void rscan_fold(struct rscan *r, size_t k, size_t i)
+{
+    double *const *c = r->col;
+    int mn = BLOCK_KIND_MIN - 1, mx = BLOCK_KIND_MAX - 1, sm = BLOCK_KIND_SUM - 1,
+        ct = BLOCK_KIND_COUNT - 1, la = BLOCK_KIND_LAST - 1, lt = BLOCK_KIND_LAST_T - 1;
+    if (r->want[mn] && (c[mn][i] < c[mn][k] || isnan(c[mn][k])))
+        c[mn][k] = c[mn][i];
+    if (r->want[mx] && (c[mx][i] > c[mx][k] || isnan(c[mx][k])))
+        c[mx][k] = c[mx][i];
+    if (r->want[sm])
+        c[sm][k] += c[sm][i];
+    if (r->want[ct])
+        c[ct][k] += c[ct][i];
+    if (r->want[lt] && c[lt][i] >= c[lt][k]) {
+        if (r->want[la])
+            c[la][k] = c[la][i];
+        c[lt][k] = c[lt][i];
+    }
+}
+
+/* Keep the buckets just appended at [from, to) that lie in [mint, maxt]
+ * and that no tombstone of series id of tb (NULL: none) covers, folding one
+ * with the same end as the bucket before it (a bucket split between two
+ * sources) into that one. */
+static void rscan_keep(struct rscan *r, size_t from, size_t to, struct block *tb, uint32_t id)
+{
+    if (from == to)
+        return;
+    /* the usual case (the source's buckets ascend): nothing to drop, and at
+     * most the first bucket to fold into the previous source's last */
+    if (!tb && r->t[from] >= r->mint && r->t[to - 1] <= r->maxt) {
+        if (from > 0 && r->t[from - 1] == r->t[from]) {
+            rscan_fold(r, from - 1, from);
+            size_t m = to - from - 1;
+            memmove(r->t + from, r->t + from + 1, m * sizeof *r->t);
+            for (int k = 0; k < NSTREAMS; k++)
+                if (r->want[k])
+                    memmove(r->col[k] + from, r->col[k] + from + 1, m * sizeof(double));
+            to--;
+        }
+        r->n = to;
+        return;
+    }
+    size_t keep = from;
+    for (size_t q = from; q < to; q++) {
+        if (r->t[q] < r->mint || r->t[q] > r->maxt || (tb && block_deleted(tb, id, r->t[q])))
+            continue;
+        if (keep > 0 && r->t[keep - 1] == r->t[q]) {
+            rscan_fold(r, keep - 1, q);
+            continue;
+        }
+        r->t[keep] = r->t[q];
+        for (int k = 0; k < NSTREAMS; k++)
+            if (r->want[k])
+                r->col[k][keep] = r->col[k][q];
+        keep++;
+    }
+    r->n = keep;
+}
+
+/* Append series id's buckets from block b: rollup chunks (every aggregate
+ * in one) and chunks of one aggregate each (blocks written before rollup
+ * chunks, or runs the layout could not hold), only the wanted streams. A
+ * series whose streams disagree is damaged and left out. */
+static void rscan_block(struct rscan *r, struct rsrc *s)
+{
+    struct block *b = s->b;
+    uint32_t id = s->ids[s->pos];
+    size_t base = r->n, room[NSTREAMS] = {0}, room_all = 0;
+    for (uint32_t j = 0; j < s->nchunks; j++) {
+        struct block_chunk c;
+        if (block_series_chunk_ref(b, id, j, &c) != 0)
+            return;
+        if (c.maxt < r->mint || c.mint > r->maxt)
+            continue;
+        if (c.kind >= BLOCK_KIND_MIN && c.kind <= BLOCK_KIND_LAST_T)
+            room[c.kind - BLOCK_KIND_MIN] += c.count;
+        else if (c.kind == BLOCK_KIND_ROLLUP && c.enc == BLOCK_ENC_ROLLUP)
+            room_all += c.count;
+    }
+    for (int k = 0; k < NSTREAMS; k++)
+        if (r->want[k] && room[k] != room[r->first])
+            return;
+    size_t total = room_all + room[r->first];
+    if (!total)
+        return;
+    rscan_reserve(r, base + total);
+    size_t n = base;
+    /* block kinds MIN..LAST_T are these columns of a rollup chunk */
+    static const int col_of[NSTREAMS] = {RC_MIN, RC_MAX, RC_SUM, RC_COUNT, RC_LAST, RC_LAST_T};
+    for (uint32_t j = 0; room_all && j < s->nchunks; j++) {
+        struct block_chunk c;
+        if (block_series_chunk_ref(b, id, j, &c) != 0 || c.kind != BLOCK_KIND_ROLLUP ||
+            c.enc != BLOCK_ENC_ROLLUP || c.maxt < r->mint || c.mint > r->maxt)
+            continue;
+        double *cols[RC_NCOLS] = {NULL};
+        for (int k = 0; k < NSTREAMS; k++)
+            if (r->want[k])
+                cols[col_of[k]] = r->col[k] + n;
+        if (block_series_chunk(b, id, j, &c) != 0)
+            return; /* marked corrupt: skipped from now on */
+        if (n + c.count > base + total ||
+            rollup_chunk_decode(c.data, c.nbytes, c.count, r->t + n, cols) != c.count) {
+            block_set_corrupt(b, "rollup chunk does not decode");
+            return;
+        }
+        n += c.count;
+    }
+    size_t n0 = n;
+    for (int k = 0; k < NSTREAMS && room[r->first]; k++) {
+        if (!r->want[k])
+            continue;
+        int64_t *t = k == r->first ? r->t : r->tscratch;
+        n = n0;
+        for (uint32_t j = 0; j < s->nchunks; j++) {
+            struct block_chunk c;
+            if (block_series_chunk_ref(b, id, j, &c) != 0 || c.kind != BLOCK_KIND_MIN + k ||
+                c.maxt < r->mint || c.mint > r->maxt)
+                continue;
+            if (block_series_chunk(b, id, j, &c) != 0)
+                return; /* marked corrupt: skipped from now on */
+            if (n + c.count > base + total ||
+                block_chunk_decode(&c, t + n, r->col[k] + n) != c.count) {
+                block_set_corrupt(b, "chunk does not decode");
+                return;
+            }
+            n += c.count;
+        }
+    }
+    rscan_keep(r, base, base + total, block_series_has_tombstones(b, id) ? b : NULL, id);
+}
+
+/* Append the buckets of raw series sd. */
+static void rscan_raw(struct rscan *r, const struct series_data *sd)
+{
+    if (sd->n > r->pcap) {
+        r->pcap = sd->n * 2;
+        r->pts = xrealloc(r->pts, r->pcap * sizeof *r->pts);
+    }
+    size_t k = rollup_bucketize(sd->t, sd->v, sd->n, r->res, r->pts);
+    size_t base = r->n;
+    rscan_reserve(r, base + k);
+    for (size_t q = 0; q < k; q++) {
+        r->t[base + q] = r->pts[q].t;
+        for (int s = 0; s < NSTREAMS; s++)
+            if (r->want[s])
+                r->col[s][base + q] =
+                    rollup_value(&r->pts[q], (enum block_kind)(BLOCK_KIND_MIN + s));
+    }
+    rscan_keep(r, base, base + k, NULL, 0);
 }
 
 static int cmp_rpoint(const void *a, const void *b)
@@ -446,44 +618,65 @@ static int cmp_rpoint(const void *a, const void *b)
     return (x->last_t > y->last_t) - (x->last_t < y->last_t);
 }
 
-/* Combine partial buckets with the same end (from disjoint sources). Sources
- * come in time order, so the points are usually already non-decreasing, with
- * equal ends only where a source's last bucket is the next one's first (a
- * sample exactly on a window boundary): then one linear pass does. */
-static size_t combine_points(struct rollup_point *p, size_t n)
+/* Put the buckets in order, combining partial buckets with the same end.
+ * Sources come in time order and rscan_keep folds a bucket split between two
+ * of them (a raw block starts on a bucket boundary; the sample there belongs
+ * to the bucket that ends there), so this only checks, unless sources
+ * overlap in time. */
+static void rscan_combine(struct rscan *r)
 {
     bool ordered = true;
-    for (size_t i = 1; i < n && ordered; i++)
-        ordered = p[i - 1].t <= p[i].t;
-    if (!ordered)
-        qsort(p, n, sizeof *p, cmp_rpoint);
+    for (size_t i = 1; i < r->n && ordered; i++)
+        ordered = r->t[i - 1] < r->t[i];
+    if (ordered)
+        return;
+    if (r->n > r->pcap) {
+        r->pcap = r->n * 2;
+        r->pts = xrealloc(r->pts, r->pcap * sizeof *r->pts);
+    }
+    struct rollup_point *p = r->pts;
+    for (size_t i = 0; i < r->n; i++) {
+        double f[NSTREAMS];
+        for (int k = 0; k < NSTREAMS; k++)
+            f[k] = r->want[k] ? r->col[k][i] : 0;
+        p[i] = (struct rollup_point){r->t[i], f[0], f[1], f[2], f[3], f[4], (int64_t)f[5]};
+    }
+    qsort(p, r->n, sizeof *p, cmp_rpoint);
+    for (size_t i = 0; i < r->n; i++) {
+        r->t[i] = p[i].t;
+        for (int s = 0; s < NSTREAMS; s++)
+            if (r->want[s])
+                r->col[s][i] = rollup_value(&p[i], (enum block_kind)(BLOCK_KIND_MIN + s));
+    }
     size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!k || p[k - 1].t != p[i].t) {
-            p[k++] = p[i];
+    for (size_t i = 0; i < r->n; i++) {
+        if (k && r->t[k - 1] == r->t[i]) {
+            rscan_fold(r, k - 1, i);
             continue;
         }
-        struct rollup_point *a = &p[k - 1];
-        if (p[i].min < a->min || isnan(a->min))
-            a->min = p[i].min;
-        if (p[i].max > a->max || isnan(a->max))
-            a->max = p[i].max;
-        a->sum += p[i].sum;
-        a->count += p[i].count;
-        if (p[i].last_t >= a->last_t) {
-            a->last = p[i].last;
-            a->last_t = p[i].last_t;
+        if (k != i) {
+            r->t[k] = r->t[i];
+            for (int s = 0; s < NSTREAMS; s++)
+                if (r->want[s])
+                    r->col[s][k] = r->col[s][i];
         }
+        k++;
     }
-    return k;
+    r->n = k;
 }
 
-/* Rollup blocks give the buckets of the raw blocks they summarize; raw
- * samples the rollups do not hold yet (the head, raw blocks not yet rolled
- * up) are bucketed here; partial buckets of the same end are combined. */
-static int tsdb_select_rollup(struct storage *st, struct matcher *const *m, size_t nm, int64_t mint,
-                              int64_t maxt, int64_t res, const enum storage_agg *aggs, size_t naggs,
-                              struct series_set *outs, struct saba_err *err)
+static int cmp_block_time(const void *a, const void *b)
+{
+    const struct block_meta *x = block_get_meta(((const struct rsrc *)a)->b),
+                            *y = block_get_meta(((const struct rsrc *)b)->b);
+    if (x->mint != y->mint)
+        return x->mint < y->mint ? -1 : 1;
+    return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+static int tsdb_scan_rollup(struct storage *st, struct matcher *const *m, size_t nm, int64_t mint,
+                            int64_t maxt, int64_t res, const enum storage_agg *aggs, size_t naggs,
+                            storage_rollup_visit visit, void *arg, struct saba_err *err)
 {
     struct tsdb *db = (struct tsdb *)st;
     bool known = false;
@@ -491,91 +684,128 @@ static int tsdb_select_rollup(struct storage *st, struct matcher *const *m, size
         known |= db->opt.rollup_res_ms[i] == res;
     for (size_t i = 0; i < naggs; i++)
         known &= aggs[i] >= STORAGE_AGG_MIN && aggs[i] <= STORAGE_AGG_LAST_T;
-    if (!known)
+    if (!known || !naggs)
         return err_set(err, SABA_EINVAL, 0, "no rollup tier at %lld ms", (long long)res);
+    struct rscan r = {.mint = mint, .maxt = maxt, .res = res};
     /* the streams to read: those asked for, and the last time with the last
      * value (partial buckets are combined by it) */
-    bool want[6] = {false};
     for (size_t i = 0; i < naggs; i++)
-        want[aggs[i] - STORAGE_AGG_MIN] = true;
-    if (want[STORAGE_AGG_LAST - STORAGE_AGG_MIN])
-        want[STORAGE_AGG_LAST_T - STORAGE_AGG_MIN] = true;
-    struct rvec rv = {0};
+        r.want[aggs[i] - STORAGE_AGG_MIN] = true;
+    if (r.want[STORAGE_AGG_LAST - STORAGE_AGG_MIN])
+        r.want[STORAGE_AGG_LAST_T - STORAGE_AGG_MIN] = true;
+    while (!r.want[r.first])
+        r.first++;
     pthread_rwlock_rdlock(&db->lock);
+    r.src = xcalloc(db->nblocks + 1, sizeof *r.src);
     for (size_t i = 0; i < db->nblocks; i++) {
-        const struct block_meta *bm = block_get_meta(db->blocks[i]);
-        if (bm->resolution_ms == res && !block_is_corrupt(db->blocks[i]) && bm->maxt >= mint &&
-            bm->mint <= maxt)
-            rollup_block_points(db->blocks[i], m, nm, mint, maxt, want, &rv);
+        struct block *b = db->blocks[i];
+        const struct block_meta *bm = block_get_meta(b);
+        if (bm->resolution_ms != res || block_is_corrupt(b) || bm->maxt < mint || bm->mint > maxt)
+            continue;
+        struct rsrc *s = &r.src[r.nsrc];
+        s->b = b;
+        s->n = block_match(b, m, nm, &s->ids);
+        if (s->n)
+            r.nsrc++;
     }
+    if (r.nsrc > 1)
+        qsort(r.src, r.nsrc, sizeof *r.src, cmp_block_time);
     /* bucket ends in [mint, maxt] take the raw samples in (mint - res, maxt] */
-    struct series_set raw = {0};
-    int rc = select_locked(db, m, nm, mint - res + 1, maxt, true, res, &raw, err);
+    int rc = select_locked(db, m, nm, mint - res + 1, maxt, true, res, &r.raw, err);
+    if (rc == 0 && r.raw.n)
+        r.src[r.nsrc++] = (struct rsrc){.n = r.raw.n};
+    for (size_t i = 0; i < r.nsrc; i++)
+        rsrc_load(&r.src[i], &r.raw);
+    size_t *same = xmalloc((r.nsrc ? r.nsrc : 1) * sizeof *same);
+    while (rc == 0) {
+        /* the least labels among the sources, and every source holding them */
+        struct rsrc *lo = NULL;
+        size_t ns = 0;
+        for (size_t i = 0; i < r.nsrc; i++) {
+            struct rsrc *s = &r.src[i];
+            if (s->pos >= s->n)
+                continue;
+            int c = lo ? labels_cmp(&s->cur, &lo->cur) : -1;
+            if (c < 0) {
+                lo = s;
+                ns = 0;
+            }
+            if (c <= 0)
+                same[ns++] = i;
+        }
+        if (!lo)
+            break;
+        r.n = 0;
+        for (size_t i = 0; i < ns; i++) {
+            struct rsrc *s = &r.src[same[i]];
+            if (s->b)
+                rscan_block(&r, s);
+            else
+                rscan_raw(&r, &r.raw.v[s->pos]);
+        }
+        rscan_combine(&r);
+        if (r.n) {
+            const double *v[STORAGE_MAX_ROLLUP_AGGS];
+            for (size_t a = 0; a < naggs && a < STORAGE_MAX_ROLLUP_AGGS; a++)
+                v[a] = r.col[aggs[a] - STORAGE_AGG_MIN];
+            rc = visit(arg, &lo->cur, r.n, r.t, v);
+        }
+        for (size_t i = 0; i < ns; i++) {
+            r.src[same[i]].pos++;
+            rsrc_load(&r.src[same[i]], &r.raw);
+        }
+    }
     pthread_rwlock_unlock(&db->lock);
-    for (size_t i = 0; rc == 0 && i < raw.n; i++) {
-        struct series_data *sd = &raw.v[i];
-        struct rollup_point *p = xmalloc((sd->n ? sd->n : 1) * sizeof *p);
-        size_t k = rollup_bucketize(sd->t, sd->v, sd->n, res, p);
-        rvec_push(&rv, (struct rseries){sd->labels, p, k, 0});
-        sd->labels = (struct labels){0};
+    free(same);
+    for (size_t i = 0; i < r.nsrc; i++)
+        free(r.src[i].ids);
+    free(r.src);
+    series_set_free(&r.raw);
+    free(r.t);
+    free(r.tscratch);
+    for (int k = 0; k < NSTREAMS; k++)
+        free(r.col[k]);
+    free(r.pts);
+    return rc;
+}
+
+/* select_rollup: a scan that keeps what it visits. */
+struct collect {
+    struct series_set *outs;
+    size_t naggs, cap;
+};
+
+static int collect_visit(void *arg, const struct labels *ls, size_t n, const int64_t *t,
+                         const double *const *v)
+{
+    struct collect *c = arg;
+    if (c->outs[0].n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 64;
+        for (size_t a = 0; a < c->naggs; a++)
+            c->outs[a].v = xrealloc(c->outs[a].v, c->cap * sizeof(struct series_data));
     }
-    series_set_free(&raw);
+    for (size_t a = 0; a < c->naggs; a++) {
+        struct series_data sd = {labels_copy(ls->v, ls->n), n, xmalloc(n * sizeof(int64_t)),
+                                 xmalloc(n * sizeof(double))};
+        memcpy(sd.t, t, n * sizeof *t);
+        memcpy(sd.v, v[a], n * sizeof(double));
+        c->outs[a].v[c->outs[a].n++] = sd;
+    }
+    return 0;
+}
+
+static int tsdb_select_rollup(struct storage *st, struct matcher *const *m, size_t nm, int64_t mint,
+                              int64_t maxt, int64_t res, const enum storage_agg *aggs, size_t naggs,
+                              struct series_set *outs, struct saba_err *err)
+{
+    if (naggs > STORAGE_MAX_ROLLUP_AGGS)
+        return err_set(err, SABA_EINVAL, 0, "too many rollup aggregates");
     for (size_t a = 0; a < naggs; a++)
-        outs[a] = (struct series_set){xcalloc(rv.n ? rv.n : 1, sizeof(struct series_data)), 0};
-    if (rv.n > 1)
-        qsort(rv.v, rv.n, sizeof *rv.v, cmp_rseries);
-    for (size_t i = 0; rc == 0 && i < rv.n;) {
-        size_t j = i + 1, total = rv.v[i].n;
-        while (j < rv.n && labels_cmp(&rv.v[j].labels, &rv.v[i].labels) == 0)
-            total += rv.v[j++].n;
-        /* one source needs no copy; several are gathered in time order and
-         * their shared boundary buckets combined */
-        struct rollup_point *p = NULL;
-        size_t n = 0;
-        if (j == i + 1) {
-            p = rv.v[i].p;
-            n = rv.v[i].n;
-            rv.v[i].p = NULL;
-        } else {
-            p = xmalloc((total ? total : 1) * sizeof *p);
-            for (size_t k = i; k < j; k++) {
-                memcpy(p + n, rv.v[k].p, rv.v[k].n * sizeof *p);
-                n += rv.v[k].n;
-                free(rv.v[k].p);
-                rv.v[k].p = NULL;
-            }
-            n = combine_points(p, n);
-        }
-        size_t lo = 0, hi = n; /* buckets in [mint, maxt] */
-        while (lo < n && p[lo].t < mint)
-            lo++;
-        while (hi > lo && p[hi - 1].t > maxt)
-            hi--;
-        memmove(p, p + lo, (hi - lo) * sizeof *p);
-        n = hi - lo;
-        for (size_t a = 0; n && a < naggs; a++) {
-            struct series_data sd = {0};
-            sd.labels =
-                a + 1 < naggs ? labels_copy(rv.v[i].labels.v, rv.v[i].labels.n) : rv.v[i].labels;
-            sd.n = n;
-            sd.t = xmalloc(n * sizeof *sd.t);
-            sd.v = xmalloc(n * sizeof *sd.v);
-            for (size_t q = 0; q < n; q++) {
-                sd.t[q] = p[q].t;
-                sd.v[q] = rollup_value(&p[q], (enum block_kind)aggs[a]);
-            }
-            outs[a].v[outs[a].n++] = sd;
-        }
-        if (n && naggs)
-            rv.v[i].labels = (struct labels){0}; /* moved into the last set */
-        free(p);
-        i = j;
-    }
-    for (size_t i = 0; i < rv.n; i++) {
-        labels_free(&rv.v[i].labels);
-        free(rv.v[i].p);
-    }
-    free(rv.v);
+        outs[a] = (struct series_set){0};
+    struct collect c = {outs, naggs, 0};
+    int rc = naggs
+                 ? tsdb_scan_rollup(st, m, nm, mint, maxt, res, aggs, naggs, collect_visit, &c, err)
+                 : 0;
     if (rc)
         for (size_t a = 0; a < naggs; a++)
             series_set_free(&outs[a]);
@@ -1277,6 +1507,7 @@ static const struct storage_ops tsdb_ops = {
     .rollup_resolutions = tsdb_rollup_resolutions,
     .rollup_span = tsdb_rollup_span,
     .select_rollup = tsdb_select_rollup,
+    .scan_rollup = tsdb_scan_rollup,
 };
 
 static void read_test_hooks(struct tsdb *db)
