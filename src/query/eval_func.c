@@ -31,6 +31,7 @@ struct window {
     int64_t ref, range; /* the window is [ref - range, ref] */
     int64_t ts;         /* the evaluation step's time */
     double a1, a2;      /* scalar arguments at this step */
+    bool no_resets;     /* known: no v[i] < v[i - 1] in the window, and v[0] >= 0 */
 };
 
 /* Prometheus' extrapolatedRate: delta, increase and rate. */
@@ -42,7 +43,7 @@ static bool extrapolated_rate(const struct window *w, bool counter, bool is_rate
     const double *v = w->v;
     size_t n = w->n;
     double result = v[n - 1] - v[0];
-    if (counter) {
+    if (counter && !w->no_resets) {
         double last = 0;
         for (size_t i = 0; i < n; i++) {
             if (v[i] < last)
@@ -494,7 +495,8 @@ struct range_job {
     struct series_set *raw;
     const double *a1, *a2;
     bool fixed;
-    bool slide; /* deriv or predict_linear over overlapping windows: struct lsq */
+    bool slide;   /* deriv or predict_linear over overlapping windows: struct lsq */
+    bool counter; /* rate or increase: counter resets are looked for once per series */
     int64_t range;
     struct series_data *res; /* one per raw series */
 };
@@ -507,6 +509,7 @@ static void range_job_run(void *ctx, size_t from, size_t to)
         struct series_data *s = &j->raw->v[i];
         struct series_data r = step_series_new(g);
         size_t lo = 0, hi = 0;
+        size_t reset = 1; /* rate, increase: the first i > lo with v[i] < v[i - 1], or n */
         struct lsq q = {0};
         for (size_t k = 0; k < g->nsteps; k++) {
             int64_t t = grid_t(g, k), ref = node_ref(j->ev, j->m, t);
@@ -518,6 +521,12 @@ static void range_job_run(void *ctx, size_t from, size_t to)
                 lsq_move(&q, s, lo, hi);
             if (lo == hi)
                 continue;
+            if (j->counter) {
+                if (reset <= lo)
+                    reset = lo + 1;
+                while (reset < s->n && !(s->v[reset] < s->v[reset - 1]))
+                    reset++;
+            }
             struct window w = {s->t + lo,
                                s->v + lo,
                                hi - lo,
@@ -525,7 +534,8 @@ static void range_job_run(void *ctx, size_t from, size_t to)
                                j->range,
                                j->fixed ? j->ev->qstart : t,
                                j->a1 ? j->a1[k] : 0,
-                               j->a2 ? j->a2[k] : 0};
+                               j->a2 ? j->a2[k] : 0,
+                               j->counter && reset >= hi && s->v[lo] >= 0};
             double v;
             if (j->slide && w.n >= 2 ? lsq_fit(&q, j->id, &w, &v) : range_value(j->id, &w, &v)) {
                 r.t[r.n] = t;
@@ -625,17 +635,18 @@ static int eval_range_func(struct ev *ev, const struct node *n, const struct fun
     bool fixed = m->at != AT_NONE;
     bool slide = (f->id == F_DERIV || f->id == F_PREDICT_LINEAR) && g->nsteps > 1 &&
                  (fixed || g->step < range);
-    struct range_job job = {ev,
-                            m,
-                            g,
-                            f->id,
-                            &raw,
-                            a1,
-                            a2,
-                            fixed,
-                            slide,
-                            range,
-                            xcalloc(raw.n ? raw.n : 1, sizeof(struct series_data))};
+    struct range_job job = {.ev = ev,
+                            .m = m,
+                            .g = g,
+                            .id = f->id,
+                            .raw = &raw,
+                            .a1 = a1,
+                            .a2 = a2,
+                            .fixed = fixed,
+                            .slide = slide,
+                            .counter = f->id == F_RATE || f->id == F_INCREASE,
+                            .range = range,
+                            .res = xcalloc(raw.n ? raw.n : 1, sizeof(struct series_data))};
     par_for(raw.n, 64, range_job_run, &job);
     for (size_t i = 0; i < raw.n; i++)
         set_push(out, &cap, job.res[i]);
