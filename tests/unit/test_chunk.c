@@ -346,6 +346,37 @@ static void test_garbage_never_reads_out_of_bounds(void **state)
     }
 }
 
+/* Random mixtures of every timestamp class and value encoding, with XOR
+ * windows of every width: the decoder reads most samples from one 64-bit peek
+ * and falls back to bit-by-bit reads for wide ones and near the stream's end. */
+static void test_random_mixtures(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    int64_t ts[N];
+    double vs[N];
+    uint64_t rnd = 7;
+    for (int round = 0; round < 200; round++) {
+        int64_t t = 1700000000000LL, delta = 15000;
+        uint64_t bits = 0x4059000000000000ULL;
+        size_t n = 1 + (size_t)round % N;
+        for (size_t i = 0; i < n; i++) {
+            rnd = rnd * 6364136223846793005ULL + 1442695040888963407ULL;
+            static const int64_t jumps[] = {0, 1, -3, 5000, -70000, 500000, 1LL << 40};
+            delta += (rnd >> 61) < 4 ? 0 : jumps[(rnd >> 32) % 7];
+            t += delta;
+            unsigned width = (unsigned)(rnd >> 20) % 65, shift = (unsigned)(rnd >> 10) % 64;
+            uint64_t flip = width == 64 ? rnd : (rnd & ((1ULL << width) - 1)) << shift;
+            if ((rnd >> 8) % 4 == 0)
+                flip = 0;
+            bits ^= flip;
+            ts[i] = t;
+            vs[i] = bitsd(bits);
+        }
+        roundtrip(ts, vs, n);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_bit_layout),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_garbage_never_reads_out_of_bounds),
+        cmocka_unit_test(test_random_mixtures),
     };
     return cmocka_run_group_tests_name("chunk", tests, NULL, NULL);
 }
