@@ -45,6 +45,28 @@ static void roundtrip(const int64_t *ts, const double *vs, size_t n)
     double v;
     assert_int_equal(chunk_iter_next(&it, &t, &v), 0);
     assert_int_equal(chunk_iter_next(&it, &t, &v), 0); /* stays at the end */
+
+    /* chunk_decode: all of it, then the samples from the second to the last but one */
+    int64_t *dt = xmalloc((n ? n : 1) * sizeof *dt);
+    double *dv = xmalloc((n ? n : 1) * sizeof *dv);
+    assert_int_equal(chunk_decode(copy, len, (uint16_t)n, INT64_MIN, INT64_MAX, dt, dv), n);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(dt[i], ts[i]);
+        assert_double_bits_equal(dv[i], vs[i]);
+    }
+    if (n >= 3 && ts[1] <= ts[n - 2]) {
+        size_t want = 0;
+        for (size_t i = 0; i < n; i++)
+            want += ts[i] >= ts[1] && ts[i] <= ts[n - 2];
+        size_t got = chunk_decode(copy, len, (uint16_t)n, ts[1], ts[n - 2], dt, dv);
+        assert_true(got <= want); /* stops at the first sample after maxt */
+        for (size_t i = 0; i < got; i++)
+            assert_true(dt[i] >= ts[1] && dt[i] <= ts[n - 2]);
+        if (ts[n - 1] > ts[n - 2] && ts[1] > ts[0])
+            assert_int_equal(got, want);
+    }
+    free(dt);
+    free(dv);
     free(copy);
 }
 

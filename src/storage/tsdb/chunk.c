@@ -203,22 +203,12 @@ static inline uint64_t peek_bits(const struct chunk_iter *it)
     return w << (it->pos & 7);
 }
 
-/* A timestamp's delta of delta. Away from the stream's end the class and its
- * bits come out of one peek (all but the 64-bit class fit in 24 bits). */
-static int read_dod(struct chunk_iter *it, int64_t *dod)
+/* A timestamp's delta of delta, bit by bit (near the stream's end, and the
+ * 64-bit class). */
+static __attribute__((noinline)) int read_dod_slow(struct chunk_iter *it, int64_t *dod)
 {
     static const unsigned widths[] = {0, 14, 17, 20, 64};
     uint64_t b;
-    if (can_peek(it)) {
-        uint64_t w = peek_bits(it);
-        unsigned ones = (unsigned)__builtin_clzll(~w | 1ULL << 59); /* leading 1s, at most 4 */
-        if (ones < 4) {
-            unsigned width = widths[ones];
-            *dod = width ? sign_extend((w << (ones + 1)) >> (64 - width), width) : 0;
-            it->pos += ones + 1 + width;
-            return 0;
-        }
-    }
     unsigned ones = 0;
     while (ones < 4) {
         if (get_bits(it, 1, &b))
@@ -236,10 +226,57 @@ static int read_dod(struct chunk_iter *it, int64_t *dod)
     return 0;
 }
 
-/* A value (XOR with the previous one), from one peek when its bits fit. */
-static int read_value(struct chunk_iter *it)
+/* A timestamp's delta of delta. Away from the stream's end the class and its
+ * bits come out of one peek (all but the 64-bit class fit in 24 bits). */
+static inline __attribute__((always_inline)) int read_dod(struct chunk_iter *it, int64_t *dod)
+{
+    static const unsigned widths[] = {0, 14, 17, 20, 64};
+    if (can_peek(it)) {
+        uint64_t w = peek_bits(it);
+        unsigned ones = (unsigned)__builtin_clzll(~w | 1ULL << 59); /* leading 1s, at most 4 */
+        if (ones < 4) {
+            unsigned width = widths[ones];
+            *dod = width ? sign_extend((w << (ones + 1)) >> (64 - width), width) : 0;
+            it->pos += ones + 1 + width;
+            return 0;
+        }
+    }
+    return read_dod_slow(it, dod);
+}
+
+/* A value, bit by bit (near the stream's end, and wide XOR windows). */
+static __attribute__((noinline)) int read_value_slow(struct chunk_iter *it)
 {
     uint64_t b;
+    if (get_bits(it, 1, &b))
+        return -1;
+    if (!b)
+        return 0;
+    if (get_bits(it, 1, &b))
+        return -1;
+    if (b) {
+        uint64_t lead, sig;
+        if (get_bits(it, 5, &lead) || get_bits(it, 6, &sig))
+            return -1;
+        if (sig == 0)
+            sig = 64;
+        if (lead + sig > 64)
+            return -1;
+        it->leading = (uint8_t)lead;
+        it->trailing = (uint8_t)(64 - lead - sig);
+    } else if (it->leading == 0xff) {
+        return -1;
+    }
+    unsigned sig = 64u - it->leading - it->trailing;
+    if (get_bits(it, sig, &b))
+        return -1;
+    it->vbits ^= b << it->trailing;
+    return 0;
+}
+
+/* A value (XOR with the previous one), from one peek when its bits fit. */
+static inline __attribute__((always_inline)) int read_value(struct chunk_iter *it)
+{
     if (can_peek(it)) {
         uint64_t w = peek_bits(it);
         if (!(w >> 63)) { /* '0': the same value */
@@ -270,33 +307,13 @@ static int read_value(struct chunk_iter *it)
             }
         }
     }
-    if (get_bits(it, 1, &b))
-        return -1;
-    if (!b)
-        return 0;
-    if (get_bits(it, 1, &b))
-        return -1;
-    if (b) {
-        uint64_t lead, sig;
-        if (get_bits(it, 5, &lead) || get_bits(it, 6, &sig))
-            return -1;
-        if (sig == 0)
-            sig = 64;
-        if (lead + sig > 64)
-            return -1;
-        it->leading = (uint8_t)lead;
-        it->trailing = (uint8_t)(64 - lead - sig);
-    } else if (it->leading == 0xff) {
-        return -1;
-    }
-    unsigned sig = 64u - it->leading - it->trailing;
-    if (get_bits(it, sig, &b))
-        return -1;
-    it->vbits ^= b << it->trailing;
-    return 0;
+    return read_value_slow(it);
 }
 
-int chunk_iter_next(struct chunk_iter *it, int64_t *t, double *v)
+/* chunk_iter_next, inlined into chunk_decode's loop (where the iterator lives
+ * in registers) */
+static inline __attribute__((always_inline)) int iter_next(struct chunk_iter *it, int64_t *t,
+                                                           double *v)
 {
     if (it->i >= it->count)
         return 0;
@@ -320,4 +337,27 @@ int chunk_iter_next(struct chunk_iter *it, int64_t *t, double *v)
     *t = it->t;
     *v = u2d(it->vbits);
     return 1;
+}
+
+int chunk_iter_next(struct chunk_iter *it, int64_t *t, double *v)
+{
+    return iter_next(it, t, v);
+}
+
+size_t chunk_decode(const uint8_t *data, uint32_t nbytes, uint16_t count, int64_t mint,
+                    int64_t maxt, int64_t *ts, double *vs)
+{
+    struct chunk_iter it = {.data = data, .nbits = nbytes * 8, .count = count};
+    size_t n = 0;
+    int64_t t;
+    double v;
+    while (iter_next(&it, &t, &v) == 1) {
+        if (t < mint)
+            continue;
+        if (t > maxt)
+            break;
+        ts[n] = t;
+        vs[n++] = v;
+    }
+    return n;
 }
