@@ -267,8 +267,9 @@ static bool range_value(enum func_id id, const struct window *w, double *out)
  * Neumaier compensation, which makes its sums nearly correctly rounded; the
  * sliding sums are kept more exactly than that so that, rounded, they land
  * within an ulp or two of Prometheus': x in integer milliseconds from a
- * per-series origin, the other sums in double-double (products exact by fma),
- * moved to the intercept time only when a step's fit is made. The fit then
+ * per-series origin with Σx and Σx² in exact 128-bit integers, Σy and Σxy in
+ * double-double (products exact by fma), moved to the intercept time only
+ * when a step's fit is made. The fit then
  * uses Prometheus' formula. That formula cancels (cov = Σxy - ΣxΣy/n), and
  * where it cancels badly two nearly equal sums can give answers that differ
  * more than the differential test's 1e-9: lsq_fit bounds that difference and,
@@ -295,13 +296,15 @@ static struct dd fast_two_sum(double a, double b)
     return (struct dd){s, b - (s - a)};
 }
 
-/* a + b, with a relative error of about 2^-106 even under cancellation (the
- * "accurate" addition of Hida, Li and Bailey's QD library). */
+/* a + b with an absolute error of at most about 2^-105 max(|a|, |b|) (the
+ * "sloppy" addition of Hida, Li and Bailey's QD library): under cancellation
+ * the error is not small next to the result, but lsq_move keeps the values
+ * that pass through the sums within 2^16 of the window's mean |v|, so what
+ * the sliding loses stays some 2^-80 below the sums. */
 static struct dd dd_add(struct dd a, struct dd b)
 {
-    struct dd s = two_sum(a.hi, b.hi), t = two_sum(a.lo, b.lo);
-    s = fast_two_sum(s.hi, s.lo + t.hi);
-    return fast_two_sum(s.hi, s.lo + t.lo);
+    struct dd s = two_sum(a.hi, b.hi);
+    return fast_two_sum(s.hi, s.lo + (a.lo + b.lo));
 }
 
 /* a * b exactly (barring underflow, which the safe range of values excludes) */
@@ -336,16 +339,22 @@ static bool lsq_safe(double v)
  * lsq_fit's bound is a worst case, and the differential test allows 1e-9. */
 #define LSQ_TOL 1e-10
 
+__extension__ typedef __int128 i128; /* GCC and Clang on 64-bit targets */
+
+/* x, in ms from the origin, stays below 2^40 (35 years): Σx² of 2^40 samples
+ * stays below 2^120. */
+#define LSQ_XMAX ((int64_t)1 << 40)
+
 /* The sums over the samples [lo, hi) of one series. */
 struct lsq {
     size_t lo, hi;
-    int64_t origin;               /* x = t - origin, in ms */
-    int64_t sx;                   /* Σx */
-    struct dd sxx, sy, sxy, sabs; /* Σx², Σv, Σxv, Σ|v| */
-    double big;                   /* the largest |v| added since the last rebase */
-    size_t unsafe;                /* samples in [lo, hi) that are not lsq_safe */
-    size_t chg;                   /* the last i < hi with v[i] != v[i - 1], else 0 */
-    size_t moves;                 /* samples added and removed since the last rebase */
+    int64_t origin;          /* x = t - origin, in ms */
+    i128 sx, sxx;            /* Σx, Σx² */
+    struct dd sy, sxy, sabs; /* Σv, Σxv, Σ|v| */
+    double big;              /* the largest |v| added since the last rebase */
+    size_t unsafe;           /* samples in [lo, hi) that are not lsq_safe, or too far from origin */
+    size_t chg;              /* the last i < hi with v[i] != v[i - 1], else 0 */
+    size_t moves;            /* samples added and removed since the last rebase */
 };
 
 static void lsq_add(struct lsq *q, const struct series_data *s, size_t i, bool add)
@@ -353,16 +362,16 @@ static void lsq_add(struct lsq *q, const struct series_data *s, size_t i, bool a
     double v = s->v[i];
     if (add && i > 0 && v != s->v[i - 1])
         q->chg = i;
-    if (!lsq_safe(v)) {
+    int64_t x = sat_sub(s->t[i], q->origin);
+    if (!lsq_safe(v) || x >= LSQ_XMAX) {
         q->unsafe += add ? 1 : (size_t)-1;
         return;
     }
-    int64_t x = s->t[i] - q->origin;
-    double xd = (double)x, sv = add ? v : -v;
+    double sv = add ? v : -v;
     q->sx += add ? x : -x;
-    q->sxx = dd_add(q->sxx, two_prod(xd, add ? xd : -xd));
+    q->sxx += add ? (i128)x * x : -(i128)x * x;
     q->sy = dd_add(q->sy, (struct dd){sv, 0});
-    q->sxy = dd_add(q->sxy, two_prod(xd, sv));
+    q->sxy = dd_add(q->sxy, two_prod((double)x, sv));
     q->sabs = dd_add(q->sabs, (struct dd){add ? fabs(v) : -fabs(v), 0});
     if (add && fabs(v) > q->big)
         q->big = fabs(v);
@@ -379,12 +388,14 @@ static void lsq_rebase(struct lsq *q, const struct series_data *s, size_t lo, si
 
 /* Move the sums to the window [lo, hi) (lo and hi never decrease). They are
  * summed afresh when the windows do not overlap, after about four windows'
- * worth of updates (so x stays small next to the window's span), and when a
- * large value has left the window (so that what it left in the low parts of
- * the sums stays far below the sums' last bits). */
+ * worth of updates (so x stays small next to the window's span), when x
+ * nears LSQ_XMAX, and when a value more than 2^16 times the mean |v| has left
+ * the window (so that what it left in the low parts of the sums stays far
+ * below the sums' last bits). */
 static void lsq_move(struct lsq *q, const struct series_data *s, size_t lo, size_t hi)
 {
-    if (lo >= q->hi || q->moves > 4 * (hi - lo) + 64) {
+    if (lo >= q->hi || q->moves > 4 * (hi - lo) + 64 ||
+        sat_sub(s->t[hi - 1], q->origin) >= LSQ_XMAX / 2) {
         lsq_rebase(q, s, lo, hi);
         return;
     }
@@ -395,7 +406,7 @@ static void lsq_move(struct lsq *q, const struct series_data *s, size_t lo, size
         lsq_add(q, s, i, true);
     q->lo = lo;
     q->hi = hi;
-    if (q->big > 0x1p40 * dd_val(q->sabs))
+    if (q->big * (double)(hi - lo) > 0x1p16 * dd_val(q->sabs))
         lsq_rebase(q, s, lo, hi);
 }
 
@@ -412,15 +423,16 @@ static bool lsq_fit(const struct lsq *q, enum func_id id, const struct window *w
         *out = id == F_DERIV ? 0 : 0 * w->a1 + w->v[0];
         return true;
     }
-    int64_t D = (id == F_DERIV ? w->t[0] : w->ts) - q->origin, nD, sxn;
-    if (__builtin_mul_overflow((int64_t)w->n, D, &nD) || __builtin_sub_overflow(q->sx, nD, &sxn))
+    int64_t D;
+    if (__builtin_sub_overflow(id == F_DERIV ? w->t[0] : w->ts, q->origin, &D) || D <= -LSQ_XMAX ||
+        D >= LSQ_XMAX)
         return range_value(id, w, out);
     double n = (double)w->n, d = (double)D;
-    /* the sums with x in seconds from the intercept time: x = (t - origin - D) / 1000 */
-    double sx = (double)sxn / 1e3;
-    struct dd x2 = dd_add(
-        q->sxx, dd_add(dd_mul_d(two_prod((double)q->sx, d), -2), dd_mul_d(two_prod(d, d), n)));
-    double sx2 = dd_val(x2) / 1e6, sy = dd_val(q->sy);
+    /* the sums with x in seconds from the intercept time: x = (t - origin - D) / 1000;
+     * Σ(x - D) and Σ(x - D)² are exact */
+    double sx = (double)(q->sx - (i128)w->n * D) / 1e3;
+    double sx2 = (double)(q->sxx - 2 * (i128)D * q->sx + (i128)w->n * D * D) / 1e6;
+    double sy = dd_val(q->sy);
     double sxy = dd_val(dd_add(q->sxy, dd_mul_d(q->sy, -d))) / 1e3;
     double cov = sxy - sx * sy / n, var = sx2 - sx * sx / n;
     double slope = cov / var, intercept = sy / n - slope * sx / n;
