@@ -261,11 +261,18 @@ def max_rel_diff(a, b):
     return worst
 
 
+def selected_queries(only):
+    """QUERIES whose name or text contains one of the comma-separated words of only
+    (case-insensitive); all of them when only is empty."""
+    words = [w.strip().lower() for w in only.split(",") if w.strip()]
+    return [(n, q) for n, q in QUERIES if not words or any(w in n.lower() or w in q.lower() for w in words)]
+
+
 def run_queries(tg, clients, meta, args):
     end = meta["qend"]
     results = {}
-    for kind in ("range", "instant"):
-        for qname, q in QUERIES:
+    for kind in args.kinds.split(","):
+        for qname, q in selected_queries(args.only):
             params = {"query": q, "time": end} if kind == "instant" else \
                 {"query": q, "start": end - args.range_s, "end": end, "step": "%ds" % args.step}
             path = "/api/v1/query" if kind == "instant" else "/api/v1/query_range"
@@ -407,6 +414,9 @@ def main():
     ap.add_argument("--ingest-rounds", type=int, default=1)
     ap.add_argument("--reps", type=int, default=7, help="timed runs per query, target and pass (after 1 warm-up)")
     ap.add_argument("--passes", type=int, default=2, help="passes over all queries")
+    ap.add_argument("--only", default="", help="comma list of words: run only the queries whose name or "
+                    "text contains one of them, e.g. --only predict_linear,histogram")
+    ap.add_argument("--kinds", default="range,instant", help="comma list of range, instant")
     ap.add_argument("--range-s", type=int, default=3600)
     ap.add_argument("--step", type=int, default=60)
     ap.add_argument("--load-timeout", type=int, default=300)
@@ -418,6 +428,10 @@ def main():
         with open(args.report) as f:
             print(report(json.load(f)))
         return
+    if not selected_queries(args.only):
+        ap.error("--only %r matches no query" % args.only)
+    if not args.kinds or any(k not in ("range", "instant") for k in args.kinds.split(",")):
+        ap.error("--kinds takes range, instant or range,instant")
     names = [n for n in args.targets.split(",") if n]
     for n in names:
         if n not in ("saba", "prometheus", "vm"):

@@ -113,7 +113,12 @@ static bool merge_points(struct series_data *a, struct series_data *b)
 
 int set_finish(struct series_set *set, struct saba_err *err)
 {
-    if (set->n > 1)
+    /* Sets often come sorted, with distinct labels (a function of a selection
+     * keeps the selection's order): then a look suffices, and no merging. */
+    bool distinct = true;
+    for (size_t i = 1; i < set->n && distinct; i++)
+        distinct = labels_cmp(&set->v[i - 1].labels, &set->v[i].labels) < 0;
+    if (!distinct)
         qsort(set->v, set->n, sizeof *set->v, cmp_series);
     size_t keep = 0;
     int rc = 0;
@@ -123,7 +128,7 @@ int set_finish(struct series_set *set, struct saba_err *err)
             series_data_free(s);
             continue;
         }
-        if (keep && !rc && labels_cmp(&set->v[keep - 1].labels, &s->labels) == 0) {
+        if (!distinct && keep && !rc && labels_cmp(&set->v[keep - 1].labels, &s->labels) == 0) {
             if (!merge_points(&set->v[keep - 1], s))
                 rc = err_set(err, SABA_EEXEC, 0,
                              "vector cannot contain metrics with the same labelset");
@@ -330,8 +335,11 @@ static void drop_stale_markers(void *ctx, size_t lo, size_t hi)
     struct series_set *set = ctx;
     for (size_t i = lo; i < hi; i++) {
         struct series_data *s = &set->v[i];
+        /* most series have none: look for the first one before moving anything */
         size_t k = 0;
-        for (size_t j = 0; j < s->n; j++) {
+        while (k < s->n && !value_is_stale(s->v[k]))
+            k++;
+        for (size_t j = k + 1; j < s->n; j++) {
             if (value_is_stale(s->v[j]))
                 continue;
             s->t[k] = s->t[j];

@@ -31,6 +31,7 @@ struct window {
     int64_t ref, range; /* the window is [ref - range, ref] */
     int64_t ts;         /* the evaluation step's time */
     double a1, a2;      /* scalar arguments at this step */
+    bool no_resets;     /* known: no v[i] < v[i - 1] in the window, and v[0] >= 0 */
 };
 
 /* Prometheus' extrapolatedRate: delta, increase and rate. */
@@ -42,7 +43,7 @@ static bool extrapolated_rate(const struct window *w, bool counter, bool is_rate
     const double *v = w->v;
     size_t n = w->n;
     double result = v[n - 1] - v[0];
-    if (counter) {
+    if (counter && !w->no_resets) {
         double last = 0;
         for (size_t i = 0; i < n; i++) {
             if (v[i] < last)
@@ -256,6 +257,215 @@ static bool range_value(enum func_id id, const struct window *w, double *out)
     }
 }
 
+/* ---- deriv and predict_linear over sliding windows ----
+ *
+ * In a range query whose step is shorter than the range, consecutive steps'
+ * windows over a series overlap, so the least-squares sums slide: the samples
+ * entering are added and those leaving subtracted, instead of summing every
+ * window afresh (240 samples and 4 compensated sums per step for [1h] at
+ * 15 s). Prometheus sums x (seconds from the intercept time) and y with
+ * Neumaier compensation, which makes its sums nearly correctly rounded; the
+ * sliding sums are kept more exactly than that so that, rounded, they land
+ * within an ulp or two of Prometheus': x in integer milliseconds from a
+ * per-series origin with Σx and Σx² in exact 128-bit integers, Σy and Σxy in
+ * double-double (products exact by fma), moved to the intercept time only
+ * when a step's fit is made. The fit then
+ * uses Prometheus' formula. That formula cancels (cov = Σxy - ΣxΣy/n), and
+ * where it cancels badly two nearly equal sums can give answers that differ
+ * more than the differential test's 1e-9: lsq_fit bounds that difference and,
+ * above LSQ_TOL, falls back to Prometheus' own computation of that window, as
+ * it does for windows holding NaN, infinities or values near the ends of the
+ * double range, whose sums cannot slide.
+ */
+
+/* A double-double: the unevaluated sum hi + lo, |lo| <= ulp(hi) / 2. */
+struct dd {
+    double hi, lo;
+};
+
+static struct dd two_sum(double a, double b)
+{
+    double s = a + b, bb = s - a;
+    return (struct dd){s, (a - (s - bb)) + (b - bb)};
+}
+
+/* two_sum when |a| >= |b| (or a == 0) */
+static struct dd fast_two_sum(double a, double b)
+{
+    double s = a + b;
+    return (struct dd){s, b - (s - a)};
+}
+
+/* a + b with an absolute error of at most about 2^-105 max(|a|, |b|) (the
+ * "sloppy" addition of Hida, Li and Bailey's QD library): under cancellation
+ * the error is not small next to the result, but lsq_move keeps the values
+ * that pass through the sums within 2^16 of the window's mean |v|, so what
+ * the sliding loses stays some 2^-80 below the sums. */
+static struct dd dd_add(struct dd a, struct dd b)
+{
+    struct dd s = two_sum(a.hi, b.hi);
+    return fast_two_sum(s.hi, s.lo + (a.lo + b.lo));
+}
+
+/* a * b exactly (barring underflow, which the safe range of values excludes) */
+static struct dd two_prod(double a, double b)
+{
+    double p = a * b;
+    return (struct dd){p, fma(a, b, -p)};
+}
+
+static struct dd dd_mul_d(struct dd a, double b)
+{
+    struct dd p = two_prod(a.hi, b);
+    return fast_two_sum(p.hi, p.lo + a.lo * b);
+}
+
+static double dd_val(struct dd a)
+{
+    return a.hi + a.lo;
+}
+
+/* Values whose products with times and sums of squares stay far from
+ * overflow and underflow in double-double; windows with others (NaN, ±Inf,
+ * 1e300, 1e-300) are computed as Prometheus does. */
+static bool lsq_safe(double v)
+{
+    double a = fabs(v);
+    return v == 0 || (a >= 0x1p-900 && a <= 0x1p900);
+}
+
+/* The largest difference, relative to the answer, allowed between the
+ * sliding fit and Prometheus' before the window is computed Prometheus' way:
+ * lsq_fit's bound is a worst case, and the differential test allows 1e-9. */
+#define LSQ_TOL 1e-10
+
+__extension__ typedef __int128 i128; /* GCC and Clang on 64-bit targets */
+
+/* x, in ms from the origin, stays below 2^40 (35 years): Σx² of 2^40 samples
+ * stays below 2^120. */
+#define LSQ_XMAX ((int64_t)1 << 40)
+
+/* The sums over the samples [lo, hi) of one series. */
+struct lsq {
+    size_t lo, hi;
+    int64_t origin;          /* x = t - origin, in ms */
+    i128 sx, sxx;            /* Σx, Σx² */
+    struct dd sy, sxy, sabs; /* Σv, Σxv, Σ|v| */
+    double big;              /* the largest |v| added since the last rebase */
+    size_t unsafe;           /* samples in [lo, hi) that are not lsq_safe, or too far from origin */
+    size_t chg;              /* the last i < hi with v[i] != v[i - 1], else 0 */
+    size_t moves;            /* samples added and removed since the last rebase */
+};
+
+static void lsq_add(struct lsq *q, const struct series_data *s, size_t i, bool add)
+{
+    double v = s->v[i];
+    if (add && i > 0 && v != s->v[i - 1])
+        q->chg = i;
+    int64_t x = sat_sub(s->t[i], q->origin);
+    if (!lsq_safe(v) || x >= LSQ_XMAX) {
+        q->unsafe += add ? 1 : (size_t)-1;
+        return;
+    }
+    double sv = add ? v : -v;
+    q->sx += add ? x : -x;
+    q->sxx += add ? (i128)x * x : -(i128)x * x;
+    q->sy = dd_add(q->sy, (struct dd){sv, 0});
+    q->sxy = dd_add(q->sxy, two_prod((double)x, sv));
+    q->sabs = dd_add(q->sabs, (struct dd){add ? fabs(v) : -fabs(v), 0});
+    if (add && fabs(v) > q->big)
+        q->big = fabs(v);
+}
+
+/* Sum [lo, hi) afresh, with x measured from the window's first sample. */
+static void lsq_rebase(struct lsq *q, const struct series_data *s, size_t lo, size_t hi)
+{
+    size_t chg = q->chg;
+    *q = (struct lsq){.lo = lo, .hi = hi, .origin = lo < s->n ? s->t[lo] : 0, .chg = chg};
+    for (size_t i = lo; i < hi; i++)
+        lsq_add(q, s, i, true);
+}
+
+/* Move the sums to the window [lo, hi) (lo and hi never decrease). They are
+ * summed afresh when the windows do not overlap, after about four windows'
+ * worth of updates (so x stays small next to the window's span), when x
+ * nears LSQ_XMAX, and when a value more than 2^16 times the mean |v| has left
+ * the window (so that what it left in the low parts of the sums stays far
+ * below the sums' last bits). */
+static void lsq_move(struct lsq *q, const struct series_data *s, size_t lo, size_t hi)
+{
+    if (lo >= q->hi || q->moves > 4 * (hi - lo) + 64 ||
+        sat_sub(s->t[hi - 1], q->origin) >= LSQ_XMAX / 2) {
+        lsq_rebase(q, s, lo, hi);
+        return;
+    }
+    q->moves += (lo - q->lo) + (hi - q->hi);
+    for (size_t i = q->lo; i < lo; i++)
+        lsq_add(q, s, i, false);
+    for (size_t i = q->hi; i < hi; i++)
+        lsq_add(q, s, i, true);
+    q->lo = lo;
+    q->hi = hi;
+    if (q->big * (double)(hi - lo) > 0x1p16 * dd_val(q->sabs))
+        lsq_rebase(q, s, lo, hi);
+}
+
+/* deriv (intercept at the window's first sample) or predict_linear (at the
+ * step's time, a1 seconds ahead) of the window w = [q->lo, q->hi), n >= 2,
+ * from the sums, or from the samples as Prometheus does when the sums cannot
+ * be trusted to give its answer. */
+static bool lsq_fit(const struct lsq *q, enum func_id id, const struct window *w, double *out)
+{
+    const double u = 0x1p-53; /* the unit roundoff */
+    if (q->unsafe)
+        return range_value(id, w, out);
+    if (q->chg <= q->lo) { /* constant, as linear_regression finds it */
+        *out = id == F_DERIV ? 0 : 0 * w->a1 + w->v[0];
+        return true;
+    }
+    int64_t D;
+    if (__builtin_sub_overflow(id == F_DERIV ? w->t[0] : w->ts, q->origin, &D) || D <= -LSQ_XMAX ||
+        D >= LSQ_XMAX)
+        return range_value(id, w, out);
+    double n = (double)w->n, d = (double)D;
+    /* the sums with x in seconds from the intercept time: x = (t - origin - D) / 1000;
+     * Σ(x - D) and Σ(x - D)² are exact */
+    double sx = (double)(q->sx - (i128)w->n * D) / 1e3;
+    double sx2 = (double)(q->sxx - 2 * (i128)D * q->sx + (i128)w->n * D * D) / 1e6;
+    double sy = dd_val(q->sy);
+    double sxy = dd_val(dd_add(q->sxy, dd_mul_d(q->sy, -d))) / 1e3;
+    double cov = sxy - sx * sy / n, var = sx2 - sx * sx / n;
+    double slope = cov / var, intercept = sy / n - slope * sx / n;
+    /* How far apart can this and Prometheus' answer be? Its sums and these are
+     * within 8u of the sums of absolute terms from the exact sums (its inputs
+     * x and xv are rounded, its compensated sums add about 3u); both then
+     * round the formula's few operations. */
+    double ax =
+        id == F_DERIV
+            ? (double)(w->t[w->n - 1] - w->t[0]) / 1e3
+            : fmax(fabs((double)(w->t[0] - w->ts)), fabs((double)(w->t[w->n - 1] - w->ts))) / 1e3;
+    double sabs = dd_val(q->sabs);
+    double esx = 8 * u * n * ax, esy = 8 * u * sabs, esxy = 8 * u * ax * sabs, esx2 = 8 * u * sx2;
+    double ecov =
+        esxy + (fabs(sx) * esy + fabs(sy) * esx) / n + 6 * u * (fabs(sxy) + fabs(sx * sy / n));
+    double evar = esx2 + 2 * fabs(sx) * esx / n + 6 * u * (sx2 + sx * sx / n);
+    double rel = ecov / fabs(cov) + evar / fabs(var) + 4 * u, err, val;
+    if (id == F_DERIV) {
+        val = slope;
+        err = rel * fabs(slope);
+    } else {
+        val = slope * w->a1 + intercept;
+        double eslope = rel * fabs(slope);
+        double eint = esy / n + eslope * fabs(sx) / n + fabs(slope) * esx / n +
+                      6 * u * (fabs(sy / n) + fabs(slope * sx / n));
+        err = eslope * fabs(w->a1) + eint + 6 * u * (fabs(slope * w->a1) + fabs(intercept));
+    }
+    if (!(err <= LSQ_TOL * fabs(val)))
+        return range_value(id, w, out);
+    *out = val;
+    return true;
+}
+
 /* The labels absent() and absent_over_time() give their 1: the equality
  * matchers of a plain selector argument, except names matched twice or by
  * another kind of matcher. */
@@ -297,6 +507,8 @@ struct range_job {
     struct series_set *raw;
     const double *a1, *a2;
     bool fixed;
+    bool slide;   /* deriv or predict_linear over overlapping windows: struct lsq */
+    bool counter; /* rate or increase: counter resets are looked for once per series */
     int64_t range;
     struct series_data *res; /* one per raw series */
 };
@@ -309,14 +521,24 @@ static void range_job_run(void *ctx, size_t from, size_t to)
         struct series_data *s = &j->raw->v[i];
         struct series_data r = step_series_new(g);
         size_t lo = 0, hi = 0;
+        size_t reset = 1; /* rate, increase: the first i > lo with v[i] < v[i - 1], or n */
+        struct lsq q = {0};
         for (size_t k = 0; k < g->nsteps; k++) {
             int64_t t = grid_t(g, k), ref = node_ref(j->ev, j->m, t);
             while (hi < s->n && s->t[hi] <= ref)
                 hi++;
             while (lo < hi && s->t[lo] < sat_sub(ref, j->range))
                 lo++;
+            if (j->slide)
+                lsq_move(&q, s, lo, hi);
             if (lo == hi)
                 continue;
+            if (j->counter) {
+                if (reset <= lo)
+                    reset = lo + 1;
+                while (reset < s->n && !(s->v[reset] < s->v[reset - 1]))
+                    reset++;
+            }
             struct window w = {s->t + lo,
                                s->v + lo,
                                hi - lo,
@@ -324,9 +546,10 @@ static void range_job_run(void *ctx, size_t from, size_t to)
                                j->range,
                                j->fixed ? j->ev->qstart : t,
                                j->a1 ? j->a1[k] : 0,
-                               j->a2 ? j->a2[k] : 0};
+                               j->a2 ? j->a2[k] : 0,
+                               j->counter && reset >= hi && s->v[lo] >= 0};
             double v;
-            if (range_value(j->id, &w, &v)) {
+            if (j->slide && w.n >= 2 ? lsq_fit(&q, j->id, &w, &v) : range_value(j->id, &w, &v)) {
                 r.t[r.n] = t;
                 r.v[r.n++] = v;
             }
@@ -421,11 +644,21 @@ static int eval_range_func(struct ev *ev, const struct node *n, const struct fun
         return set_finish(out, err);
     }
     /* with @ the call is evaluated once, at the query's start, as in Prometheus */
-    struct range_job job = {ev,    m,
-                            g,     f->id,
-                            &raw,  a1,
-                            a2,    m->at != AT_NONE,
-                            range, xcalloc(raw.n ? raw.n : 1, sizeof(struct series_data))};
+    bool fixed = m->at != AT_NONE;
+    bool slide = (f->id == F_DERIV || f->id == F_PREDICT_LINEAR) && g->nsteps > 1 &&
+                 (fixed || g->step < range);
+    struct range_job job = {.ev = ev,
+                            .m = m,
+                            .g = g,
+                            .id = f->id,
+                            .raw = &raw,
+                            .a1 = a1,
+                            .a2 = a2,
+                            .fixed = fixed,
+                            .slide = slide,
+                            .counter = f->id == F_RATE || f->id == F_INCREASE,
+                            .range = range,
+                            .res = xcalloc(raw.n ? raw.n : 1, sizeof(struct series_data))};
     par_for(raw.n, 64, range_job_run, &job);
     for (size_t i = 0; i < raw.n; i++)
         set_push(out, &cap, job.res[i]);

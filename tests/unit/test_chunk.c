@@ -45,6 +45,28 @@ static void roundtrip(const int64_t *ts, const double *vs, size_t n)
     double v;
     assert_int_equal(chunk_iter_next(&it, &t, &v), 0);
     assert_int_equal(chunk_iter_next(&it, &t, &v), 0); /* stays at the end */
+
+    /* chunk_decode: all of it, then the samples from the second to the last but one */
+    int64_t *dt = xmalloc((n ? n : 1) * sizeof *dt);
+    double *dv = xmalloc((n ? n : 1) * sizeof *dv);
+    assert_int_equal(chunk_decode(copy, len, (uint16_t)n, INT64_MIN, INT64_MAX, dt, dv), n);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(dt[i], ts[i]);
+        assert_double_bits_equal(dv[i], vs[i]);
+    }
+    if (n >= 3 && ts[1] <= ts[n - 2]) {
+        size_t want = 0;
+        for (size_t i = 0; i < n; i++)
+            want += ts[i] >= ts[1] && ts[i] <= ts[n - 2];
+        size_t got = chunk_decode(copy, len, (uint16_t)n, ts[1], ts[n - 2], dt, dv);
+        assert_true(got <= want); /* stops at the first sample after maxt */
+        for (size_t i = 0; i < got; i++)
+            assert_true(dt[i] >= ts[1] && dt[i] <= ts[n - 2]);
+        if (ts[n - 1] > ts[n - 2] && ts[1] > ts[0])
+            assert_int_equal(got, want);
+    }
+    free(dt);
+    free(dv);
     free(copy);
 }
 
@@ -346,6 +368,37 @@ static void test_garbage_never_reads_out_of_bounds(void **state)
     }
 }
 
+/* Random mixtures of every timestamp class and value encoding, with XOR
+ * windows of every width: the decoder reads most samples from one 64-bit peek
+ * and falls back to bit-by-bit reads for wide ones and near the stream's end. */
+static void test_random_mixtures(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    int64_t ts[N];
+    double vs[N];
+    uint64_t rnd = 7;
+    for (int round = 0; round < 200; round++) {
+        int64_t t = 1700000000000LL, delta = 15000;
+        uint64_t bits = 0x4059000000000000ULL;
+        size_t n = 1 + (size_t)round % N;
+        for (size_t i = 0; i < n; i++) {
+            rnd = rnd * 6364136223846793005ULL + 1442695040888963407ULL;
+            static const int64_t jumps[] = {0, 1, -3, 5000, -70000, 500000, 1LL << 40};
+            delta += (rnd >> 61) < 4 ? 0 : jumps[(rnd >> 32) % 7];
+            t += delta;
+            unsigned width = (unsigned)(rnd >> 20) % 65, shift = (unsigned)(rnd >> 10) % 64;
+            uint64_t flip = width == 64 ? rnd : (rnd & ((1ULL << width) - 1)) << shift;
+            if ((rnd >> 8) % 4 == 0)
+                flip = 0;
+            bits ^= flip;
+            ts[i] = t;
+            vs[i] = bitsd(bits);
+        }
+        roundtrip(ts, vs, n);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_bit_layout),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_garbage_never_reads_out_of_bounds),
+        cmocka_unit_test(test_random_mixtures),
     };
     return cmocka_run_group_tests_name("chunk", tests, NULL, NULL);
 }

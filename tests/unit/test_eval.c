@@ -631,6 +631,87 @@ static void test_over_time_same_labelset_is_an_error(void **state)
     assert_non_null(strstr(err.msg, "same labelset"));
 }
 
+/* deriv and predict_linear in a range query slide their sums from step to
+ * step (eval_func.c, struct lsq); an instant query sums its one window as
+ * Prometheus does. Every point of the range answer must be the instant
+ * answer at that time: within 1e-10 relative, constant windows exactly 0. */
+static void test_sliding_regression(void **state)
+{
+    struct fx *f = *state;
+    uint64_t rnd = 42;
+    for (int i = 0; i < 300; i++) {
+        rnd = rnd * 6364136223846793005ULL + 1442695040888963407ULL;
+        double noise = (double)(rnd >> 11) / 0x1p53; /* [0, 1) */
+        int64_t t = T0 + i * 15 * SEC + (int64_t)(rnd >> 60) * 7;
+        /* a disk filling slowly at a level of 1e11: the sums cancel */
+        put(f->st, t, 1e11 + 2e4 * i + 1e5 * noise, "__name__", "lin", "k", "level", NULL);
+        put(f->st, t, 42, "__name__", "lin", "k", "const", NULL);
+        /* flat at 1e15 but for a last bit: the bound sends it to Prometheus' way */
+        put(f->st, t, 1e15 + (i % 3), "__name__", "lin", "k", "flat", NULL);
+        put(f->st, t, noise - 0.5, "__name__", "lin", "k", "mixed", NULL);
+        /* NaN, infinities, huge and tiny values now and then */
+        static const double odd[] = {NAN, INFINITY, -INFINITY, 1e300, 1e-300, -0.0};
+        put(f->st, t, i % 13 == 0 ? odd[(i / 13) % 6] : noise, "__name__", "lin", "k", "odd", NULL);
+        /* a gap of 10 minutes and a staleness marker */
+        if (i < 100 || i > 140)
+            put(f->st, t, i == 200 ? stale() : 3 * noise + i, "__name__", "lin", "k", "gaps", NULL);
+        /* a sample every 45 s: [1m] windows hold one or two */
+        if (i % 3 == 0)
+            put(f->st, t, noise * i, "__name__", "lin", "k", "sparse", NULL);
+        /* constant, then not, then constant again */
+        put(f->st, t, i < 120 ? 5 : i < 130 ? (double)i : 7, "__name__", "lin", "k", "steps", NULL);
+    }
+    static const char *const qs[] = {
+        "deriv(lin[5m])",
+        "predict_linear(lin[5m], 3600)",
+        "deriv(lin[1m])",
+        "predict_linear(lin[10m] offset 1m, -600)",
+        "predict_linear(lin[30m], 4 * 3600)",
+        "deriv(lin[3m:20s])",
+    };
+    int64_t start = T0 + 3 * MIN, end = T0 + 75 * MIN, step = 20 * SEC;
+    for (size_t qi = 0; qi < sizeof qs / sizeof *qs; qi++) {
+        struct query_result r;
+        range(f, qs[qi], start, end, step, &r);
+        size_t points = 0;
+        for (size_t i = 0; i < r.set.n; i++) {
+            const struct series_data *s = &r.set.v[i];
+            const char *k = s->labels.v[s->labels.n - 1].value;
+            size_t p = 0;
+            for (int64_t t = start; t <= end; t += step) {
+                struct query_result one;
+                char sel[64];
+                snprintf(sel, sizeof sel, "lin{k=\"%s\"}", k);
+                char q[160];
+                const char *at = strstr(qs[qi], "(lin") + 1;
+                snprintf(q, sizeof q, "%.*s%s%s", (int)(at - qs[qi]), qs[qi], sel, at + 3);
+                instant(f, q, t, &one);
+                if (one.set.n == 0) {
+                    assert_true(p >= s->n || s->t[p] != t);
+                    query_result_free(&one);
+                    continue;
+                }
+                assert_int_equal(one.set.n, 1);
+                if (p >= s->n || s->t[p] != t)
+                    fail_msg("%s {k=%s} at %lld: no point in the range answer", qs[qi], k,
+                             (long long)(t - T0));
+                double a = s->v[p++], b = one.set.v[0].v[0];
+                if (!(a == b || (isnan(a) && isnan(b)) ||
+                      fabs(a - b) <= 1e-10 * fmax(fabs(a), fabs(b))))
+                    fail_msg("%s {k=%s} at %lld: range %.17g, instant %.17g", qs[qi], k,
+                             (long long)(t - T0), a, b);
+                if (!strcmp(k, "const") && strstr(qs[qi], "deriv"))
+                    assert_true(a == 0);
+                points++;
+                query_result_free(&one);
+            }
+            assert_int_equal(p, s->n);
+        }
+        assert_true(points > 200);
+        query_result_free(&r);
+    }
+}
+
 #ifdef __SANITIZE_ADDRESS__
 /* Run LeakSanitizer now, with the dead stack frames below us wiped first so
  * stale pointers left there do not hide a leak. */
@@ -874,6 +955,7 @@ int main(void)
         T(test_over_time),
         T(test_last_over_time_keeps_name),
         T(test_over_time_same_labelset_is_an_error),
+        T(test_sliding_regression),
         T(test_failed_aggregation_does_not_leak),
         T(test_operators_and_functions),
         T(test_errors),

@@ -510,12 +510,8 @@ static int plane_decode(const uint8_t *raw, size_t n, uint16_t count, int64_t *t
 int block_chunk_decode(const struct block_chunk *c, int64_t *t, double *v)
 {
     if (c->enc == BLOCK_ENC_GORILLA) {
-        struct chunk_iter it;
-        chunk_iter_init(&it, c->data, c->nbytes, c->count);
-        int n = 0, r;
-        while (n < c->count && (r = chunk_iter_next(&it, &t[n], &v[n])) == 1)
-            n++;
-        return n == c->count ? n : -1;
+        size_t n = chunk_decode(c->data, c->nbytes, c->count, INT64_MIN, INT64_MAX, t, v);
+        return n == c->count ? (int)n : -1;
     }
     if (c->enc == BLOCK_ENC_RAW)
         return dense_decode(c->data, c->nbytes, c->count, t, v);

@@ -10,6 +10,7 @@
 #include "base/alloc.h"
 
 #include <assert.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,11 +186,137 @@ static int64_t sign_extend(uint64_t v, unsigned bits)
     return (int64_t)((v ^ m) - m);
 }
 
-int chunk_iter_next(struct chunk_iter *it, int64_t *t, double *v)
+/* Whether 8 bytes remain from the byte of the read position: then peek_bits
+ * returns at least 57 bits of data. */
+static inline bool can_peek(const struct chunk_iter *it)
+{
+    return (it->pos >> 3) + 8 <= it->nbits / 8;
+}
+
+/* The bits from the read position on, first at the top (at least 57 valid). */
+static inline uint64_t peek_bits(const struct chunk_iter *it)
+{
+    const uint8_t *d = it->data + (it->pos >> 3);
+    uint64_t w = (uint64_t)d[0] << 56 | (uint64_t)d[1] << 48 | (uint64_t)d[2] << 40 |
+                 (uint64_t)d[3] << 32 | (uint64_t)d[4] << 24 | (uint64_t)d[5] << 16 |
+                 (uint64_t)d[6] << 8 | d[7];
+    return w << (it->pos & 7);
+}
+
+/* A timestamp's delta of delta, bit by bit (near the stream's end, and the
+ * 64-bit class). */
+static __attribute__((noinline)) int read_dod_slow(struct chunk_iter *it, int64_t *dod)
+{
+    static const unsigned widths[] = {0, 14, 17, 20, 64};
+    uint64_t b;
+    unsigned ones = 0;
+    while (ones < 4) {
+        if (get_bits(it, 1, &b))
+            return -1;
+        if (!b)
+            break;
+        ones++;
+    }
+    *dod = 0;
+    if (ones) {
+        if (get_bits(it, widths[ones], &b))
+            return -1;
+        *dod = ones == 4 ? (int64_t)b : sign_extend(b, widths[ones]);
+    }
+    return 0;
+}
+
+/* A timestamp's delta of delta. Away from the stream's end the class and its
+ * bits come out of one peek (all but the 64-bit class fit in 24 bits). */
+static inline __attribute__((always_inline)) int read_dod(struct chunk_iter *it, int64_t *dod)
+{
+    static const unsigned widths[] = {0, 14, 17, 20, 64};
+    if (can_peek(it)) {
+        uint64_t w = peek_bits(it);
+        unsigned ones = (unsigned)__builtin_clzll(~w | 1ULL << 59); /* leading 1s, at most 4 */
+        if (ones < 4) {
+            unsigned width = widths[ones];
+            *dod = width ? sign_extend((w << (ones + 1)) >> (64 - width), width) : 0;
+            it->pos += ones + 1 + width;
+            return 0;
+        }
+    }
+    return read_dod_slow(it, dod);
+}
+
+/* A value, bit by bit (near the stream's end, and wide XOR windows). */
+static __attribute__((noinline)) int read_value_slow(struct chunk_iter *it)
+{
+    uint64_t b;
+    if (get_bits(it, 1, &b))
+        return -1;
+    if (!b)
+        return 0;
+    if (get_bits(it, 1, &b))
+        return -1;
+    if (b) {
+        uint64_t lead, sig;
+        if (get_bits(it, 5, &lead) || get_bits(it, 6, &sig))
+            return -1;
+        if (sig == 0)
+            sig = 64;
+        if (lead + sig > 64)
+            return -1;
+        it->leading = (uint8_t)lead;
+        it->trailing = (uint8_t)(64 - lead - sig);
+    } else if (it->leading == 0xff) {
+        return -1;
+    }
+    unsigned sig = 64u - it->leading - it->trailing;
+    if (get_bits(it, sig, &b))
+        return -1;
+    it->vbits ^= b << it->trailing;
+    return 0;
+}
+
+/* A value (XOR with the previous one), from one peek when its bits fit. */
+static inline __attribute__((always_inline)) int read_value(struct chunk_iter *it)
+{
+    if (can_peek(it)) {
+        uint64_t w = peek_bits(it);
+        if (!(w >> 63)) { /* '0': the same value */
+            it->pos += 1;
+            return 0;
+        }
+        if (!(w >> 62 & 1)) { /* '10': the previous window */
+            if (it->leading == 0xff)
+                return -1;
+            unsigned sig = 64u - it->leading - it->trailing;
+            if (2 + sig <= 57) {
+                it->vbits ^= (w << 2) >> (64 - sig) << it->trailing;
+                it->pos += 2 + sig;
+                return 0;
+            }
+        } else { /* '11': a new window */
+            unsigned lead = (unsigned)(w << 2 >> 59), sig = (unsigned)(w << 7 >> 58);
+            if (sig == 0)
+                sig = 64;
+            if (lead + sig > 64)
+                return -1;
+            if (13 + sig <= 57) {
+                it->leading = (uint8_t)lead;
+                it->trailing = (uint8_t)(64 - lead - sig);
+                it->vbits ^= (w << 13) >> (64 - sig) << it->trailing;
+                it->pos += 13 + sig;
+                return 0;
+            }
+        }
+    }
+    return read_value_slow(it);
+}
+
+/* chunk_iter_next, inlined into chunk_decode's loop (where the iterator lives
+ * in registers) */
+static inline __attribute__((always_inline)) int iter_next(struct chunk_iter *it, int64_t *t,
+                                                           double *v)
 {
     if (it->i >= it->count)
         return 0;
-    uint64_t b;
     if (it->i == 0) {
         uint64_t tb;
         if (get_bits(it, 64, &tb) || get_bits(it, 64, &it->vbits))
@@ -198,49 +325,39 @@ int chunk_iter_next(struct chunk_iter *it, int64_t *t, double *v)
         it->delta = 0;
         it->leading = 0xff;
     } else {
-        unsigned ones = 0;
-        while (ones < 4) {
-            if (get_bits(it, 1, &b))
-                return -1;
-            if (!b)
-                break;
-            ones++;
-        }
-        static const unsigned widths[] = {0, 14, 17, 20, 64};
-        int64_t dod = 0;
-        if (ones) {
-            if (get_bits(it, widths[ones], &b))
-                return -1;
-            dod = ones == 4 ? (int64_t)b : sign_extend(b, widths[ones]);
-        }
+        int64_t dod;
+        if (read_dod(it, &dod))
+            return -1;
         it->delta = (int64_t)((uint64_t)it->delta + (uint64_t)dod);
         it->t = (int64_t)((uint64_t)it->t + (uint64_t)it->delta);
-        if (get_bits(it, 1, &b))
+        if (read_value(it))
             return -1;
-        if (b) {
-            if (get_bits(it, 1, &b))
-                return -1;
-            if (b) {
-                uint64_t lead, sig;
-                if (get_bits(it, 5, &lead) || get_bits(it, 6, &sig))
-                    return -1;
-                if (sig == 0)
-                    sig = 64;
-                if (lead + sig > 64)
-                    return -1;
-                it->leading = (uint8_t)lead;
-                it->trailing = (uint8_t)(64 - lead - sig);
-            } else if (it->leading == 0xff) {
-                return -1;
-            }
-            unsigned sig = 64u - it->leading - it->trailing;
-            if (get_bits(it, sig, &b))
-                return -1;
-            it->vbits ^= b << it->trailing;
-        }
     }
     it->i++;
     *t = it->t;
     *v = u2d(it->vbits);
     return 1;
+}
+
+int chunk_iter_next(struct chunk_iter *it, int64_t *t, double *v)
+{
+    return iter_next(it, t, v);
+}
+
+size_t chunk_decode(const uint8_t *data, uint32_t nbytes, uint16_t count, int64_t mint,
+                    int64_t maxt, int64_t *ts, double *vs)
+{
+    struct chunk_iter it = {.data = data, .nbits = nbytes * 8, .count = count};
+    size_t n = 0;
+    int64_t t;
+    double v;
+    while (iter_next(&it, &t, &v) == 1) {
+        if (t < mint)
+            continue;
+        if (t > maxt)
+            break;
+        ts[n] = t;
+        vs[n++] = v;
+    }
+    return n;
 }

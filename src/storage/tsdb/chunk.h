@@ -61,5 +61,11 @@ void chunk_iter_init(struct chunk_iter *it, const uint8_t *data, uint32_t nbytes
 /* Next sample: returns 1 and writes *t, *v; 0 at the end; -1 if the data is
  * malformed (truncated bit stream). */
 int chunk_iter_next(struct chunk_iter *it, int64_t *t, double *v);
+/* Decode the samples of a chunk (data, nbytes, count as for chunk_iter_init)
+ * whose time is in [mint, maxt] into ts[] and vs[] (room for count each), in
+ * order; returns how many. Decoding stops after maxt and at malformed data:
+ * with mint = INT64_MIN and maxt = INT64_MAX a valid chunk gives count. */
+size_t chunk_decode(const uint8_t *data, uint32_t nbytes, uint16_t count, int64_t mint,
+                    int64_t maxt, int64_t *ts, double *vs);
 
 #endif

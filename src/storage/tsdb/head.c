@@ -677,6 +677,25 @@ static bool series_overlaps(const struct hseries *s, int64_t mint, int64_t maxt)
     return s->open.count && s->open.t >= mint && open_min_t(s) <= maxt;
 }
 
+/* labels_cmp's order of two series, from their symbols: equal ids are equal
+ * strings, so most label pairs are compared without strcmp. */
+static int hseries_cmp(const struct head *h, const struct hseries *x, const struct hseries *y)
+{
+    const uint32_t *lx = series_labels(h, x), *ly = series_labels(h, y);
+    uint16_t n = x->nlabels < y->nlabels ? x->nlabels : y->nlabels;
+    for (uint16_t i = 0; i < 2 * n; i++) {
+        if (lx[i] == ly[i])
+            continue;
+        return strcmp(h->sym_str[lx[i]], h->sym_str[ly[i]]);
+    }
+    return (x->nlabels > y->nlabels) - (x->nlabels < y->nlabels);
+}
+
+static int cmp_hseries(const void *a, const void *b, void *arg)
+{
+    return hseries_cmp(arg, *(const struct hseries *const *)a, *(const struct hseries *const *)b);
+}
+
 struct samplevec {
     int64_t *t;
     double *v;
@@ -688,24 +707,7 @@ struct samplevec {
 static void collect_chunk(struct samplevec *sv, const uint8_t *data, uint32_t nbytes,
                           uint16_t count, int64_t mint, int64_t maxt)
 {
-    struct chunk_iter it;
-    chunk_iter_init(&it, data, nbytes, count);
-    int64_t t;
-    double v;
-    while (chunk_iter_next(&it, &t, &v) == 1) {
-        if (t < mint)
-            continue;
-        if (t > maxt)
-            break;
-        sv->t[sv->n] = t;
-        sv->v[sv->n++] = v;
-    }
-}
-
-static int cmp_series_data(const void *a, const void *b)
-{
-    return labels_cmp(&((const struct series_data *)a)->labels,
-                      &((const struct series_data *)b)->labels);
+    sv->n += chunk_decode(data, nbytes, count, mint, maxt, sv->t + sv->n, sv->v + sv->n);
 }
 
 /* Decoding the series head_select picked: one slice per CPU. */
@@ -798,6 +800,9 @@ int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t min
         if (ok)
             job.s[job.n++] = s;
     }
+    /* in label order, so that the result is */
+    if (job.n > 1)
+        qsort_r(job.s, job.n, sizeof *job.s, cmp_hseries, h);
     job.out = xcalloc(job.n ? job.n : 1, sizeof *job.out);
     par_for(job.n, 256, select_decode, &job);
     out->v = NULL;
@@ -812,8 +817,6 @@ int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t min
     if (!out->v)
         free(job.out);
     free(job.s);
-    if (out->n > 1) /* out->v is NULL when nothing matched: qsort(NULL, ...) is UB */
-        qsort(out->v, out->n, sizeof *out->v, cmp_series_data);
     for (size_t i = 0; i < nm; i++) {
         free(rs[i].allowed);
         free(rs[i].values.v);
@@ -880,16 +883,7 @@ bool head_time_range(const struct head *h, int64_t *mint, int64_t *maxt)
 static int cmp_series_labels(const void *a, const void *b, void *arg)
 {
     const struct head *h = arg;
-    const struct hseries *x = series_at(h, *(const uint32_t *)a);
-    const struct hseries *y = series_at(h, *(const uint32_t *)b);
-    const uint32_t *lx = series_labels(h, x), *ly = series_labels(h, y);
-    uint16_t n = x->nlabels < y->nlabels ? x->nlabels : y->nlabels;
-    for (uint16_t i = 0; i < 2 * n; i++) {
-        if (lx[i] == ly[i])
-            continue;
-        return strcmp(h->sym_str[lx[i]], h->sym_str[ly[i]]);
-    }
-    return (x->nlabels > y->nlabels) - (x->nlabels < y->nlabels);
+    return hseries_cmp(h, series_at(h, *(const uint32_t *)a), series_at(h, *(const uint32_t *)b));
 }
 
 static int64_t series_first_t(const struct hseries *s)
