@@ -19,6 +19,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/crc32c.h"
 #include "storage/batch.h"
 #include "storage/labels.h"
 #include "storage/matcher.h"
@@ -394,6 +395,73 @@ static void test_garbage_is_refused(void **state)
     int64_t cut;
     assert_int_equal(checkpoint_decode(junk, sizeof junk, h, &cut, &err), SABA_ECORRUPT);
     head_free(h);
+}
+
+/* Put v at p (u64le) and make the checkpoint image's trailing CRC right
+ * again, so that only the chunk check can catch the change. */
+static void ckpt_patch(uint8_t *img, size_t n, size_t at, uint64_t v)
+{
+    for (int b = 0; b < 8; b++)
+        img[at + (size_t)b] = (uint8_t)(v >> (8 * b));
+    uint32_t crc = crc32c(0, img, n - 4);
+    for (int b = 0; b < 4; b++)
+        img[n - 4 + (size_t)b] = (uint8_t)(crc >> (8 * b));
+}
+
+/* A checkpoint whose chunk header disagrees with its chunk (first or last
+ * time, sample count) is refused even with a good CRC: the head relies on
+ * the header (a restart checks every chunk against it). */
+static void test_checkpoint_chunk_checked(void **state)
+{
+    (void)state;
+    unit_quiet_logs();
+    char dir[64], path[128];
+    unit_mkdtemp(dir);
+    struct head *h = head_new();
+    const struct head_label ls[] = {{"__name__", 8, "x", 1}};
+    assert_int_equal(head_series_create(h, 0, ls, 1), 0);
+    for (int i = 0; i < 10; i++)
+        head_append(h, 0, T0 + i * 1000, i * 0.5);
+    struct saba_err err = {0};
+    assert_int_equal(checkpoint_write(dir, 1, INT64_MIN, h, &err), 0);
+    head_free(h);
+    snprintf(path, sizeof path, "%s/checkpoint.00000001", dir);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t img[4096];
+    size_t n = fread(img, 1, sizeof img, f);
+    fclose(f);
+    /* header 16, id and label count 8, "__name__"="x" 17, chunk count 4 */
+    const size_t chunk = 16 + 8 + 17 + 4;
+    assert_true(n > chunk + 24);
+    assert_int_equal(load_u64le(img + chunk), T0);
+    assert_int_equal(load_u64le(img + chunk + 8), T0 + 9000);
+    int64_t cut;
+    h = head_new();
+    assert_int_equal(checkpoint_decode(img, n, h, &cut, &err), 0);
+    head_free(h);
+    const struct {
+        size_t at;
+        uint64_t v;
+    } bad[] = {{chunk, T0 - 1}, {chunk, T0 + 1}, {chunk + 8, T0 + 9001}, {chunk + 8, T0 + 8000}};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        uint8_t copy[4096];
+        memcpy(copy, img, n);
+        ckpt_patch(copy, n, bad[k].at, bad[k].v);
+        h = head_new();
+        assert_int_equal(checkpoint_decode(copy, n, h, &cut, &err), SABA_ECORRUPT);
+        assert_non_null(strstr(err.msg, "chunk"));
+        head_free(h);
+    }
+    /* one sample fewer than the chunk holds (count is the u32 after nbytes) */
+    uint8_t copy[4096];
+    memcpy(copy, img, n);
+    uint64_t nb_cnt = load_u64le(copy + chunk + 16);
+    ckpt_patch(copy, n, chunk + 16, nb_cnt - (1ull << 32));
+    h = head_new();
+    assert_int_equal(checkpoint_decode(copy, n, h, &cut, &err), SABA_ECORRUPT);
+    head_free(h);
+    unit_rm_rf(dir);
 }
 
 /* Dense chunks give back exactly what went in: decimals (deltas and deltas of
@@ -852,6 +920,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_block_skipped),
         cmocka_unit_test(test_corrupt_chunk_skipped),
         cmocka_unit_test(test_garbage_is_refused),
+        cmocka_unit_test(test_checkpoint_chunk_checked),
         cmocka_unit_test(test_dense_roundtrip),
         cmocka_unit_test(test_rollup_chunk_roundtrip),
         cmocka_unit_test(test_delete_series),
