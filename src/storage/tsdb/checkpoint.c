@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
 #define CKPT_MAGIC 0x50434253u /* "SBCP" */
 #define CKPT_V1    1
@@ -234,17 +236,28 @@ int checkpoint_load(const char *waldir, struct head *h, int64_t *seg, int64_t *c
         return 0;
     struct buf p = BUF_INIT;
     buf_printf(&p, "%s/checkpoint.%08u", waldir, (unsigned)best);
-    uint8_t *data;
-    size_t n;
-    int rc;
-    if (fops_read_file(p.data, &data, &n) != 0) {
+    /* mapped, not read into the heap: a checkpoint of a large head is
+     * hundreds of MB, and copying it out of the page cache into freshly
+     * faulted pages was a quarter of a restart (bench/RESULTS.md) */
+    int rc = 0, fd = fops->open(p.data, O_RDONLY | O_CLOEXEC, 0);
+    struct stat st;
+    void *m = MAP_FAILED;
+    if (fd < 0 || fstat(fd, &st) != 0)
         rc = err_set(err, SABA_EIO, 0, "read %s: %s", p.data, strerror(errno));
-    } else {
+    else if (st.st_size == 0)
+        rc = err_set(err, SABA_ECORRUPT, 0, "%s: empty", p.data);
+    else if ((m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)) ==
+             MAP_FAILED)
+        rc = err_set(err, SABA_EIO, 0, "mmap %s: %s", p.data, strerror(errno));
+    if (fd >= 0)
+        fops->close(fd);
+    if (m != MAP_FAILED) {
+        madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
         struct saba_err e2 = {0};
-        rc = checkpoint_decode(data, n, h, cut_t, &e2);
+        rc = checkpoint_decode(m, (size_t)st.st_size, h, cut_t, &e2);
         if (rc)
             err_set(err, rc, 0, "%s: %s", p.data, e2.msg);
-        free(data);
+        munmap(m, (size_t)st.st_size);
     }
     buf_free(&p);
     if (!rc)
