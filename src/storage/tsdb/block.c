@@ -270,18 +270,17 @@ int block_writer_new(const char *blocks_dir, const struct block_meta *meta,
 #define DENSE_XOR   0xff /* value mode: XOR'ed float64 bits */
 #define DENSE_DOD   0x40 /* flag on k: integers as delta-of-delta (counters) */
 #define DENSE_PLAIN 0x80 /* flag on k: integers as they are (noisy gauges) */
-#define DENSE_MAXK  9    /* most decimal digits tried */
+#define DENSE_MAXK  BLOCK_DECIMAL_MAXK
 
-static const double pow10_tab[DENSE_MAXK + 1] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+const double block_pow10[BLOCK_DECIMAL_MAXK + 1] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
 
-/* Is v exactly x / 10^k for an integer x with |x| < 2^53? */
-static bool decimal_at(double v, int k, int64_t *x)
+bool block_decimal_at(double v, int k, int64_t *x)
 {
-    double s = v * pow10_tab[k];
+    double s = v * block_pow10[k];
     if (!(fabs(s) < 9007199254740992.0))
         return false;
     int64_t r = llround(s);
-    if ((double)r / pow10_tab[k] != v || (v == 0 && signbit(v)))
+    if ((double)r / block_pow10[k] != v || (v == 0 && signbit(v)))
         return false;
     *x = r;
     return true;
@@ -293,7 +292,7 @@ static int decimal_scale(const double *v, size_t n)
     int k = 0;
     int64_t x;
     for (size_t i = 0; i < n; i++) {
-        while (k <= DENSE_MAXK && !decimal_at(v[i], k, &x))
+        while (k <= DENSE_MAXK && !block_decimal_at(v[i], k, &x))
             k++;
         if (k > DENSE_MAXK)
             return DENSE_XOR;
@@ -327,7 +326,7 @@ static void plane_content(const int64_t *t, const double *v, size_t n, uint64_t 
         int64_t px = 0, pd = 0;
         for (size_t i = 0; i < n; i++) {
             int64_t x = 0;
-            decimal_at(v[i], k, &x);
+            block_decimal_at(v[i], k, &x);
             int64_t d = (int64_t)((uint64_t)x - (uint64_t)px);
             uint64_t c[3] = {zigzag_enc(x), zigzag_enc(d),
                              zigzag_enc((int64_t)((uint64_t)d - (uint64_t)pd))};
@@ -341,7 +340,7 @@ static void plane_content(const int64_t *t, const double *v, size_t n, uint64_t 
         px = pd = 0;
         for (size_t i = 0; i < n; i++) {
             int64_t x = 0;
-            decimal_at(v[i], k, &x);
+            block_decimal_at(v[i], k, &x);
             int64_t d = (int64_t)((uint64_t)x - (uint64_t)px);
             z[i] = zigzag_enc(mode == 0   ? x
                               : mode == 2 ? (int64_t)((uint64_t)d - (uint64_t)pd)
@@ -371,7 +370,7 @@ static void plane_content(const int64_t *t, const double *v, size_t n, uint64_t 
 }
 
 /* One zstd decompression context per thread: creating one per chunk costs
- * more than decompressing a chunk. Freed when the thread exits. */
+ * more than decompressing a chunk. Freed when the thread exits (block.h). */
 static pthread_key_t dctx_key;
 static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
 
@@ -385,7 +384,7 @@ static void dctx_init(void)
     pthread_key_create(&dctx_key, dctx_free);
 }
 
-static ZSTD_DCtx *thread_dctx(void)
+ZSTD_DCtx *block_thread_dctx(void)
 {
     pthread_once(&dctx_once, dctx_init);
     ZSTD_DCtx *d = pthread_getspecific(dctx_key);
@@ -460,7 +459,7 @@ static double vdec_next(struct vdec *s, uint64_t z)
         s->prev_d = d;
         s->prev_x = (int64_t)((uint64_t)s->prev_x + (uint64_t)d);
     }
-    return (double)s->prev_x / pow10_tab[s->k];
+    return (double)s->prev_x / block_pow10[s->k];
 }
 
 /* Decode the content of a dense chunk (n bytes, count samples); it must be
@@ -526,7 +525,7 @@ int block_chunk_decode(const struct block_chunk *c, int64_t *t, double *v)
         want > 1 + 20ull * c->count)
         return -1;
     uint8_t *raw = xmalloc(want ? want : 1);
-    size_t got = ZSTD_decompressDCtx(thread_dctx(), raw, want, c->data, c->nbytes);
+    size_t got = ZSTD_decompressDCtx(block_thread_dctx(), raw, want, c->data, c->nbytes);
     int rc = -1;
     if (!ZSTD_isError(got) && got == want)
         rc = dense_decode(raw, got, c->count, t, v);
@@ -1224,7 +1223,7 @@ static int load_index(struct block *b, const uint8_t *file, size_t n, struct sab
     if (want > IX2_MAX || fs != want || want < INDEX_HDR + TOC_BYTES)
         return err_set(err, SABA_ECORRUPT, 0, "%s: index: bad content length", name);
     uint8_t *img = xmalloc((size_t)want);
-    size_t got = ZSTD_decompressDCtx(thread_dctx(), img, (size_t)want, file + IX2_HDR,
+    size_t got = ZSTD_decompressDCtx(block_thread_dctx(), img, (size_t)want, file + IX2_HDR,
                                      n - IX2_HDR - IX2_TAIL);
     if (ZSTD_isError(got) || got != want) {
         free(img);
@@ -1511,7 +1510,7 @@ static struct pack_ent *pack_get(struct block *b, uint64_t off)
     }
     e = xmalloc(sizeof *e);
     *e = (struct pack_ent){b->uid, off, xmalloc(n), n, 2};
-    size_t got = ZSTD_decompressDCtx(thread_dctx(), e->data, n, h + PACK_HDR, zn);
+    size_t got = ZSTD_decompressDCtx(block_thread_dctx(), e->data, n, h + PACK_HDR, zn);
     if (ZSTD_isError(got) || got != n) {
         free(e->data);
         free(e);

@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <zstd.h>
 
 #include "base/err.h"
 #include "storage/labels.h"
@@ -80,6 +81,16 @@ enum block_enc {
      * does not decode. Never inside a pack: read in place. */
     BLOCK_ENC_ROLLUP = 4,
 };
+
+/* Decimal values (what agents print) are stored as x / 10^k for k up to
+ * this, by dense, plane and rollup chunks alike. */
+#define BLOCK_DECIMAL_MAXK 9
+extern const double block_pow10[BLOCK_DECIMAL_MAXK + 1]; /* 10^k */
+/* Is v exactly x / 10^k for an integer x with |x| < 2^53 (and not -0)? */
+bool block_decimal_at(double v, int k, int64_t *x);
+/* The calling thread's zstd decompression context (made on first use, freed
+ * when the thread exits): for every chunk and pack decoder. */
+ZSTD_DCtx *block_thread_dctx(void);
 
 /* Most samples in one dense chunk (the count field is 16 bits). */
 #define BLOCK_DENSE_MAX_SAMPLES 4096

@@ -7,16 +7,15 @@
 #include "storage/tsdb/block.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define LAYOUT     1    /* the first byte: this layout */
-#define VAL_XOR    0xFF /* a value column of XOR'ed float64 bits */
-#define VAL_RESID  0x40 /* flag: decimals with residual bits */
-#define MAXK       9    /* most decimal digits tried */
-#define ZSTD_LEVEL 9    /* as the dense chunks: written once, read often */
+#define LAYOUT     1                  /* the first byte: this layout */
+#define VAL_XOR    0xFF               /* a value column of XOR'ed float64 bits */
+#define VAL_RESID  0x40               /* flag: decimals with residual bits */
+#define MAXK       BLOCK_DECIMAL_MAXK /* most decimal digits tried */
+#define ZSTD_LEVEL 9                  /* as the dense chunks: written once, read often */
 /* A chunk is stored as a zstd frame only if that makes it this many times
  * smaller: in a year query over stored frames, zstd took 39 % of the time
  * (a profile of 1,000 series x 53 blocks of 168 buckets), more than the
@@ -24,21 +23,6 @@
 #define ZSTD_GAIN 2
 /* counts are whole numbers below 2^53 (exact as doubles) */
 #define MAX_COUNT 9007199254740992.0
-
-static const double p10[MAXK + 1] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
-
-/* Is v exactly x / 10^k for an integer x with |x| < 2^53 (and not -0)? */
-static bool decimal_at(double v, int k, int64_t *x)
-{
-    double s = v * p10[k];
-    if (!(fabs(s) < MAX_COUNT))
-        return false;
-    int64_t r = llround(s);
-    if ((double)r / p10[k] != v || (v == 0 && signbit(v)))
-        return false;
-    *x = r;
-    return true;
-}
 
 static double col_value(const struct rollup_point *p, int c)
 {
@@ -68,11 +52,11 @@ static size_t uvarint_len(uint64_t v)
  * false if |v| * 10^k is not below 2^53 (or v not finite). */
 static bool near_decimal(double v, int k, int64_t *x, uint64_t *resid)
 {
-    double s = v * p10[k];
+    double s = v * block_pow10[k];
     if (!(fabs(s) < MAX_COUNT))
         return false;
     *x = llround(s);
-    double a = (double)*x / p10[k];
+    double a = (double)*x / block_pow10[k];
     uint64_t bv, ba;
     memcpy(&bv, &v, 8);
     memcpy(&ba, &a, 8);
@@ -91,7 +75,7 @@ static void put_values(struct buf *b, const struct rollup_point *p, size_t n, in
     int64_t x = 0;
     uint64_t r = 0;
     for (size_t i = 0; i < n && k <= MAXK; i++)
-        while (k <= MAXK && !decimal_at(col_value(&p[i], c), k, &x))
+        while (k <= MAXK && !block_decimal_at(col_value(&p[i], c), k, &x))
             k++;
     bool resid = false;
     if (k > MAXK) { /* the k with the fewest bytes of deltas and residuals */
@@ -133,7 +117,7 @@ static void put_values(struct buf *b, const struct rollup_point *p, size_t n, in
         if (resid)
             near_decimal(col_value(&p[i], c), k, &x, &r);
         else
-            decimal_at(col_value(&p[i], c), k, &x);
+            block_decimal_at(col_value(&p[i], c), k, &x);
         buf_put_uvarint(b, zigzag_enc((int64_t)((uint64_t)x - (uint64_t)prev)));
         if (resid)
             buf_put_uvarint(b, r);
@@ -207,33 +191,6 @@ int rollup_chunk_encode(ZSTD_CCtx *zc, const struct rollup_point *p, size_t n, i
     return 0;
 }
 
-/* One zstd decompression context per thread, freed when the thread exits. */
-static pthread_key_t dctx_key;
-static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
-
-static void dctx_free(void *p)
-{
-    ZSTD_freeDCtx(p);
-}
-
-static void dctx_init(void)
-{
-    pthread_key_create(&dctx_key, dctx_free);
-}
-
-static ZSTD_DCtx *thread_dctx(void)
-{
-    pthread_once(&dctx_once, dctx_init);
-    ZSTD_DCtx *d = pthread_getspecific(dctx_key);
-    if (!d) {
-        d = ZSTD_createDCtx();
-        if (!d)
-            abort(); /* out of memory, as xmalloc */
-        pthread_setspecific(dctx_key, d);
-    }
-    return d;
-}
-
 /* uvarint_read with the one- and two-byte cases inline: nearly every
  * number of a rollup chunk is one of those (gaps and offsets of 0, counts,
  * deltas of decimal values). */
@@ -294,7 +251,7 @@ static int get_values(const uint8_t *p, const uint8_t *end, size_t count, double
         if (get_uvarint(&p, end, &z) || (resid && get_uvarint(&p, end, &r)))
             return -1;
         x = (int64_t)((uint64_t)x + (uint64_t)zigzag_dec(z));
-        v[i] = (double)x / p10[k];
+        v[i] = (double)x / block_pow10[k];
         if (resid) {
             uint64_t bits;
             memcpy(&bits, &v[i], 8);
@@ -321,7 +278,7 @@ int rollup_chunk_decode(const uint8_t *data, size_t nbytes, size_t count, int64_
             want > 21 + 10ull * count + RC_NCOLS * (11 + 10ull * count))
             return -1;
         raw = xmalloc(want ? want : 1);
-        got = ZSTD_decompressDCtx(thread_dctx(), raw, want, data, nbytes);
+        got = ZSTD_decompressDCtx(block_thread_dctx(), raw, want, data, nbytes);
         if (ZSTD_isError(got) || got != want)
             goto out;
         data = raw;
