@@ -478,6 +478,23 @@ static void rscan_fold(struct rscan *r, size_t k, size_t i)
     }
 }
 
+/* Move bucket i to position *k (k <= i), or fold it into the bucket before
+ * *k when that has the same end; advances *k for a moved bucket. */
+static void rscan_take(struct rscan *r, size_t *k, size_t i)
+{
+    if (*k > 0 && r->t[*k - 1] == r->t[i]) {
+        rscan_fold(r, *k - 1, i);
+        return;
+    }
+    if (*k != i) {
+        r->t[*k] = r->t[i];
+        for (int s = 0; s < NSTREAMS; s++)
+            if (r->want[s])
+                r->col[s][*k] = r->col[s][i];
+    }
+    (*k)++;
+}
+
 /* Keep the buckets just appended at [from, to) that lie in [mint, maxt]
  * and that no tombstone of series id of tb (NULL: none) covers, folding one
  * with the same end as the bucket before it (a bucket split between two
@@ -502,19 +519,9 @@ static void rscan_keep(struct rscan *r, size_t from, size_t to, struct block *tb
         return;
     }
     size_t keep = from;
-    for (size_t q = from; q < to; q++) {
-        if (r->t[q] < r->mint || r->t[q] > r->maxt || (tb && block_deleted(tb, id, r->t[q])))
-            continue;
-        if (keep > 0 && r->t[keep - 1] == r->t[q]) {
-            rscan_fold(r, keep - 1, q);
-            continue;
-        }
-        r->t[keep] = r->t[q];
-        for (int k = 0; k < NSTREAMS; k++)
-            if (r->want[k])
-                r->col[k][keep] = r->col[k][q];
-        keep++;
-    }
+    for (size_t q = from; q < to; q++)
+        if (r->t[q] >= r->mint && r->t[q] <= r->maxt && !(tb && block_deleted(tb, id, r->t[q])))
+            rscan_take(r, &keep, q);
     r->n = keep;
 }
 
@@ -649,19 +656,8 @@ static void rscan_combine(struct rscan *r)
                 r->col[s][i] = rollup_value(&p[i], (enum block_kind)(BLOCK_KIND_MIN + s));
     }
     size_t k = 0;
-    for (size_t i = 0; i < r->n; i++) {
-        if (k && r->t[k - 1] == r->t[i]) {
-            rscan_fold(r, k - 1, i);
-            continue;
-        }
-        if (k != i) {
-            r->t[k] = r->t[i];
-            for (int s = 0; s < NSTREAMS; s++)
-                if (r->want[s])
-                    r->col[s][k] = r->col[s][i];
-        }
-        k++;
-    }
+    for (size_t i = 0; i < r->n; i++)
+        rscan_take(r, &k, i);
     r->n = k;
 }
 
