@@ -69,13 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* what the encoder accepts must come back as it was */
         struct rollup_point *p = malloc(count * sizeof *p);
         for (size_t i = 0; i < count; i++)
-            p[i] = (struct rollup_point){t[i],
-                                         col[RC_MIN][i],
-                                         col[RC_MAX][i],
-                                         col[RC_SUM][i],
-                                         col[RC_COUNT][i],
-                                         col[RC_LAST][i],
-                                         (int64_t)col[RC_LAST_T][i]};
+            p[i] = rollup_chunk_point(t, col, i);
         int64_t res = t[0] > 0 ? t[0] : 1;
         if (count > 1 && t[1] > t[0])
             res = t[1] - t[0];

@@ -223,13 +223,7 @@ static size_t rollup_without_deleted(struct block *b, uint32_t i, struct block_c
     if (rollup_chunk_decode(c->data, c->nbytes, n, t, col) == (int)n)
         for (size_t q = 0; q < n; q++)
             if (!block_deleted(b, i, t[q]))
-                p[k++] = (struct rollup_point){t[q],
-                                               col[RC_MIN][q],
-                                               col[RC_MAX][q],
-                                               col[RC_SUM][q],
-                                               col[RC_COUNT][q],
-                                               col[RC_LAST][q],
-                                               (int64_t)col[RC_LAST_T][q]};
+                p[k++] = rollup_chunk_point(t, col, q);
     ZSTD_CCtx *zc = ZSTD_createCCtx();
     if (!zc)
         abort(); /* out of memory, as xmalloc */

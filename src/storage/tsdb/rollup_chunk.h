@@ -37,4 +37,17 @@ int rollup_chunk_encode(ZSTD_CCtx *zc, const struct rollup_point *p, size_t n, i
 int rollup_chunk_decode(const uint8_t *data, size_t nbytes, size_t count, int64_t *t,
                         double *const col[RC_NCOLS]);
 
+/* Point i of columns decoded by rollup_chunk_decode (t and every column). */
+static inline struct rollup_point rollup_chunk_point(const int64_t *t, double *const col[RC_NCOLS],
+                                                     size_t i)
+{
+    return (struct rollup_point){t[i],
+                                 col[RC_MIN][i],
+                                 col[RC_MAX][i],
+                                 col[RC_SUM][i],
+                                 col[RC_COUNT][i],
+                                 col[RC_LAST][i],
+                                 (int64_t)col[RC_LAST_T][i]};
+}
+
 #endif
