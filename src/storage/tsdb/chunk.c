@@ -26,6 +26,9 @@ void chunk_enc_free(struct chunk_enc *e)
     chunk_enc_init(e);
 }
 
+/* Append the low n (1..64) bits of v, most significant first. Bytes past
+ * nbits are zero (grown with memset), so bits are OR'ed into the partial
+ * byte and whole bytes are stored. */
 static void put_bits(struct chunk_enc *e, uint64_t v, unsigned n)
 {
     uint32_t need = ((uint32_t)e->nbits + n + 7) / 8;
@@ -43,15 +46,23 @@ static void put_bits(struct chunk_enc *e, uint64_t v, unsigned n)
         memset(e->buf + e->cap, 0, cap - e->cap);
         e->cap = (uint16_t)cap;
     }
-    while (n) {
-        unsigned bitpos = e->nbits & 7;
-        unsigned room = 8 - bitpos;
-        unsigned take = n < room ? n : room;
-        uint8_t bits = (uint8_t)((v >> (n - take)) & ((1u << take) - 1));
-        e->buf[e->nbits >> 3] |= (uint8_t)(bits << (room - take));
-        e->nbits = (uint16_t)(e->nbits + take);
-        n -= take;
+    if (n < 64)
+        v &= (UINT64_C(1) << n) - 1;
+    uint8_t *p = e->buf + (e->nbits >> 3);
+    unsigned room = 8 - (e->nbits & 7);
+    e->nbits = (uint16_t)(e->nbits + n);
+    if (n <= room) {
+        *p |= (uint8_t)(v << (room - n));
+        return;
     }
+    n -= room;
+    *p++ |= (uint8_t)(v >> n);
+    while (n >= 8) {
+        n -= 8;
+        *p++ = (uint8_t)(v >> n);
+    }
+    if (n)
+        *p = (uint8_t)(v << (8 - n));
 }
 
 static uint64_t d2u(double v)
@@ -68,19 +79,17 @@ static double u2d(uint64_t u)
     return v;
 }
 
+/* Each class is one put_bits call: its prefix and payload together. */
 static void put_dod(struct chunk_enc *e, int64_t dod)
 {
     if (dod == 0) {
         put_bits(e, 0, 1);
     } else if (dod >= -(1 << 13) && dod < (1 << 13)) {
-        put_bits(e, 0x2, 2);
-        put_bits(e, (uint64_t)dod & 0x3fff, 14);
+        put_bits(e, 0x2u << 14 | ((uint64_t)dod & 0x3fff), 16);
     } else if (dod >= -(1 << 16) && dod < (1 << 16)) {
-        put_bits(e, 0x6, 3);
-        put_bits(e, (uint64_t)dod & 0x1ffff, 17);
+        put_bits(e, 0x6u << 17 | ((uint64_t)dod & 0x1ffff), 20);
     } else if (dod >= -(1 << 19) && dod < (1 << 19)) {
-        put_bits(e, 0xe, 4);
-        put_bits(e, (uint64_t)dod & 0xfffff, 20);
+        put_bits(e, 0xeu << 20 | ((uint64_t)dod & 0xfffff), 24);
     } else {
         put_bits(e, 0xf, 4);
         put_bits(e, (uint64_t)dod, 64);
@@ -98,14 +107,17 @@ static void put_value(struct chunk_enc *e, uint64_t vbits)
     if (lead > 31)
         lead = 31; /* 5 bits */
     if (e->leading != 0xff && lead >= e->leading && trail >= e->trailing) {
-        put_bits(e, 0x2, 2);
-        put_bits(e, x >> e->trailing, 64 - e->leading - e->trailing);
+        unsigned sig = 64u - e->leading - e->trailing;
+        if (sig <= 62) {
+            put_bits(e, UINT64_C(0x2) << sig | x >> e->trailing, sig + 2);
+        } else {
+            put_bits(e, 0x2, 2);
+            put_bits(e, x >> e->trailing, sig);
+        }
         return;
     }
     unsigned sig = 64 - lead - trail;
-    put_bits(e, 0x3, 2);
-    put_bits(e, lead, 5);
-    put_bits(e, sig & 63, 6); /* 64 is written as 0 */
+    put_bits(e, 0x3u << 11 | lead << 6 | (sig & 63), 13); /* '11', lead, sig (64 as 0) */
     put_bits(e, x >> trail, sig);
     e->leading = (uint8_t)lead;
     e->trailing = (uint8_t)trail;
