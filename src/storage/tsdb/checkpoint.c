@@ -1,21 +1,26 @@
 /*
  * checkpoint.c - writing and loading WAL checkpoints (see checkpoint.h).
  *
- * The checkpoint stores chunks as they are in the head (Gorilla bytes), so
- * loading it is a copy, not a re-encoding: a million series load in the time
- * it takes to read the file.
+ * The checkpoint stores chunks as they are in the head (Gorilla bytes), each
+ * behind a header laid out as the head's closed chunks are. Loading maps the
+ * file and hands the mapping to the head, which uses the chunks where they
+ * lie: a restart neither re-encodes nor copies a million chunks, and their
+ * memory is page cache the kernel already holds (the file was just written
+ * or read).
  */
 #include "storage/tsdb/checkpoint.h"
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/crc32c.h"
 #include "base/log.h"
+#include "base/par.h"
 #include "storage/tsdb/chunk.h"
 #include "storage/tsdb/fileops.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +29,8 @@
 #include <sys/stat.h>
 
 #define CKPT_MAGIC 0x50434253u /* "SBCP" */
-#define CKPT_V1    1
+#define CKPT_V1    1           /* chunk records unaligned, u32 count: still read */
+#define CKPT_V2    2           /* chunk records 8-byte aligned, in the head's layout */
 #define CKPT_HDR   16
 
 struct wctx {
@@ -46,12 +52,15 @@ static int put_series(void *arg, const struct head_series_view *s)
         rc |= fops_out_put(o, s->ls[i].value, vn);
     }
     rc |= fops_out_u32(o, (uint32_t)s->nchunks);
+    static const uint8_t zeros[8];
     for (size_t k = 0; k < s->nchunks && !rc; k++) {
         const struct block_chunk *ch = &s->chunks[k];
+        rc |= fops_out_put(o, zeros, (8 - o->off % 8) % 8);
         rc |= fops_out_u64(o, (uint64_t)ch->mint);
         rc |= fops_out_u64(o, (uint64_t)ch->maxt);
         rc |= fops_out_u32(o, ch->nbytes);
-        rc |= fops_out_u32(o, ch->count);
+        /* u16 count, u8 kind, u8 zero */
+        rc |= fops_out_u32(o, ch->count | (uint32_t)HEAD_CHUNK_RECORD_MAPPED << 16);
         rc |= fops_out_put(o, ch->data, ch->nbytes);
     }
     c->nseries++;
@@ -92,7 +101,7 @@ int checkpoint_write(const char *waldir, uint32_t seg, int64_t cut_t, struct hea
     if (c.o.fd < 0)
         goto ioerr;
     fops_out_u32(&c.o, CKPT_MAGIC);
-    fops_out_u32(&c.o, CKPT_V1);
+    fops_out_u32(&c.o, CKPT_V2);
     fops_out_u64(&c.o, (uint64_t)cut_t);
     if (head_visit(h, INT64_MIN, INT64_MAX, false, put_series, &c) != 0)
         goto ioerr;
@@ -138,29 +147,41 @@ static bool chunk_sane(const struct block_chunk *c)
     return true;
 }
 
-int checkpoint_decode(const uint8_t *p, size_t n, struct head *h, int64_t *cut_t,
-                      struct saba_err *err)
+/* One pass over the series of a checkpoint image (bounds checked all the
+ * way). With a head, series and chunks go into it; without one, every chunk
+ * is decoded and checked against its header (chunk_sane) and nothing is
+ * stored. checkpoint_decode runs the two side by side. */
+static int walk(const uint8_t *p, size_t n, struct head *h, struct saba_err *err)
 {
 #define BAD(why) err_set(err, SABA_ECORRUPT, 0, "checkpoint: %s", why)
-    if (n < CKPT_HDR + 12 || load_u32le(p) != CKPT_MAGIC || load_u32le(p + 4) != CKPT_V1)
-        return BAD("not a checkpoint");
-    if (crc32c(0, p, n - 4) != load_u32le(p + n - 4))
-        return BAD("checksum mismatch");
+    bool v2 = load_u32le(p + 4) == CKPT_V2;
     const uint8_t *q = p + CKPT_HDR, *end = p + n - 12;
     uint64_t want = load_u64le(end), got = 0;
     struct head_label ls[256];
+    struct block_chunk *cs = NULL;
+    size_t ccap = 0;
     uint32_t prev_id = 0;
-    while (q < end) {
-        if (end - q < 8)
-            return BAD("truncated series");
+    int rc = 0;
+    if (h) /* a series takes 28 bytes at least: a bad count cannot ask for more */
+        head_reserve(h,
+                     (uint32_t)(want < (uint64_t)(end - q) / 28 ? want : (uint64_t)(end - q) / 28));
+    while (q < end && rc == 0) {
+        if (end - q < 8) {
+            rc = BAD("truncated series");
+            break;
+        }
         uint32_t id = load_u32le(q), nl = load_u32le(q + 4);
         q += 8;
-        if (nl == 0 || nl > 256)
-            return BAD("bad label count");
-        for (uint32_t i = 0; i < nl; i++) {
+        if (nl == 0 || nl > 256) {
+            rc = BAD("bad label count");
+            break;
+        }
+        for (uint32_t i = 0; i < nl && rc == 0; i++) {
             for (int k = 0; k < 2; k++) {
-                if (end - q < 4 || load_u32le(q) > (uint64_t)(end - q - 4))
-                    return BAD("truncated label");
+                if (end - q < 4 || load_u32le(q) > (uint64_t)(end - q - 4)) {
+                    rc = BAD("truncated label");
+                    break;
+                }
                 uint32_t len = load_u32le(q);
                 if (k == 0) {
                     ls[i].name = (const char *)q + 4;
@@ -172,19 +193,37 @@ int checkpoint_decode(const uint8_t *p, size_t n, struct head *h, int64_t *cut_t
                 q += 4 + len;
             }
         }
+        if (rc)
+            break;
         /* ids ascend (head_visit order); the bound keeps a corrupt id from
          * sizing the head's slab table beyond what a head can hold */
-        if (id >= (1u << 28) || (got && id <= prev_id) || head_has_series(h, id) ||
-            head_series_create(h, id, ls, nl) != 0)
-            return BAD("bad or duplicate series");
-        if (end - q < 4)
-            return BAD("truncated chunk count");
+        if (id >= (1u << 28) || (got && id <= prev_id) ||
+            (h && (head_has_series(h, id) || head_series_create(h, id, ls, nl) != 0))) {
+            rc = BAD("bad or duplicate series");
+            break;
+        }
+        if (end - q < 4) {
+            rc = BAD("truncated chunk count");
+            break;
+        }
         uint32_t nc = load_u32le(q);
         q += 4;
+        if (nc > (uint64_t)(end - q) / 24) {
+            rc = BAD("truncated chunk");
+            break;
+        }
+        if (nc > ccap) {
+            ccap = nc + 16;
+            cs = xrealloc(cs, ccap * sizeof *cs);
+        }
         int64_t prev_max = INT64_MIN;
         for (uint32_t k = 0; k < nc; k++) {
-            if (end - q < 24)
-                return BAD("truncated chunk");
+            if (v2) /* records start at multiples of 8 (from the image's start) */
+                q += (8 - (size_t)(q - p) % 8) % 8;
+            if (q > end || end - q < 24) {
+                rc = BAD("truncated chunk");
+                break;
+            }
             struct block_chunk c = {(int64_t)load_u64le(q),
                                     (int64_t)load_u64le(q + 8),
                                     q + 24,
@@ -193,25 +232,88 @@ int checkpoint_decode(const uint8_t *p, size_t n, struct head *h, int64_t *cut_t
                                     0,
                                     BLOCK_ENC_GORILLA};
             uint32_t cnt = load_u32le(q + 20);
+            if (v2) {
+                if (q[22] != HEAD_CHUNK_RECORD_MAPPED || q[23] != 0) {
+                    rc = BAD("bad chunk kind");
+                    break;
+                }
+                cnt &= 0xffff;
+            }
             q += 24;
             if (c.nbytes > (uint64_t)(end - q) || cnt == 0 || cnt > CHUNK_MAX_SAMPLES * 4 ||
-                c.mint > c.maxt || c.mint <= prev_max)
-                return BAD("bad chunk");
+                c.mint > c.maxt || c.mint <= prev_max) {
+                rc = BAD("bad chunk");
+                break;
+            }
             c.count = (uint16_t)cnt;
-            if (!chunk_sane(&c))
-                return BAD("chunk does not match its header");
-            head_load_chunk(h, id, &c);
+            if (!h && !chunk_sane(&c)) {
+                rc = BAD("chunk does not match its header");
+                break;
+            }
+            cs[k] = c;
             prev_max = c.maxt;
             q += c.nbytes;
         }
+        if (rc == 0 && h)
+            head_load_chunks(h, id, cs, nc);
         got++;
         prev_id = id;
     }
-    if (got != want)
-        return BAD("series count mismatch");
-    *cut_t = (int64_t)load_u64le(p + 8);
+    free(cs);
+    if (rc == 0 && got != want)
+        rc = BAD("series count mismatch");
 #undef BAD
-    return 0;
+    return rc;
+}
+
+/* The checker's half of checkpoint_decode: the CRC, then every chunk. */
+struct check_job {
+    const uint8_t *p;
+    size_t n;
+    int rc;
+    struct saba_err err;
+};
+
+static void *check_image(void *arg)
+{
+    struct check_job *j = arg;
+    if (crc32c(0, j->p, j->n - 4) != load_u32le(j->p + j->n - 4))
+        j->rc = err_set(&j->err, SABA_ECORRUPT, 0, "checkpoint: checksum mismatch");
+    else
+        j->rc = walk(j->p, j->n, NULL, &j->err);
+    return NULL;
+}
+
+/* Images smaller than this are decoded on one thread (tests, fuzzing). */
+#define CKPT_PARALLEL_BYTES (4u << 20)
+
+int checkpoint_decode(const uint8_t *p, size_t n, struct head *h, int64_t *cut_t,
+                      struct saba_err *err)
+{
+    if (n < CKPT_HDR + 12 || load_u32le(p) != CKPT_MAGIC ||
+        (load_u32le(p + 4) != CKPT_V1 && load_u32le(p + 4) != CKPT_V2))
+        return err_set(err, SABA_ECORRUPT, 0, "checkpoint: not a checkpoint");
+    /* Checking the CRC and every chunk is as much work as building the head,
+     * so on a restart it runs on a second thread while this one builds. If
+     * the check fails, the caller throws the head away. */
+    struct check_job job = {.p = p, .n = n};
+    pthread_t th;
+    bool threaded = n >= CKPT_PARALLEL_BYTES && par_threads() > 1 &&
+                    pthread_create(&th, NULL, check_image, &job) == 0;
+    if (!threaded) {
+        check_image(&job);
+        if (job.rc)
+            return err_set(err, job.rc, 0, "%s", job.err.msg);
+    }
+    int rc = walk(p, n, h, err);
+    if (threaded) {
+        pthread_join(th, NULL);
+        if (job.rc) /* the checker's reason first: a bad CRC explains the rest */
+            rc = err_set(err, job.rc, 0, "%s", job.err.msg);
+    }
+    if (rc == 0)
+        *cut_t = (int64_t)load_u64le(p + 8);
+    return rc;
 }
 
 int checkpoint_load(const char *waldir, struct head *h, int64_t *seg, int64_t *cut_t,
@@ -252,12 +354,13 @@ int checkpoint_load(const char *waldir, struct head *h, int64_t *seg, int64_t *c
     if (fd >= 0)
         fops->close(fd);
     if (m != MAP_FAILED) {
-        madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
+        /* the head owns the mapping from here, and keeps the chunks in it */
+        head_adopt_image(h, m, (size_t)st.st_size);
         struct saba_err e2 = {0};
         rc = checkpoint_decode(m, (size_t)st.st_size, h, cut_t, &e2);
         if (rc)
             err_set(err, rc, 0, "%s: %s", p.data, e2.msg);
-        munmap(m, (size_t)st.st_size);
+        head_adopt_image(h, NULL, 0);
     }
     buf_free(&p);
     if (!rc)

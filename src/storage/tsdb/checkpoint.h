@@ -24,12 +24,16 @@ int checkpoint_write(const char *waldir, uint32_t seg, int64_t cut_t, struct hea
 
 /* Load the newest checkpoint of waldir into h (an empty head). *seg is its
  * segment number, or -1 if there is none (then *cut_t = INT64_MIN). Returns 0,
- * or SABA_ECORRUPT / SABA_EIO with the file named in err. */
+ * or SABA_ECORRUPT / SABA_EIO with the file named in err (then h holds part
+ * of it and is only good for head_free). The file stays mapped, read-only,
+ * while h uses chunks in it (head_adopt_image): it may be unlinked meanwhile,
+ * but not rewritten in place. */
 int checkpoint_load(const char *waldir, struct head *h, int64_t *seg, int64_t *cut_t,
                     struct saba_err *err);
 
 /* Decode a checkpoint image into h. Pure; used by checkpoint_load and the fuzz
- * target. Returns 0 or SABA_ECORRUPT. */
+ * target. h copies what it keeps unless p lies in an image h adopted. Returns 0
+ * or SABA_ECORRUPT. */
 int checkpoint_decode(const uint8_t *p, size_t n, struct head *h, int64_t *cut_t,
                       struct saba_err *err);
 

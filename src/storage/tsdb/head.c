@@ -17,13 +17,15 @@
 #include "storage/tsdb/postings.h"
 #include "base/alloc.h"
 #include "base/par.h"
-#include "base/buf.h"
 #include "base/hashmap.h"
 #include "storage/labels.h"
 #include "storage/tsdb/chunk.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <xxhash.h>
 
 #define ARENA_BLOCK     (64 * 1024) /* bytes of symbol text per block */
@@ -33,11 +35,35 @@
 #define NO_SERIES       UINT32_MAX
 #define HEAD_MAX_LABELS 256
 
+/* A closed chunk. On a little-endian machine its layout is that of a chunk
+ * record of a version 2 checkpoint (FORMAT.md), so chunks restored from a
+ * mapped checkpoint are used where they lie. */
+enum { CHUNK_HEAP, CHUNK_SLAB, CHUNK_MAPPED = HEAD_CHUNK_RECORD_MAPPED };
 struct closed_chunk {
     int64_t min_t, max_t;
     uint32_t nbytes;
     uint16_t count;
+    uint8_t where; /* CHUNK_*: malloc'ed, carved from a slab, in the adopted image */
+    uint8_t pad;
     uint8_t data[];
+};
+_Static_assert(offsetof(struct closed_chunk, nbytes) == 16 &&
+                   offsetof(struct closed_chunk, count) == 20 &&
+                   offsetof(struct closed_chunk, where) == 22 &&
+                   offsetof(struct closed_chunk, data) == HEAD_CHUNK_RECORD_HEADER,
+               "closed_chunk must match a checkpoint chunk record");
+
+/* Chunks restored from a checkpoint are carved out of 2 MiB slabs aligned to
+ * their size, so a chunk finds its slab by masking its address. A restart
+ * restores a million chunks or more: one malloc each (and the page faults of
+ * touching that memory a page at a time) were a third of the load. A slab
+ * asks for transparent huge pages and counts its live chunks; it is unmapped
+ * when the last one is freed. Restored chunks all cover the time since the
+ * last cut, so they die together at the next cuts and a slab pins little. */
+#define CHUNK_SLAB_BYTES ((size_t)2 << 20)
+struct chunk_slab {
+    uint32_t refs; /* chunks carved and not yet freed, +1 while it is the head's current slab */
+    uint32_t used; /* bytes carved, header included */
 };
 
 struct hseries {
@@ -69,7 +95,7 @@ struct head {
     uint32_t nseries;
     uint32_t **label_blocks; /* label arena: blocks of LABEL_BLOCK symbol ids */
     uint32_t nlabel_blocks, label_used;
-    uint32_t *table; /* open addressing by label hash: series ids, NO_SERIES = empty */
+    uint64_t *table; /* open addressing by label hash: slots (see slot_of), SLOT_EMPTY = empty */
     uint32_t table_cap, table_len;
     /* index */
     struct hashmap postings_map; /* name<<32|value -> index into postings */
@@ -78,6 +104,10 @@ struct head {
     struct hashmap values_map; /* name symbol -> index into values */
     struct idvec *values;      /* value symbols of a name, in creation order */
     uint32_t nvalues, cap_values;
+    struct chunk_slab *cslab; /* the slab head_load_chunks carves from, or NULL */
+    const uint8_t *image;     /* adopted checkpoint mapping (head_adopt_image), or NULL */
+    size_t image_len;
+    uint64_t image_refs; /* chunks in the image, +1 until head_adopt_image(NULL) */
     /* stats */
     uint64_t nsamples, ooo, overwritten, chunk_bytes;
     int64_t mint, maxt; /* sample time range, valid if nsamples > 0 */
@@ -114,6 +144,77 @@ static int64_t open_min_t(const struct hseries *s)
     return chunk_first_t(s->open.buf);
 }
 
+static struct chunk_slab *slab_of(const struct closed_chunk *c)
+{
+    return (struct chunk_slab *)((uintptr_t)c & ~(uintptr_t)(CHUNK_SLAB_BYTES - 1));
+}
+
+static void slab_unref(struct chunk_slab *sl)
+{
+    if (--sl->refs == 0)
+        munmap(sl, CHUNK_SLAB_BYTES);
+}
+
+static void image_unref(struct head *h)
+{
+    if (--h->image_refs == 0) {
+        munmap((void *)h->image, h->image_len);
+        h->image = NULL;
+    }
+}
+
+static void chunk_release(struct head *h, struct closed_chunk *c)
+{
+    if (c->where == CHUNK_SLAB)
+        slab_unref(slab_of(c));
+    else if (c->where == CHUNK_MAPPED)
+        image_unref(h);
+    else
+        free(c);
+}
+
+/* A new slab aligned to its size: map twice the size and trim the ends. */
+static struct chunk_slab *slab_new(void)
+{
+    uint8_t *m = mmap(NULL, 2 * CHUNK_SLAB_BYTES, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    uintptr_t a = ((uintptr_t)m + CHUNK_SLAB_BYTES - 1) & ~(uintptr_t)(CHUNK_SLAB_BYTES - 1);
+    size_t head_gap = a - (uintptr_t)m;
+    if (head_gap)
+        munmap(m, head_gap);
+    munmap((uint8_t *)a + CHUNK_SLAB_BYTES, CHUNK_SLAB_BYTES - head_gap);
+    madvise((void *)a, CHUNK_SLAB_BYTES, MADV_HUGEPAGE); /* a hint; 4 KiB pages work too */
+    struct chunk_slab *sl = (struct chunk_slab *)a;
+    sl->refs = 1;
+    sl->used = (uint32_t)((sizeof *sl + 15) & ~(size_t)15);
+    return sl;
+}
+
+/* Room for a closed chunk of n data bytes: from the current slab, or malloc
+ * when slabs cannot be had. */
+static struct closed_chunk *chunk_carve(struct head *h, uint32_t n)
+{
+    size_t need = (sizeof(struct closed_chunk) + n + 7) & ~(size_t)7;
+    struct chunk_slab *sl = h->cslab;
+    if (need <= CHUNK_SLAB_BYTES / 4 && (!sl || sl->used + need > CHUNK_SLAB_BYTES)) {
+        if (sl)
+            slab_unref(sl);
+        sl = h->cslab = slab_new();
+    }
+    if (!sl || sl->used + need > CHUNK_SLAB_BYTES) {
+        struct closed_chunk *c = xmalloc(sizeof *c + n);
+        c->where = CHUNK_HEAP;
+        return c;
+    }
+    struct closed_chunk *c = (struct closed_chunk *)((uint8_t *)sl + sl->used);
+    sl->used += (uint32_t)need;
+    sl->refs++;
+    c->where = CHUNK_SLAB;
+    return c;
+}
+
 struct head *head_new(void)
 {
     return xcalloc(1, sizeof(struct head));
@@ -128,7 +229,7 @@ void head_free(struct head *h)
         if (!s)
             continue;
         for (uint32_t c = 0; c < s->nclosed; c++)
-            free(s->closed[c]);
+            chunk_release(h, s->closed[c]);
         free(s->closed);
         chunk_enc_free(&s->open);
     }
@@ -148,6 +249,10 @@ void head_free(struct head *h)
     for (size_t i = 0; i < h->narena; i++)
         free(h->arena_blocks[i]);
     free(h->arena_blocks);
+    if (h->cslab)
+        slab_unref(h->cslab);
+    if (h->image)
+        munmap((void *)h->image, h->image_len);
     free(h->sym_str);
     free(h->sym_len);
     hashmap_free(&h->sym_map);
@@ -222,16 +327,25 @@ static uint32_t sym_intern(struct head *h, const char *s, size_t n)
 
 static uint64_t hash_labels(const struct head_label *ls, size_t n)
 {
-    /* Must equal batch_series_end's hash: "name\xffvalue\xff" for each label. */
-    struct buf b = BUF_INIT;
+    /* Must equal batch_series_end's hash: "name\xffvalue\xff" for each label.
+     * Built in a per-thread buffer when it fits: a restart hashes every
+     * series, and a malloc each was a visible part of it. */
+    static _Thread_local char stack[1024];
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)ls[i].name_len + ls[i].value_len + 2;
+    char *b = len <= sizeof stack ? stack : xmalloc(len), *q = b;
     for (size_t i = 0; i < n; i++) {
-        buf_append(&b, ls[i].name, ls[i].name_len);
-        buf_putc(&b, (char)0xff);
-        buf_append(&b, ls[i].value, ls[i].value_len);
-        buf_putc(&b, (char)0xff);
+        memcpy(q, ls[i].name, ls[i].name_len);
+        q += ls[i].name_len;
+        *q++ = (char)0xff;
+        memcpy(q, ls[i].value, ls[i].value_len);
+        q += ls[i].value_len;
+        *q++ = (char)0xff;
     }
-    uint64_t h = XXH3_64bits(b.data ? b.data : "", b.len);
-    buf_free(&b);
+    uint64_t h = XXH3_64bits(b, len);
+    if (b != stack)
+        free(b);
     return h;
 }
 
@@ -262,29 +376,70 @@ static void index_add(struct head *h, uint32_t name, uint32_t value, uint32_t id
     idvec_push(&h->postings[idx], id);
 }
 
-static void table_put(uint32_t *table, uint32_t cap, uint64_t hash, uint32_t id)
+/* A table slot holds a series id in its low half and the high half of the
+ * series' label hash in its high half. The probe starts from that hash half
+ * too, so a probe passes over other series, and the table grows, without
+ * touching a series (in a large head, each would be a cache miss). */
+#define SLOT_EMPTY UINT64_MAX
+
+static uint64_t slot_of(uint64_t hash, uint32_t id)
 {
-    uint32_t i = (uint32_t)hash & (cap - 1);
-    while (table[i] != NO_SERIES)
+    return (hash & 0xffffffff00000000u) | id;
+}
+
+static uint32_t slot_home(uint64_t slot_or_hash, uint32_t cap)
+{
+    return (uint32_t)(slot_or_hash >> 32) & (cap - 1);
+}
+
+static void table_put(uint64_t *table, uint32_t cap, uint64_t slot)
+{
+    uint32_t i = slot_home(slot, cap);
+    while (table[i] != SLOT_EMPTY)
         i = (i + 1) & (cap - 1);
-    table[i] = id;
+    table[i] = slot;
+}
+
+/* Make room for n series in all (load factor at most 0.7). */
+static void table_reserve(struct head *h, uint32_t n)
+{
+    if ((uint64_t)n * 10 <= (uint64_t)h->table_cap * 7)
+        return;
+    uint32_t cap = h->table_cap ? h->table_cap : 1024;
+    while ((uint64_t)n * 10 > (uint64_t)cap * 7)
+        cap *= 2;
+    uint64_t *t = xmalloc(cap * sizeof *t);
+    memset(t, 0xff, cap * sizeof *t);
+    for (uint32_t i = 0; i < h->table_cap; i++)
+        if (h->table[i] != SLOT_EMPTY)
+            table_put(t, cap, h->table[i]);
+    free(h->table);
+    h->table = t;
+    h->table_cap = cap;
 }
 
 static void table_add(struct head *h, uint64_t hash, uint32_t id)
 {
-    if ((h->table_len + 1) * 10 > h->table_cap * 7) {
-        uint32_t cap = h->table_cap ? h->table_cap * 2 : 1024;
-        uint32_t *t = xmalloc(cap * sizeof *t);
-        memset(t, 0xff, cap * sizeof *t);
-        for (uint32_t i = 0; i < h->table_cap; i++)
-            if (h->table[i] != NO_SERIES)
-                table_put(t, cap, series_at(h, h->table[i])->hash, h->table[i]);
-        free(h->table);
-        h->table = t;
-        h->table_cap = cap;
-    }
-    table_put(h->table, h->table_cap, hash, id);
+    table_reserve(h, h->table_len + 1);
+    table_put(h->table, h->table_cap, slot_of(hash, id));
     h->table_len++;
+}
+
+static void slabs_reserve(struct head *h, uint32_t nslabs)
+{
+    if (nslabs <= h->nslabs)
+        return;
+    h->slabs = xrealloc(h->slabs, nslabs * sizeof *h->slabs);
+    memset(h->slabs + h->nslabs, 0, (nslabs - h->nslabs) * sizeof *h->slabs);
+    h->nslabs = nslabs;
+}
+
+void head_reserve(struct head *h, uint32_t nseries)
+{
+    if (nseries > (1u << 28))
+        nseries = 1u << 28;
+    table_reserve(h, nseries);
+    slabs_reserve(h, (nseries + SLAB_SERIES - 1) >> SLAB_SHIFT);
 }
 
 /* Room for n label symbol ids that do not straddle two arena blocks. */
@@ -304,12 +459,7 @@ static uint32_t label_alloc(struct head *h, uint32_t n)
 static struct hseries *series_insert(struct head *h, uint32_t id, uint64_t hash,
                                      const struct head_label *ls, size_t n)
 {
-    if ((id >> SLAB_SHIFT) >= h->nslabs) {
-        uint32_t want = (id >> SLAB_SHIFT) + 1;
-        h->slabs = xrealloc(h->slabs, want * sizeof *h->slabs);
-        memset(h->slabs + h->nslabs, 0, (want - h->nslabs) * sizeof *h->slabs);
-        h->nslabs = want;
-    }
+    slabs_reserve(h, (id >> SLAB_SHIFT) + 1);
     if (!h->slabs[id >> SLAB_SHIFT]) {
         h->slabs[id >> SLAB_SHIFT] = xcalloc(SLAB_SERIES, sizeof(struct hseries));
         h->nslabs_used++;
@@ -355,11 +505,15 @@ static uint32_t series_find(const struct head *h, uint64_t hash, const struct he
 {
     if (!h->table_cap)
         return NO_SERIES;
-    for (uint32_t i = (uint32_t)hash & (h->table_cap - 1); h->table[i] != NO_SERIES;
+    uint64_t tag = slot_of(hash, 0);
+    for (uint32_t i = slot_home(hash, h->table_cap); h->table[i] != SLOT_EMPTY;
          i = (i + 1) & (h->table_cap - 1)) {
-        const struct hseries *s = series_at(h, h->table[i]);
+        if ((h->table[i] & 0xffffffff00000000u) != tag)
+            continue;
+        uint32_t id = (uint32_t)h->table[i];
+        const struct hseries *s = series_at(h, id);
         if (s->hash == hash && series_equal(h, s, ls, n))
-            return h->table[i];
+            return id;
     }
     return NO_SERIES;
 }
@@ -418,6 +572,7 @@ static void close_open_chunk(struct head *h, struct hseries *s)
 {
     uint32_t nb = chunk_enc_len(&s->open);
     struct closed_chunk *c = xmalloc(sizeof *c + nb);
+    c->where = CHUNK_HEAP;
     c->min_t = open_min_t(s);
     c->max_t = s->open.t;
     c->count = s->open.count;
@@ -486,6 +641,7 @@ static struct closed_chunk *make_closed(struct head *h, const int64_t *ts, const
     encode_all(&e, ts, vs, n);
     uint32_t nb = chunk_enc_len(&e);
     struct closed_chunk *c = xmalloc(sizeof *c + nb);
+    c->where = CHUNK_HEAP;
     c->min_t = ts[0];
     c->max_t = ts[n - 1];
     c->count = (uint16_t)n;
@@ -499,7 +655,7 @@ static struct closed_chunk *make_closed(struct head *h, const int64_t *ts, const
 static void free_closed(struct head *h, struct closed_chunk *c)
 {
     h->chunk_bytes -= sizeof *c + c->nbytes;
-    free(c);
+    chunk_release(h, c);
 }
 
 /* Replace closed chunk c by chunks holding ts/vs (n samples), split so no chunk
@@ -1057,23 +1213,61 @@ uint64_t head_truncate(struct head *h, int64_t t)
     return dropped;
 }
 
-void head_load_chunk(struct head *h, uint32_t id, const struct block_chunk *c)
+void head_adopt_image(struct head *h, const void *image, size_t len)
+{
+    if (image) {
+        h->image = image;
+        h->image_len = len;
+        h->image_refs = 1;
+    } else if (h->image) {
+        image_unref(h);
+    }
+}
+
+/* Can the chunk record that c was read from serve as a closed chunk where it
+ * lies: inside the adopted image, aligned, and marked for it? */
+static bool in_image(const struct head *h, const struct block_chunk *c)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint8_t *rec = c->data - HEAD_CHUNK_RECORD_HEADER;
+    return h->image && c->data >= h->image + HEAD_CHUNK_RECORD_HEADER &&
+           c->data + c->nbytes <= h->image + h->image_len && (uintptr_t)rec % 8 == 0 &&
+           rec[22] == HEAD_CHUNK_RECORD_MAPPED && rec[23] == 0;
+#else
+    (void)h;
+    (void)c;
+    return false;
+#endif
+}
+
+void head_load_chunks(struct head *h, uint32_t id, const struct block_chunk *c, size_t n)
 {
     struct hseries *s = series_at(h, id);
-    struct closed_chunk *cc = xmalloc(sizeof *cc + c->nbytes);
-    cc->min_t = c->mint;
-    cc->max_t = c->maxt;
-    cc->count = c->count;
-    cc->nbytes = c->nbytes;
-    memcpy(cc->data, c->data, c->nbytes);
-    s->closed = xrealloc(s->closed, (s->nclosed + 1) * sizeof *s->closed);
-    s->closed[s->nclosed++] = cc;
-    h->chunk_bytes += sizeof *cc + c->nbytes;
-    if (h->nsamples == 0 || c->mint < h->mint)
-        h->mint = c->mint;
-    if (h->nsamples == 0 || c->maxt > h->maxt)
-        h->maxt = c->maxt;
-    h->nsamples += c->count;
+    s->closed = xrealloc(s->closed, (s->nclosed + n) * sizeof *s->closed);
+    for (size_t i = 0; i < n; i++) {
+        struct closed_chunk *cc;
+        if (in_image(h, &c[i])) {
+            /* the record holds c's header fields already (the caller read
+             * them from it); the image is read-only and never written */
+            cc = (struct closed_chunk *)(c[i].data - HEAD_CHUNK_RECORD_HEADER);
+            h->image_refs++;
+        } else {
+            cc = chunk_carve(h, c[i].nbytes);
+            cc->min_t = c[i].mint;
+            cc->max_t = c[i].maxt;
+            cc->count = c[i].count;
+            cc->nbytes = c[i].nbytes;
+            cc->pad = 0;
+            memcpy(cc->data, c[i].data, c[i].nbytes);
+        }
+        s->closed[s->nclosed++] = cc;
+        h->chunk_bytes += sizeof *cc + c[i].nbytes;
+        if (h->nsamples == 0 || c[i].mint < h->mint)
+            h->mint = c[i].mint;
+        if (h->nsamples == 0 || c[i].maxt > h->maxt)
+            h->maxt = c[i].maxt;
+        h->nsamples += c[i].count;
+    }
 }
 
 /* Does series s satisfy every matcher (a missing label counts as "")? */

@@ -44,6 +44,9 @@ void head_free(struct head *h);
  * head_set_logged). */
 uint32_t head_series_for(struct head *h, const struct batch *b, const struct batch_sample *s,
                          bool *is_new);
+/* Size the head's tables for nseries series (a hint: a checkpoint knows
+ * how many it holds, and growing a table of a million is slow). */
+void head_reserve(struct head *h, uint32_t nseries);
 /* Create a series with a given id (WAL replay). Returns 0, or SABA_EINVAL if the
  * id is taken by a different label set. */
 int head_series_create(struct head *h, uint32_t id, const struct head_label *ls, size_t n);
@@ -97,8 +100,25 @@ uint64_t head_truncate(struct head *h, int64_t t);
 uint64_t head_delete(struct head *h, struct matcher *const *m, size_t nm, int64_t mint,
                      int64_t maxt);
 
-/* Add a chunk to series id as a closed chunk (checkpoint loading). The chunk
- * must lie after every chunk the series has. Copies data. */
-void head_load_chunk(struct head *h, uint32_t id, const struct block_chunk *c);
+/* ---- loading a checkpoint ---- */
+
+/* Bytes before a chunk's data in a version 2 checkpoint chunk record
+ * (FORMAT.md "WAL checkpoint"), the layout of the head's closed chunks. */
+#define HEAD_CHUNK_RECORD_HEADER 24
+/* The kind byte (offset 22) of such a record: "use me where I lie". */
+#define HEAD_CHUNK_RECORD_MAPPED 2
+
+/* Hand the head a read-only mapping of a checkpoint (image, len), which it
+ * unmaps once no chunk uses it. head_load_chunks then keeps chunks whose
+ * records lie in it where they are instead of copying them. Call with NULL
+ * when loading is done: from then on the last chunk out unmaps it. */
+void head_adopt_image(struct head *h, const void *image, size_t len);
+
+/* Add n chunks, in time order, to series id as closed chunks. They must lie
+ * after every chunk the series has. A chunk whose data is in an adopted
+ * image, 8-byte aligned behind a record header of kind
+ * HEAD_CHUNK_RECORD_MAPPED, is used in place; any other is copied (into
+ * memory carved from large slabs: see head.c). */
+void head_load_chunks(struct head *h, uint32_t id, const struct block_chunk *c, size_t n);
 
 #endif

@@ -1573,9 +1573,14 @@ int tsdb_open(const struct tsdb_options *opt, struct storage **out, struct saba_
         goto fail;
     }
     int64_t ckseg;
+    int64_t t1 = mono_ns();
     rc = checkpoint_load(db->waldir, db->head, &ckseg, &db->cut_t, err);
     if (rc)
         goto fail;
+    if (ckseg >= 0)
+        log_info("tsdb", "msg=\"checkpoint loaded\" checkpoint=%lld series=%u duration_ms=%lld",
+                 (long long)ckseg, head_num_series(db->head),
+                 (long long)((mono_ns() - t1) / 1000000));
     struct wal_options wo = {.fsync_interval_ms = opt->fsync_interval_ms,
                              .segment_bytes = opt->wal_segment_bytes,
                              .replay_from = ckseg + 1};
