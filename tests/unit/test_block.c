@@ -525,7 +525,7 @@ static void test_checkpoint_chunks_mapped(void **state)
     int64_t seg, cut, first = 0;
     double last = 0;
     struct saba_err err = {0};
-    assert_int_equal(checkpoint_load(dir, h, &seg, &cut, &err), 0);
+    assert_int_equal(checkpoint_load(dir, h, &seg, &cut, NULL, &err), 0);
     assert_int_equal(seg, 1);
     snprintf(path, sizeof path, "%s/checkpoint.00000001", dir);
     assert_int_equal(unlink(path), 0); /* the next checkpoint deletes it */
@@ -546,21 +546,23 @@ static void test_checkpoint_chunks_mapped(void **state)
     /* and a head freed while it still uses the mapping */
     free(checkpoint_of(dir, 300, &len));
     h = head_new();
-    assert_int_equal(checkpoint_load(dir, h, &seg, &cut, &err), 0);
+    assert_int_equal(checkpoint_load(dir, h, &seg, &cut, NULL, &err), 0);
     assert_int_equal(head_points(h, INT64_MIN, INT64_MAX, &first, &last), 300);
     head_free(h);
     unit_rm_rf(dir);
 }
 
 /* A checkpoint of several MB is checked on a second thread while the head
- * is built: a chunk that disagrees with its header, or a bad CRC, still fails
- * the load, and a good one loads whole. */
+ * is built and the WAL replayed: a chunk that disagrees with its header, or a
+ * bad CRC, still fails the open (naming the file), and a good one loads whole. */
 static void test_checkpoint_big_checked_aside(void **state)
 {
     (void)state;
     unit_quiet_logs();
-    char dir[64], path[128], name[32];
+    char dir[64], wal[96], path[128], name[32];
     unit_mkdtemp(dir);
+    snprintf(wal, sizeof wal, "%s/wal", dir);
+    assert_int_equal(mkdir(wal, 0755), 0);
     struct head *h = head_new();
     enum { NS = 20000, NP = 150 };
     for (uint32_t id = 0; id < NS; id++) {
@@ -572,41 +574,44 @@ static void test_checkpoint_big_checked_aside(void **state)
             head_append(h, id, T0 + i * 1000, (double)(id ^ (uint32_t)i));
     }
     struct saba_err err = {0};
-    assert_int_equal(checkpoint_write(dir, 1, INT64_MIN, h, &err), 0);
+    assert_int_equal(checkpoint_write(wal, 1, INT64_MIN, h, &err), 0);
     head_free(h);
-    snprintf(path, sizeof path, "%s/checkpoint.00000001", dir);
+    snprintf(path, sizeof path, "%s/checkpoint.00000001", wal);
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
     uint8_t *img = xmalloc(64 << 20);
     size_t n = fread(img, 1, 64 << 20, f);
     fclose(f);
     assert_true(n > (6u << 20) && n < (64u << 20));
-    int64_t cut;
-    h = head_new();
-    assert_int_equal(checkpoint_decode(img, n, h, &cut, &err), 0);
-    struct storage_stats st = {0};
-    head_stats(h, &st);
-    assert_int_equal(st.series, NS);
-    assert_int_equal(st.samples, (uint64_t)NS * NP);
-    head_free(h);
+    struct storage *st = db_open(dir);
+    struct storage_stats ss = {0};
+    st->ops->stats(st, &ss);
+    assert_int_equal(ss.series, NS);
+    assert_int_equal(ss.samples, (uint64_t)NS * NP);
+    storage_close(st);
     /* the last series' first chunk claims to start a millisecond late */
     size_t at = (n - 20) & ~(size_t)7; /* chunk records are 8-byte aligned */
     while (at > 16 && load_u64le(img + at) != (uint64_t)T0)
         at -= 8;
     assert_true(at > n / 2);
     uint8_t *bad = xmalloc(n);
-    memcpy(bad, img, n);
-    ckpt_patch(bad, n, at, T0 + 1);
-    h = head_new();
-    assert_int_equal(checkpoint_decode(bad, n, h, &cut, &err), SABA_ECORRUPT);
-    assert_non_null(strstr(err.msg, "chunk does not match"));
-    head_free(h);
-    memcpy(bad, img, n);
-    bad[n / 2] ^= 1;
-    h = head_new();
-    assert_int_equal(checkpoint_decode(bad, n, h, &cut, &err), SABA_ECORRUPT);
-    assert_non_null(strstr(err.msg, "checksum"));
-    head_free(h);
+    for (int k = 0; k < 2; k++) {
+        memcpy(bad, img, n);
+        if (k == 0)
+            ckpt_patch(bad, n, at, T0 + 1);
+        else
+            bad[n / 2] ^= 1;
+        f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(bad, 1, n, f), n);
+        fclose(f);
+        struct tsdb_options o = {.dir = dir, .no_maintenance = true};
+        st = NULL;
+        assert_int_equal(tsdb_open(&o, &st, &err), SABA_ECORRUPT);
+        assert_null(st);
+        assert_non_null(strstr(err.msg, k == 0 ? "chunk does not match" : "checksum"));
+        assert_non_null(strstr(err.msg, "checkpoint.00000001"));
+    }
     free(bad);
     free(img);
     unit_rm_rf(dir);

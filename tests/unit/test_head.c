@@ -909,6 +909,81 @@ static void test_record_roundtrip(void **state)
     head_free(NULL);
 }
 
+/* Replaying on two threads (record_replay, as a restart does) builds the
+ * same head as appending directly: 5,000 series created over the records (so
+ * the head's tables grow mid-replay), samples out of order and repeated, a
+ * value overwritten, more than 120 per series (chunks close and reopen) and a
+ * deletion record between batches. */
+static void test_record_replay_threaded(void **state)
+{
+    (void)state;
+    struct head *h1 = head_new(), *h2 = head_new();
+    struct record_replay *r = record_replay_new(h2, true);
+    struct batch b;
+    batch_init(&b, NULL);
+    struct buf rec = BUF_INIT;
+    uint64_t applied = 0, sent = 0;
+    struct saba_err err = {0};
+    for (int round = 0; round < 300; round++) {
+        int nseries = round < 50 ? 100 * (round + 1) : 5000;
+        for (int i = 0; i < nseries; i++) {
+            char host[16], metric[16];
+            snprintf(host, sizeof host, "h%d", i / 10);
+            snprintf(metric, sizeof metric, "m%d", i % 10);
+            int64_t t = T0 + round * 1000LL;
+            if (i % 7 == 0 && round % 5 == 3)
+                t -= 2500; /* behind the newest: inserted */
+            double v = (double)(round * 31 + i) / 4;
+            if (i % 11 == 0 && round % 9 == 4)
+                v = -v; /* same time again below: overwritten */
+            add(&b, t, v, "__name__", metric, "host", host, NULL);
+            if (i % 11 == 0 && round % 9 == 4)
+                add(&b, t, -v, "__name__", metric, "host", host, NULL);
+        }
+        buf_reset(&rec);
+        head_write(h1, &b, &rec);
+        sent += b.nsamples;
+        assert_int_equal(record_replay_apply(r, (const uint8_t *)rec.data, rec.len, &applied, &err),
+                         0);
+        batch_reset(&b);
+        if (round == 150) {
+            struct matcher *m;
+            assert_int_equal(matcher_new(MATCH_EQ, "host", "h7", &m, &err), 0);
+            buf_reset(&rec);
+            record_encode_delete(&rec, &m, 1, T0 + 20000, T0 + 90000);
+            head_delete(h1, &m, 1, T0 + 20000, T0 + 90000);
+            assert_int_equal(
+                record_replay_apply(r, (const uint8_t *)rec.data, rec.len, &applied, &err), 0);
+            matcher_free(m);
+        }
+    }
+    record_replay_free(r);
+    assert_int_equal(applied, sent);
+    assert_int_equal(head_num_series(h2), 5000);
+    struct series_set s1, s2;
+    head_snapshot(h1, &s1);
+    head_snapshot(h2, &s2);
+    assert_int_equal(s1.n, 5000);
+    assert_sets_equal(&s1, &s2);
+    series_set_free(&s1);
+    series_set_free(&s2);
+    struct storage_stats st1, st2;
+    head_stats(h1, &st1);
+    head_stats(h2, &st2);
+    assert_int_equal(st1.samples, st2.samples);
+    assert_true(st1.out_of_order > 0 && st1.overwritten > 0);
+    assert_int_equal(st1.out_of_order, st2.out_of_order);
+    assert_int_equal(st1.overwritten, st2.overwritten);
+    int64_t a0, a1, b0, b1;
+    assert_true(head_time_range(h1, &a0, &a1) && head_time_range(h2, &b0, &b1));
+    assert_int_equal(a0, b0);
+    assert_int_equal(a1, b1);
+    buf_free(&rec);
+    batch_free(&b);
+    head_free(h1);
+    head_free(h2);
+}
+
 static void test_record_apply_rejects_truncated(void **state)
 {
     (void)state;
@@ -1091,7 +1166,7 @@ static void *reader_main(void *arg)
     struct saba_err err = {0};
     matcher_new(MATCH_EQ, "__name__", "w", &m, &err);
     long rounds = 0;
-    while (!*w->stop || rounds < 10) {
+    while (!__atomic_load_n(w->stop, __ATOMIC_ACQUIRE) || rounds < 10) {
         struct series_set s;
         if (w->st->ops->select(w->st, &m, 1, ALL, true, &s, &err) != 0)
             abort();
@@ -1125,7 +1200,7 @@ static void test_concurrent_appends_and_selects(void **state)
     }
     for (int i = 0; i < 4; i++)
         pthread_join(th[i], NULL);
-    stop = 1;
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     for (int i = 4; i < 6; i++)
         pthread_join(th[i], NULL);
 
@@ -1225,6 +1300,7 @@ int main(void)
         T(test_open_errors_and_empty_batch),
         cmocka_unit_test(test_record_roundtrip),
         cmocka_unit_test(test_record_apply_rejects_truncated),
+        cmocka_unit_test(test_record_replay_threaded),
         cmocka_unit_test(test_head_series_create),
         T(test_concurrent_appends_and_selects),
         T(test_select_matching_nothing), /* last: see its note */

@@ -266,17 +266,21 @@ static int walk(const uint8_t *p, size_t n, struct head *h, struct saba_err *err
     return rc;
 }
 
-/* The checker's half of checkpoint_decode: the CRC, then every chunk. */
-struct check_job {
+/* The checker's half of a load: the CRC, then every chunk. */
+struct checkpoint_check {
     const uint8_t *p;
     size_t n;
+    struct head *h;
+    char *path; /* for messages, or NULL */
+    bool threaded;
+    pthread_t th;
     int rc;
     struct saba_err err;
 };
 
 static void *check_image(void *arg)
 {
-    struct check_job *j = arg;
+    struct checkpoint_check *j = arg;
     if (crc32c(0, j->p, j->n - 4) != load_u32le(j->p + j->n - 4))
         j->rc = err_set(&j->err, SABA_ECORRUPT, 0, "checkpoint: checksum mismatch");
     else
@@ -287,39 +291,73 @@ static void *check_image(void *arg)
 /* Images smaller than this are decoded on one thread (tests, fuzzing). */
 #define CKPT_PARALLEL_BYTES (4u << 20)
 
-int checkpoint_decode(const uint8_t *p, size_t n, struct head *h, int64_t *cut_t,
-                      struct saba_err *err)
+int checkpoint_check_finish(struct checkpoint_check *c, struct saba_err *err)
 {
-    if (n < CKPT_HDR + 12 || load_u32le(p) != CKPT_MAGIC ||
-        (load_u32le(p + 4) != CKPT_V1 && load_u32le(p + 4) != CKPT_V2))
-        return err_set(err, SABA_ECORRUPT, 0, "checkpoint: not a checkpoint");
-    /* Checking the CRC and every chunk is as much work as building the head,
-     * so on a restart it runs on a second thread while this one builds. If
-     * the check fails, the caller throws the head away. */
-    struct check_job job = {.p = p, .n = n};
-    pthread_t th;
-    bool threaded = n >= CKPT_PARALLEL_BYTES && par_threads() > 1 &&
-                    pthread_create(&th, NULL, check_image, &job) == 0;
-    if (!threaded) {
-        check_image(&job);
-        if (job.rc)
-            return err_set(err, job.rc, 0, "%s", job.err.msg);
-    }
-    int rc = walk(p, n, h, err);
-    if (threaded) {
-        pthread_join(th, NULL);
-        if (job.rc) /* the checker's reason first: a bad CRC explains the rest */
-            rc = err_set(err, job.rc, 0, "%s", job.err.msg);
-    }
-    if (rc == 0)
-        *cut_t = (int64_t)load_u64le(p + 8);
+    if (!c)
+        return 0;
+    if (c->threaded)
+        pthread_join(c->th, NULL);
+    int rc = c->rc;
+    if (rc && c->path)
+        err_set(err, rc, 0, "%s: %s", c->path, c->err.msg);
+    else if (rc)
+        err_set(err, rc, 0, "%s", c->err.msg);
+    if (c->path) /* checkpoint_load's: the image may go once its chunks do */
+        head_adopt_image(c->h, NULL, 0);
+    free(c->path);
+    free(c);
     return rc;
 }
 
+/* Build h from the image and check it, the check on a second thread for a
+ * large image: checking the CRC and every chunk is as much work as building
+ * the head. With pending, a successful build returns with the check maybe
+ * still running (checkpoint_check_finish has its verdict); else it waits. */
+static int decode(const uint8_t *p, size_t n, struct head *h, int64_t *cut_t, char *path,
+                  struct checkpoint_check **pending, struct saba_err *err)
+{
+    struct checkpoint_check *c = xcalloc(1, sizeof *c);
+    *c = (struct checkpoint_check){.p = p, .n = n, .h = h, .path = path};
+    if (n < CKPT_HDR + 12 || load_u32le(p) != CKPT_MAGIC ||
+        (load_u32le(p + 4) != CKPT_V1 && load_u32le(p + 4) != CKPT_V2)) {
+        c->rc = err_set(&c->err, SABA_ECORRUPT, 0, "checkpoint: not a checkpoint");
+        return checkpoint_check_finish(c, err);
+    }
+    c->threaded = n >= CKPT_PARALLEL_BYTES && par_threads() > 1 &&
+                  pthread_create(&c->th, NULL, check_image, c) == 0;
+    if (!c->threaded) {
+        check_image(c);
+        if (c->rc)
+            return checkpoint_check_finish(c, err);
+    }
+    struct saba_err e2 = {0};
+    int rc = walk(p, n, h, &e2);
+    if (rc) {
+        /* the checker's reason first: a bad CRC explains the rest */
+        if (checkpoint_check_finish(c, err) == 0)
+            err_set(err, rc, 0, "%s%s%s", path ? path : "", path ? ": " : "", e2.msg);
+        return rc;
+    }
+    *cut_t = (int64_t)load_u64le(p + 8);
+    if (pending) {
+        *pending = c;
+        return 0;
+    }
+    return checkpoint_check_finish(c, err);
+}
+
+int checkpoint_decode(const uint8_t *p, size_t n, struct head *h, int64_t *cut_t,
+                      struct saba_err *err)
+{
+    return decode(p, n, h, cut_t, NULL, NULL, err);
+}
+
 int checkpoint_load(const char *waldir, struct head *h, int64_t *seg, int64_t *cut_t,
-                    struct saba_err *err)
+                    struct checkpoint_check **pending, struct saba_err *err)
 {
     *seg = -1;
+    if (pending)
+        *pending = NULL;
     *cut_t = INT64_MIN;
     DIR *d = opendir(waldir);
     if (!d)
@@ -354,13 +392,10 @@ int checkpoint_load(const char *waldir, struct head *h, int64_t *seg, int64_t *c
     if (fd >= 0)
         fops->close(fd);
     if (m != MAP_FAILED) {
-        /* the head owns the mapping from here, and keeps the chunks in it */
+        /* the head owns the mapping from here, and keeps the chunks in it;
+         * checkpoint_check_finish lets it go once they are gone */
         head_adopt_image(h, m, (size_t)st.st_size);
-        struct saba_err e2 = {0};
-        rc = checkpoint_decode(m, (size_t)st.st_size, h, cut_t, &e2);
-        if (rc)
-            err_set(err, rc, 0, "%s: %s", p.data, e2.msg);
-        head_adopt_image(h, NULL, 0);
+        rc = decode(m, (size_t)st.st_size, h, cut_t, buf_steal(&p), pending, err);
     }
     buf_free(&p);
     if (!rc)

@@ -108,9 +108,7 @@ struct head {
     const uint8_t *image;     /* adopted checkpoint mapping (head_adopt_image), or NULL */
     size_t image_len;
     uint64_t image_refs; /* chunks in the image, +1 until head_adopt_image(NULL) */
-    /* stats */
-    uint64_t nsamples, ooo, overwritten, chunk_bytes;
-    int64_t mint, maxt; /* sample time range, valid if nsamples > 0 */
+    struct head_tally k; /* samples, their time range, chunk memory */
 };
 
 static void idvec_push(struct idvec *v, uint32_t x)
@@ -149,15 +147,16 @@ static struct chunk_slab *slab_of(const struct closed_chunk *c)
     return (struct chunk_slab *)((uintptr_t)c & ~(uintptr_t)(CHUNK_SLAB_BYTES - 1));
 }
 
+/* Atomic: replay threads drop chunks of their own series (head_append_shard). */
 static void slab_unref(struct chunk_slab *sl)
 {
-    if (--sl->refs == 0)
+    if (__atomic_sub_fetch(&sl->refs, 1, __ATOMIC_ACQ_REL) == 0)
         munmap(sl, CHUNK_SLAB_BYTES);
 }
 
 static void image_unref(struct head *h)
 {
-    if (--h->image_refs == 0) {
+    if (__atomic_sub_fetch(&h->image_refs, 1, __ATOMIC_ACQ_REL) == 0) {
         munmap((void *)h->image, h->image_len);
         h->image = NULL;
     }
@@ -568,7 +567,7 @@ uint32_t head_num_series(const struct head *h)
 
 /* ---- samples ---- */
 
-static void close_open_chunk(struct head *h, struct hseries *s)
+static void close_open_chunk(struct head_tally *k, struct hseries *s)
 {
     uint32_t nb = chunk_enc_len(&s->open);
     struct closed_chunk *c = xmalloc(sizeof *c + nb);
@@ -580,7 +579,7 @@ static void close_open_chunk(struct head *h, struct hseries *s)
     memcpy(c->data, s->open.buf, nb);
     s->closed = xrealloc(s->closed, (s->nclosed + 1) * sizeof *s->closed);
     s->closed[s->nclosed++] = c;
-    h->chunk_bytes += sizeof *c + nb;
+    k->chunk_bytes += sizeof *c + nb;
     chunk_enc_free(&s->open);
 }
 
@@ -600,7 +599,8 @@ static size_t decode_all(const uint8_t *data, uint32_t nbytes, uint16_t count, i
 
 /* Put (t, v) into sorted arrays of n samples (room for n+1): replaces an equal
  * timestamp, else inserts. Returns the new count. */
-static size_t merge_sample(struct head *h, int64_t *ts, double *vs, size_t n, int64_t t, double v)
+static size_t merge_sample(struct head_tally *k, int64_t *ts, double *vs, size_t n, int64_t t,
+                           double v)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -614,7 +614,7 @@ static size_t merge_sample(struct head *h, int64_t *ts, double *vs, size_t n, in
         /* an identical resend changes nothing and is not an overwrite */
         if (memcmp(&vs[lo], &v, sizeof v) != 0) {
             vs[lo] = v;
-            h->overwritten++;
+            k->overwritten++;
         }
         return n;
     }
@@ -622,8 +622,8 @@ static size_t merge_sample(struct head *h, int64_t *ts, double *vs, size_t n, in
     memmove(vs + lo + 1, vs + lo, (n - lo) * sizeof *vs);
     ts[lo] = t;
     vs[lo] = v;
-    h->nsamples++;
-    h->ooo++;
+    k->nsamples++;
+    k->ooo++;
     return n + 1;
 }
 
@@ -634,7 +634,7 @@ static void encode_all(struct chunk_enc *e, const int64_t *ts, const double *vs,
         chunk_enc_append(e, ts[i], vs[i]);
 }
 
-static struct closed_chunk *make_closed(struct head *h, const int64_t *ts, const double *vs,
+static struct closed_chunk *make_closed(struct head_tally *k, const int64_t *ts, const double *vs,
                                         size_t n)
 {
     struct chunk_enc e;
@@ -648,25 +648,25 @@ static struct closed_chunk *make_closed(struct head *h, const int64_t *ts, const
     c->nbytes = nb;
     memcpy(c->data, e.buf, nb);
     chunk_enc_free(&e);
-    h->chunk_bytes += sizeof *c + nb;
+    k->chunk_bytes += sizeof *c + nb;
     return c;
 }
 
-static void free_closed(struct head *h, struct closed_chunk *c)
+static void free_closed(struct head *h, struct head_tally *k, struct closed_chunk *c)
 {
-    h->chunk_bytes -= sizeof *c + c->nbytes;
+    k->chunk_bytes -= sizeof *c + c->nbytes;
     chunk_release(h, c);
 }
 
 /* Replace closed chunk c by chunks holding ts/vs (n samples), split so no chunk
  * grows past two targets' worth: out-of-order backfill into old time ranges
  * must not build one endless chunk (and the count field is 16 bits). */
-static void replace_closed(struct head *h, struct hseries *s, uint32_t c, const int64_t *ts,
-                           const double *vs, size_t n)
+static void replace_closed(struct head *h, struct head_tally *k, struct hseries *s, uint32_t c,
+                           const int64_t *ts, const double *vs, size_t n)
 {
     size_t pieces =
         n > 2 * CHUNK_TARGET_SAMPLES ? (n + CHUNK_TARGET_SAMPLES - 1) / CHUNK_TARGET_SAMPLES : 1;
-    free_closed(h, s->closed[c]);
+    free_closed(h, k, s->closed[c]);
     if (pieces > 1) {
         s->closed = xrealloc(s->closed, (s->nclosed + pieces - 1) * sizeof *s->closed);
         memmove(s->closed + c + pieces, s->closed + c + 1,
@@ -676,12 +676,13 @@ static void replace_closed(struct head *h, struct hseries *s, uint32_t c, const 
     size_t per = pieces > 1 ? CHUNK_TARGET_SAMPLES : n;
     for (size_t p = 0; p < pieces; p++) {
         size_t off = p * per, cnt = p + 1 == pieces ? n - off : per;
-        s->closed[c + p] = make_closed(h, ts + off, vs + off, cnt);
+        s->closed[c + p] = make_closed(k, ts + off, vs + off, cnt);
     }
 }
 
 /* Slow path: t is not after the series' newest sample. */
-static void insert_behind(struct head *h, struct hseries *s, int64_t t, double v)
+static void insert_behind(struct head *h, struct head_tally *k, struct hseries *s, int64_t t,
+                          double v)
 {
     /* Target: the first closed chunk whose range reaches t, else the open chunk
      * (or the last closed one if the open chunk is empty). */
@@ -693,7 +694,7 @@ static void insert_behind(struct head *h, struct hseries *s, int64_t t, double v
     size_t n;
     if (c == s->nclosed && s->open.count > 0) {
         n = decode_all(s->open.buf, chunk_enc_len(&s->open), s->open.count, &ts, &vs);
-        n = merge_sample(h, ts, vs, n, t, v);
+        n = merge_sample(k, ts, vs, n, t, v);
         chunk_enc_free(&s->open);
         size_t keep = n;
         if (n > 2 * CHUNK_TARGET_SAMPLES) {
@@ -701,7 +702,7 @@ static void insert_behind(struct head *h, struct hseries *s, int64_t t, double v
             size_t off = 0;
             while (n - off > CHUNK_TARGET_SAMPLES) {
                 s->closed = xrealloc(s->closed, (s->nclosed + 1) * sizeof *s->closed);
-                s->closed[s->nclosed++] = make_closed(h, ts + off, vs + off, CHUNK_TARGET_SAMPLES);
+                s->closed[s->nclosed++] = make_closed(k, ts + off, vs + off, CHUNK_TARGET_SAMPLES);
                 off += CHUNK_TARGET_SAMPLES;
             }
             memmove(ts, ts + off, (n - off) * sizeof *ts);
@@ -714,20 +715,19 @@ static void insert_behind(struct head *h, struct hseries *s, int64_t t, double v
             c--;
         const struct closed_chunk *old = s->closed[c];
         n = decode_all(old->data, old->nbytes, old->count, &ts, &vs);
-        n = merge_sample(h, ts, vs, n, t, v);
-        replace_closed(h, s, c, ts, vs, n);
+        n = merge_sample(k, ts, vs, n, t, v);
+        replace_closed(h, k, s, c, ts, vs, n);
     }
     free(ts);
     free(vs);
 }
 
-void head_append(struct head *h, uint32_t id, int64_t t, double v)
+static void append_to(struct head *h, struct head_tally *k, struct hseries *s, int64_t t, double v)
 {
-    struct hseries *s = series_at(h, id);
-    if (h->nsamples == 0 || t < h->mint)
-        h->mint = t;
-    if (h->nsamples == 0 || t > h->maxt)
-        h->maxt = t;
+    if (k->nsamples == 0 || t < k->mint)
+        k->mint = t;
+    if (k->nsamples == 0 || t > k->maxt)
+        k->maxt = t;
     bool empty = s->open.count == 0 && s->nclosed == 0;
     int64_t last = s->open.count ? s->open.t : (s->nclosed ? s->closed[s->nclosed - 1]->max_t : 0);
     if (!empty && t <= last) {
@@ -737,13 +737,44 @@ void head_append(struct head *h, uint32_t id, int64_t t, double v)
             if (vb == s->open.vbits)
                 return; /* exact duplicate: nothing to do */
         }
-        insert_behind(h, s, t, v);
+        insert_behind(h, k, s, t, v);
         return;
     }
     if (s->open.count >= CHUNK_TARGET_SAMPLES)
-        close_open_chunk(h, s);
+        close_open_chunk(k, s);
     chunk_enc_append(&s->open, t, v);
-    h->nsamples++;
+    k->nsamples++;
+}
+
+void head_append(struct head *h, uint32_t id, int64_t t, double v)
+{
+    append_to(h, &h->k, series_at(h, id), t, v);
+}
+
+uint32_t head_capacity(const struct head *h)
+{
+    uint64_t n = (uint64_t)h->nslabs << SLAB_SHIFT;
+    return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
+void head_append_shard(struct head *h, struct head_tally *k, uint32_t id, int64_t t, double v)
+{
+    /* not series_at: h->nseries may be moving (see head.h) */
+    append_to(h, k, &h->slabs[id >> SLAB_SHIFT][id & (SLAB_SERIES - 1)], t, v);
+}
+
+void head_add_tally(struct head *h, const struct head_tally *k)
+{
+    if (k->nsamples > 0) {
+        if (h->k.nsamples == 0 || k->mint < h->k.mint)
+            h->k.mint = k->mint;
+        if (h->k.nsamples == 0 || k->maxt > h->k.maxt)
+            h->k.maxt = k->maxt;
+    }
+    h->k.nsamples += k->nsamples;
+    h->k.ooo += k->ooo;
+    h->k.overwritten += k->overwritten;
+    h->k.chunk_bytes += k->chunk_bytes;
 }
 
 /* ---- selection ---- */
@@ -1006,12 +1037,12 @@ void head_label_values(struct head *h, const char *name, struct strlist *out)
 void head_stats(struct head *h, struct storage_stats *out)
 {
     out->series = h->nseries;
-    out->samples = h->nsamples;
-    out->out_of_order = h->ooo;
-    out->overwritten = h->overwritten;
-    uint64_t bytes = h->chunk_bytes + hashmap_bytes(&h->sym_map) + hashmap_bytes(&h->postings_map) +
-                     hashmap_bytes(&h->values_map) + (uint64_t)h->narena * ARENA_BLOCK +
-                     (uint64_t)h->table_cap * 4 +
+    out->samples = h->k.nsamples;
+    out->out_of_order = h->k.ooo;
+    out->overwritten = h->k.overwritten;
+    uint64_t bytes = h->k.chunk_bytes + hashmap_bytes(&h->sym_map) +
+                     hashmap_bytes(&h->postings_map) + hashmap_bytes(&h->values_map) +
+                     (uint64_t)h->narena * ARENA_BLOCK + (uint64_t)h->table_cap * 4 +
                      (uint64_t)h->nslabs_used * SLAB_SERIES * sizeof(struct hseries) +
                      (uint64_t)h->nslabs * sizeof(void *) +
                      (uint64_t)h->nlabel_blocks * LABEL_BLOCK * 4;
@@ -1029,10 +1060,10 @@ void head_stats(struct head *h, struct storage_stats *out)
 
 bool head_time_range(const struct head *h, int64_t *mint, int64_t *maxt)
 {
-    if (h->nsamples == 0)
+    if (h->k.nsamples == 0)
         return false;
-    *mint = h->mint;
-    *maxt = h->maxt;
+    *mint = h->k.mint;
+    *maxt = h->k.maxt;
     return true;
 }
 
@@ -1172,7 +1203,7 @@ uint64_t head_truncate(struct head *h, int64_t t)
         uint32_t drop = 0;
         while (drop < s->nclosed && s->closed[drop]->max_t < t) {
             dropped += s->closed[drop]->count;
-            free_closed(h, s->closed[drop]);
+            free_closed(h, &h->k, s->closed[drop]);
             drop++;
         }
         if (drop) {
@@ -1185,7 +1216,7 @@ uint64_t head_truncate(struct head *h, int64_t t)
             double *vs;
             size_t n = suffix_samples(c->data, c->nbytes, c->count, t, &ts, &vs);
             dropped += c->count - n;
-            replace_closed(h, s, 0, ts, vs, n); /* n > 0: max_t >= t */
+            replace_closed(h, &h->k, s, 0, ts, vs, n); /* n > 0: max_t >= t */
             free(ts);
             free(vs);
         }
@@ -1205,11 +1236,11 @@ uint64_t head_truncate(struct head *h, int64_t t)
             continue;
         }
         int64_t ft = series_first_t(s);
-        if (first || ft < h->mint)
-            h->mint = ft;
+        if (first || ft < h->k.mint)
+            h->k.mint = ft;
         first = false;
     }
-    h->nsamples -= dropped;
+    h->k.nsamples -= dropped;
     return dropped;
 }
 
@@ -1261,12 +1292,12 @@ void head_load_chunks(struct head *h, uint32_t id, const struct block_chunk *c, 
             memcpy(cc->data, c[i].data, c[i].nbytes);
         }
         s->closed[s->nclosed++] = cc;
-        h->chunk_bytes += sizeof *cc + c[i].nbytes;
-        if (h->nsamples == 0 || c[i].mint < h->mint)
-            h->mint = c[i].mint;
-        if (h->nsamples == 0 || c[i].maxt > h->maxt)
-            h->maxt = c[i].maxt;
-        h->nsamples += c[i].count;
+        h->k.chunk_bytes += sizeof *cc + c[i].nbytes;
+        if (h->k.nsamples == 0 || c[i].mint < h->k.mint)
+            h->k.mint = c[i].mint;
+        if (h->k.nsamples == 0 || c[i].maxt > h->k.maxt)
+            h->k.maxt = c[i].maxt;
+        h->k.nsamples += c[i].count;
     }
 }
 
@@ -1309,7 +1340,7 @@ uint64_t head_delete(struct head *h, struct matcher *const *m, size_t nm, int64_
             chunk_iter_init(&it, s->closed[c]->data, s->closed[c]->nbytes, s->closed[c]->count);
             while (n < total && chunk_iter_next(&it, &ts[n], &vs[n]) == 1)
                 n++;
-            free_closed(h, s->closed[c]);
+            free_closed(h, &h->k, s->closed[c]);
         }
         if (s->open.count) {
             struct chunk_iter it;
@@ -1332,7 +1363,7 @@ uint64_t head_delete(struct head *h, struct matcher *const *m, size_t nm, int64_
         size_t off = 0;
         while (k - off > CHUNK_TARGET_SAMPLES) {
             s->closed = xrealloc(s->closed, (s->nclosed + 1) * sizeof *s->closed);
-            s->closed[s->nclosed++] = make_closed(h, ts + off, vs + off, CHUNK_TARGET_SAMPLES);
+            s->closed[s->nclosed++] = make_closed(&h->k, ts + off, vs + off, CHUNK_TARGET_SAMPLES);
             off += CHUNK_TARGET_SAMPLES;
         }
         encode_all(&s->open, ts + off, vs + off, k - off);
@@ -1341,6 +1372,6 @@ uint64_t head_delete(struct head *h, struct matcher *const *m, size_t nm, int64_
         free(ts);
         free(vs);
     }
-    h->nsamples -= dropped;
+    h->k.nsamples -= dropped;
     return dropped;
 }

@@ -36,6 +36,14 @@ struct head_label {
     uint32_t value_len;
 };
 
+/* The head's counters. Replay threads appending with head_append_shard count
+ * into their own, added to the head's by head_add_tally. */
+struct head_tally {
+    uint64_t nsamples, ooo, overwritten;
+    int64_t chunk_bytes;
+    int64_t mint, maxt; /* sample time range, valid if nsamples > 0 */
+};
+
 struct head *head_new(void);
 void head_free(struct head *h);
 
@@ -66,6 +74,22 @@ int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t min
 void head_label_names(struct head *h, struct strlist *out);
 void head_label_values(struct head *h, const char *name, struct strlist *out);
 void head_stats(struct head *h, struct storage_stats *out);
+
+/* ---- WAL replay on several threads ----
+ *
+ * The one exception to "not thread-safe": while threads call
+ * head_append_shard, each for its own set of existing series (no series in
+ * two sets), one other thread may create series with ids below
+ * head_capacity (head_series_create) and append to series in its own set
+ * (head_append). Nothing else may run meanwhile. Handing a series' samples
+ * to another thread must synchronise (a mutex), so that thread sees the
+ * series. */
+
+/* Series ids below this get their slots without moving the head's tables. */
+uint32_t head_capacity(const struct head *h);
+/* head_append, counting into k (the caller's, then head_add_tally). */
+void head_append_shard(struct head *h, struct head_tally *k, uint32_t id, int64_t t, double v);
+void head_add_tally(struct head *h, const struct head_tally *k);
 
 /* ---- cutting blocks and checkpoints ---- */
 

@@ -4,6 +4,9 @@
 #include "storage/tsdb/record.h"
 #include "base/alloc.h"
 
+#include <pthread.h>
+#include <stdbool.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,12 +123,163 @@ static int apply_delete(struct head *h, const uint8_t *p, const uint8_t *end, st
     return rc;
 }
 
-int record_apply(struct head *h, const uint8_t *p, size_t n, uint64_t *samples,
-                 struct saba_err *err)
+/* ---- replay on two threads ----
+ *
+ * Appending a sample to its series is most of a replay. A worker thread
+ * takes the samples of two series groups in three (groups of 64 ids, so two
+ * threads seldom write one cache line); this thread decodes every record,
+ * defines series and appends the rest. Samples reach the worker in batches
+ * through a short queue, so they stay in WAL order per series. */
+
+#define BATCH_SAMPLES 8192
+#define QUEUE_DEPTH   8
+
+struct rsample {
+    uint32_t id;
+    int64_t t;
+    double v;
+};
+
+struct rbatch {
+    size_t n;
+    struct rsample s[BATCH_SAMPLES];
+};
+
+struct record_replay {
+    struct head *h;
+    bool threaded;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* queue changed (either way), or stop */
+    struct rbatch *q[QUEUE_DEPTH];
+    size_t qfirst, qlen;
+    bool busy, stop;         /* worker applying a batch; told to stop */
+    struct head_tally tally; /* the worker's */
+    struct rbatch *fill;     /* being filled for the worker */
+};
+
+static bool to_worker(uint32_t id)
 {
+    return (id >> 6) % 3 != 0;
+}
+
+static void *worker_main(void *arg)
+{
+    struct record_replay *r = arg;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        while (!r->qlen && !r->stop)
+            pthread_cond_wait(&r->cv, &r->mu);
+        if (!r->qlen)
+            break;
+        struct rbatch *b = r->q[r->qfirst];
+        r->qfirst = (r->qfirst + 1) % QUEUE_DEPTH;
+        r->qlen--;
+        r->busy = true;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+        for (size_t i = 0; i < b->n; i++)
+            head_append_shard(r->h, &r->tally, b->s[i].id, b->s[i].t, b->s[i].v);
+        free(b);
+        pthread_mutex_lock(&r->mu);
+        r->busy = false;
+        pthread_cond_broadcast(&r->cv);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+/* Queue the batch being filled (if any) for the worker. */
+static void hand_over(struct record_replay *r)
+{
+    if (!r->fill || !r->fill->n)
+        return;
+    pthread_mutex_lock(&r->mu);
+    while (r->qlen == QUEUE_DEPTH)
+        pthread_cond_wait(&r->cv, &r->mu);
+    r->q[(r->qfirst + r->qlen) % QUEUE_DEPTH] = r->fill;
+    r->qlen++;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    r->fill = NULL;
+}
+
+/* Hand over what is pending and wait until the worker has applied it all. */
+static void drain(struct record_replay *r)
+{
+    if (!r->threaded)
+        return;
+    hand_over(r);
+    pthread_mutex_lock(&r->mu);
+    while (r->qlen || r->busy)
+        pthread_cond_wait(&r->cv, &r->mu);
+    pthread_mutex_unlock(&r->mu);
+}
+
+struct record_replay *record_replay_new(struct head *h, bool threaded)
+{
+    struct record_replay *r = xcalloc(1, sizeof *r);
+    r->h = h;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    r->threaded = threaded && pthread_create(&r->th, NULL, worker_main, r) == 0;
+    return r;
+}
+
+void record_replay_free(struct record_replay *r)
+{
+    if (!r)
+        return;
+    if (r->threaded) {
+        hand_over(r);
+        pthread_mutex_lock(&r->mu);
+        r->stop = true;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+        pthread_join(r->th, NULL);
+        head_add_tally(r->h, &r->tally);
+    }
+    free(r->fill);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    free(r);
+}
+
+static void append(struct record_replay *r, uint32_t id, int64_t t, double v)
+{
+    if (!r->threaded || !to_worker(id)) {
+        head_append(r->h, id, t, v);
+        return;
+    }
+    if (!r->fill) {
+        r->fill = xmalloc(sizeof *r->fill);
+        r->fill->n = 0;
+    }
+    r->fill->s[r->fill->n++] = (struct rsample){id, t, v};
+    if (r->fill->n == BATCH_SAMPLES)
+        hand_over(r);
+}
+
+/* A series defined by a record: its id must not make the head move its
+ * tables while the worker reads them (head.h). */
+static int define(struct record_replay *r, uint32_t id, const struct head_label *ls, size_t n)
+{
+    if (r->threaded && id >= head_capacity(r->h)) {
+        drain(r);
+        head_reserve(r->h, id + 1 > head_num_series(r->h) * 2 ? id + 1 : head_num_series(r->h) * 2);
+    }
+    return head_series_create(r->h, id, ls, n);
+}
+
+int record_replay_apply(struct record_replay *r, const uint8_t *p, size_t n, uint64_t *samples,
+                        struct saba_err *err)
+{
+    struct head *h = r->h;
     const uint8_t *end = p + n;
-    if (n >= 1 && *p == RECORD_DELETE)
+    if (n >= 1 && *p == RECORD_DELETE) {
+        drain(r);
         return apply_delete(h, p + 1, end, err);
+    }
     if (n < 1 || *p++ != RECORD_BATCH)
         return err_set(err, SABA_ECORRUPT, 0, "unknown WAL record type");
     uint64_t nseries, nsamples;
@@ -143,7 +297,7 @@ int record_apply(struct head *h, const uint8_t *p, size_t n, uint64_t *samples,
             if (get_str(&p, end, &ls[i].name, &ls[i].name_len) ||
                 get_str(&p, end, &ls[i].value, &ls[i].value_len))
                 return err_set(err, SABA_ECORRUPT, 0, "truncated label");
-        if (head_series_create(h, (uint32_t)id, ls, nl) != 0)
+        if (define(r, (uint32_t)id, ls, nl) != 0)
             return err_set(err, SABA_ECORRUPT, 0, "series id %llu defined twice",
                            (unsigned long long)id);
     }
@@ -171,10 +325,17 @@ int record_apply(struct head *h, const uint8_t *p, size_t n, uint64_t *samples,
         if (id < 0 || id >= UINT32_MAX || !head_has_series(h, (uint32_t)id))
             return err_set(err, SABA_ECORRUPT, 0, "sample refers to unknown series %lld",
                            (long long)id);
-        head_append(h, (uint32_t)id, t, v);
+        append(r, (uint32_t)id, t, v);
         (*samples)++;
     }
     if (p != end)
         return err_set(err, SABA_ECORRUPT, 0, "trailing bytes in record");
     return 0;
+}
+
+int record_apply(struct head *h, const uint8_t *p, size_t n, uint64_t *samples,
+                 struct saba_err *err)
+{
+    struct record_replay r = {.h = h};
+    return record_replay_apply(&r, p, n, samples, err);
 }

@@ -9,6 +9,7 @@
 #ifndef SABA_STORAGE_TSDB_RECORD_H
 #define SABA_STORAGE_TSDB_RECORD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,17 @@ void record_encode_batch(struct buf *out, const struct batch *b, const uint32_t 
  * series matching all of m (FORMAT.md "WAL record payload (type 2)"). */
 void record_encode_delete(struct buf *out, struct matcher *const *m, size_t nm, int64_t mint,
                           int64_t maxt);
+
+/* Replaying many records: samples are appended on two threads when
+ * threaded (see record.c), in WAL order per series. Samples of a record are
+ * in the head once record_replay_free returns (earlier for this thread's
+ * share), which also adds the worker's counts to the head's. The head must
+ * not be used otherwise in between. */
+struct record_replay;
+struct record_replay *record_replay_new(struct head *h, bool threaded);
+int record_replay_apply(struct record_replay *r, const uint8_t *p, size_t n, uint64_t *samples,
+                        struct saba_err *err);
+void record_replay_free(struct record_replay *r);
 
 /* Replay one payload (a batch or a deletion) into the head. Returns 0, or SABA_ECORRUPT if the
  * payload does not decode (whatever decoded before the fault stays applied). *samples counts

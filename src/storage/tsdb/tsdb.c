@@ -20,6 +20,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/log.h"
+#include "base/par.h"
 #include "base/timeutil.h"
 #include "storage/tsdb/block.h"
 #include "storage/tsdb/checkpoint.h"
@@ -102,7 +103,7 @@ static int lock_dir(const char *dir, int *fd_out, struct saba_err *err)
 }
 
 struct replay_ctx {
-    struct head *head;
+    struct record_replay *replay;
     uint64_t samples, bad;
 };
 
@@ -110,7 +111,7 @@ static int replay_record(void *arg, const uint8_t *p, size_t n)
 {
     struct replay_ctx *c = arg;
     struct saba_err err = {0};
-    if (record_apply(c->head, p, n, &c->samples, &err) != 0) {
+    if (record_replay_apply(c->replay, p, n, &c->samples, &err) != 0) {
         c->bad++;
         log_error("tsdb", "msg=\"WAL record does not decode\" reason=\"%s\"", err.msg);
         return -1;
@@ -1574,7 +1575,8 @@ int tsdb_open(const struct tsdb_options *opt, struct storage **out, struct saba_
     }
     int64_t ckseg;
     int64_t t1 = mono_ns();
-    rc = checkpoint_load(db->waldir, db->head, &ckseg, &db->cut_t, err);
+    struct checkpoint_check *check;
+    rc = checkpoint_load(db->waldir, db->head, &ckseg, &db->cut_t, &check, err);
     if (rc)
         goto fail;
     if (ckseg >= 0)
@@ -1584,9 +1586,18 @@ int tsdb_open(const struct tsdb_options *opt, struct storage **out, struct saba_
     struct wal_options wo = {.fsync_interval_ms = opt->fsync_interval_ms,
                              .segment_bytes = opt->wal_segment_bytes,
                              .replay_from = ckseg + 1};
-    struct replay_ctx rctx = {.head = db->head};
+    /* The WAL is replayed while the checkpoint's check may still run, its
+     * samples appended on two threads where there are two CPUs. */
+    struct replay_ctx rctx = {.replay = record_replay_new(db->head, par_threads() > 1)};
     struct wal_replay_stats rs;
     rc = wal_open(db->waldir, &wo, replay_record, &rctx, &rs, &db->wal, err);
+    record_replay_free(rctx.replay);
+    struct saba_err cerr = {0};
+    if (checkpoint_check_finish(check, &cerr) != 0) {
+        if (rc == 0)
+            wal_close(db->wal);
+        rc = err_set(err, cerr.code ? cerr.code : SABA_ECORRUPT, 0, "%s", cerr.msg);
+    }
     if (rc)
         goto fail;
     log_info("tsdb",
