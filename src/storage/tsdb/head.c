@@ -763,6 +763,18 @@ void head_append_shard(struct head *h, struct head_tally *k, uint32_t id, int64_
     append_to(h, k, &h->slabs[id >> SLAB_SHIFT][id & (SLAB_SERIES - 1)], t, v);
 }
 
+void head_prefetch_series(const struct head *h, uint32_t id)
+{
+    __builtin_prefetch(&h->slabs[id >> SLAB_SHIFT][id & (SLAB_SERIES - 1)], 1);
+}
+
+void head_prefetch(const struct head *h, uint32_t id)
+{
+    const struct hseries *s = &h->slabs[id >> SLAB_SHIFT][id & (SLAB_SERIES - 1)];
+    if (s->open.buf)
+        __builtin_prefetch(s->open.buf + (s->open.nbits >> 3), 1);
+}
+
 void head_add_tally(struct head *h, const struct head_tally *k)
 {
     if (k->nsamples > 0) {

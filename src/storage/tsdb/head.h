@@ -90,6 +90,13 @@ uint32_t head_capacity(const struct head *h);
 /* head_append, counting into k (the caller's, then head_add_tally). */
 void head_append_shard(struct head *h, struct head_tally *k, uint32_t id, int64_t t, double v);
 void head_add_tally(struct head *h, const struct head_tally *k);
+/* Start loading series id, and the end of its open chunk, into the cache. A
+ * replay calls them some samples ahead (the series first, as the second
+ * reads it): with a million series, the reads and writes of each sample's
+ * series and chunk were cache misses, most of a replay's time. The series
+ * must exist (created before, on this thread or handed over). */
+void head_prefetch_series(const struct head *h, uint32_t id);
+void head_prefetch(const struct head *h, uint32_t id);
 
 /* ---- cutting blocks and checkpoints ---- */
 

@@ -133,6 +133,7 @@ static int apply_delete(struct head *h, const uint8_t *p, const uint8_t *end, st
 
 #define BATCH_SAMPLES 8192
 #define QUEUE_DEPTH   8
+#define PREFETCH      8 /* samples ahead: head_prefetch, and twice that head_prefetch_series */
 
 struct rsample {
     uint32_t id;
@@ -142,6 +143,7 @@ struct rsample {
 
 struct rbatch {
     size_t n;
+    struct rbatch *next; /* on the spare list */
     struct rsample s[BATCH_SAMPLES];
 };
 
@@ -156,7 +158,17 @@ struct record_replay {
     bool busy, stop;         /* worker applying a batch; told to stop */
     struct head_tally tally; /* the worker's */
     struct rbatch *fill;     /* being filled for the worker */
+    struct rbatch *mine;     /* this thread's share of the record being decoded */
+    struct rbatch *spare;    /* applied by the worker, to be filled again */
 };
+
+static void prefetch(const struct head *h, const struct rbatch *b, size_t i)
+{
+    if (i + 2 * PREFETCH < b->n)
+        head_prefetch_series(h, b->s[i + 2 * PREFETCH].id);
+    if (i + PREFETCH < b->n)
+        head_prefetch(h, b->s[i + PREFETCH].id);
+}
 
 static bool to_worker(uint32_t id)
 {
@@ -178,10 +190,13 @@ static void *worker_main(void *arg)
         r->busy = true;
         pthread_cond_broadcast(&r->cv);
         pthread_mutex_unlock(&r->mu);
-        for (size_t i = 0; i < b->n; i++)
+        for (size_t i = 0; i < b->n; i++) {
+            prefetch(r->h, b, i);
             head_append_shard(r->h, &r->tally, b->s[i].id, b->s[i].t, b->s[i].v);
-        free(b);
+        }
         pthread_mutex_lock(&r->mu);
+        b->next = r->spare; /* batches are reused: fresh memory costs page faults */
+        r->spare = b;
         r->busy = false;
         pthread_cond_broadcast(&r->cv);
     }
@@ -240,19 +255,49 @@ void record_replay_free(struct record_replay *r)
         head_add_tally(r->h, &r->tally);
     }
     free(r->fill);
+    free(r->mine);
+    while (r->spare) {
+        struct rbatch *b = r->spare;
+        r->spare = b->next;
+        free(b);
+    }
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
     free(r);
 }
 
+/* Append this thread's share of the record decoded so far. */
+static void apply_mine(struct record_replay *r)
+{
+    struct rbatch *b = r->mine;
+    for (size_t i = 0; b && i < b->n; i++) {
+        prefetch(r->h, b, i);
+        head_append(r->h, b->s[i].id, b->s[i].t, b->s[i].v);
+    }
+    if (b)
+        b->n = 0;
+}
+
 static void append(struct record_replay *r, uint32_t id, int64_t t, double v)
 {
     if (!r->threaded || !to_worker(id)) {
-        head_append(r->h, id, t, v);
+        if (!r->mine) {
+            r->mine = xmalloc(sizeof *r->mine);
+            r->mine->n = 0;
+        }
+        r->mine->s[r->mine->n++] = (struct rsample){id, t, v};
+        if (r->mine->n == BATCH_SAMPLES)
+            apply_mine(r);
         return;
     }
     if (!r->fill) {
-        r->fill = xmalloc(sizeof *r->fill);
+        pthread_mutex_lock(&r->mu);
+        r->fill = r->spare;
+        if (r->fill)
+            r->spare = r->fill->next;
+        pthread_mutex_unlock(&r->mu);
+        if (!r->fill)
+            r->fill = xmalloc(sizeof *r->fill);
         r->fill->n = 0;
     }
     r->fill->s[r->fill->n++] = (struct rsample){id, t, v};
@@ -271,7 +316,7 @@ static int define(struct record_replay *r, uint32_t id, const struct head_label 
     return head_series_create(r->h, id, ls, n);
 }
 
-int record_replay_apply(struct record_replay *r, const uint8_t *p, size_t n, uint64_t *samples,
+static int apply_record(struct record_replay *r, const uint8_t *p, size_t n, uint64_t *samples,
                         struct saba_err *err)
 {
     struct head *h = r->h;
@@ -333,9 +378,19 @@ int record_replay_apply(struct record_replay *r, const uint8_t *p, size_t n, uin
     return 0;
 }
 
+int record_replay_apply(struct record_replay *r, const uint8_t *p, size_t n, uint64_t *samples,
+                        struct saba_err *err)
+{
+    int rc = apply_record(r, p, n, samples, err);
+    apply_mine(r); /* what decoded before a fault is applied too */
+    return rc;
+}
+
 int record_apply(struct head *h, const uint8_t *p, size_t n, uint64_t *samples,
                  struct saba_err *err)
 {
     struct record_replay r = {.h = h};
-    return record_replay_apply(&r, p, n, samples, err);
+    int rc = record_replay_apply(&r, p, n, samples, err);
+    free(r.mine);
+    return rc;
 }
