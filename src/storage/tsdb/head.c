@@ -142,6 +142,8 @@ static int64_t open_min_t(const struct hseries *s)
     return chunk_first_t(s->open.buf);
 }
 
+static void table_free(uint64_t *t, uint32_t cap);
+
 static struct chunk_slab *slab_of(const struct closed_chunk *c)
 {
     return (struct chunk_slab *)((uintptr_t)c & ~(uintptr_t)(CHUNK_SLAB_BYTES - 1));
@@ -238,7 +240,7 @@ void head_free(struct head *h)
     for (uint32_t i = 0; i < h->nlabel_blocks; i++)
         free(h->label_blocks[i]);
     free(h->label_blocks);
-    free(h->table);
+    table_free(h->table, h->table_cap);
     for (uint32_t i = 0; i < h->npostings; i++)
         free(h->postings[i].v);
     free(h->postings);
@@ -399,6 +401,37 @@ static void table_put(uint64_t *table, uint32_t cap, uint64_t slot)
     table[i] = slot;
 }
 
+/* The table of a large head is mapped with huge pages when the kernel gives
+ * them: every lookup is a random access, and on a virtual machine a TLB miss
+ * costs as much as the cache miss. */
+#define TABLE_MAP_BYTES ((size_t)4 << 20)
+
+static uint64_t *table_alloc(uint32_t cap)
+{
+    size_t bytes = (size_t)cap * sizeof(uint64_t);
+    void *t = NULL;
+    if (bytes >= TABLE_MAP_BYTES) {
+        t = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (t == MAP_FAILED)
+            t = NULL;
+        else
+            madvise(t, bytes, MADV_HUGEPAGE);
+    }
+    if (!t)
+        t = xmalloc(bytes);
+    memset(t, 0xff, bytes);
+    return t;
+}
+
+static void table_free(uint64_t *t, uint32_t cap)
+{
+    size_t bytes = (size_t)cap * sizeof(uint64_t);
+    if (t && bytes >= TABLE_MAP_BYTES)
+        munmap(t, bytes);
+    else
+        free(t);
+}
+
 /* Make room for n series in all (load factor at most 0.7). */
 static void table_reserve(struct head *h, uint32_t n)
 {
@@ -407,12 +440,11 @@ static void table_reserve(struct head *h, uint32_t n)
     uint32_t cap = h->table_cap ? h->table_cap : 1024;
     while ((uint64_t)n * 10 > (uint64_t)cap * 7)
         cap *= 2;
-    uint64_t *t = xmalloc(cap * sizeof *t);
-    memset(t, 0xff, cap * sizeof *t);
+    uint64_t *t = table_alloc(cap);
     for (uint32_t i = 0; i < h->table_cap; i++)
         if (h->table[i] != SLOT_EMPTY)
             table_put(t, cap, h->table[i]);
-    free(h->table);
+    table_free(h->table, h->table_cap);
     h->table = t;
     h->table_cap = cap;
 }
