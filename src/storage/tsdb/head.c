@@ -38,12 +38,12 @@
 /* A closed chunk. On a little-endian machine its layout is that of a chunk
  * record of a version 2 checkpoint (FORMAT.md), so chunks restored from a
  * mapped checkpoint are used where they lie. */
-enum { CHUNK_HEAP, CHUNK_SLAB, CHUNK_MAPPED = HEAD_CHUNK_RECORD_MAPPED };
+enum { CHUNK_HEAP, CHUNK_MAPPED = HEAD_CHUNK_RECORD_MAPPED };
 struct closed_chunk {
     int64_t min_t, max_t;
     uint32_t nbytes;
     uint16_t count;
-    uint8_t where; /* CHUNK_*: malloc'ed, carved from a slab, in the adopted image */
+    uint8_t where; /* CHUNK_*: malloc'ed, or in the adopted image */
     uint8_t pad;
     uint8_t data[];
 };
@@ -52,19 +52,6 @@ _Static_assert(offsetof(struct closed_chunk, nbytes) == 16 &&
                    offsetof(struct closed_chunk, where) == 22 &&
                    offsetof(struct closed_chunk, data) == HEAD_CHUNK_RECORD_HEADER,
                "closed_chunk must match a checkpoint chunk record");
-
-/* Chunks restored from a checkpoint are carved out of 2 MiB slabs aligned to
- * their size, so a chunk finds its slab by masking its address. A restart
- * restores a million chunks or more: one malloc each (and the page faults of
- * touching that memory a page at a time) were a third of the load. A slab
- * asks for transparent huge pages and counts its live chunks; it is unmapped
- * when the last one is freed. Restored chunks all cover the time since the
- * last cut, so they die together at the next cuts and a slab pins little. */
-#define CHUNK_SLAB_BYTES ((size_t)2 << 20)
-struct chunk_slab {
-    uint32_t refs; /* chunks carved and not yet freed, +1 while it is the head's current slab */
-    uint32_t used; /* bytes carved, header included */
-};
 
 struct hseries {
     uint64_t hash; /* of the label set, as batch_series_end computes it */
@@ -104,8 +91,7 @@ struct head {
     struct hashmap values_map; /* name symbol -> index into values */
     struct idvec *values;      /* value symbols of a name, in creation order */
     uint32_t nvalues, cap_values;
-    struct chunk_slab *cslab; /* the slab head_load_chunks carves from, or NULL */
-    const uint8_t *image;     /* adopted checkpoint mapping (head_adopt_image), or NULL */
+    const uint8_t *image; /* adopted checkpoint mapping (head_adopt_image), or NULL */
     size_t image_len;
     uint64_t image_refs; /* chunks in the image, +1 until head_adopt_image(NULL) */
     struct head_tally k; /* samples, their time range, chunk memory */
@@ -144,18 +130,7 @@ static int64_t open_min_t(const struct hseries *s)
 
 static void table_free(uint64_t *t, uint32_t cap);
 
-static struct chunk_slab *slab_of(const struct closed_chunk *c)
-{
-    return (struct chunk_slab *)((uintptr_t)c & ~(uintptr_t)(CHUNK_SLAB_BYTES - 1));
-}
-
 /* Atomic: replay threads drop chunks of their own series (head_append_shard). */
-static void slab_unref(struct chunk_slab *sl)
-{
-    if (__atomic_sub_fetch(&sl->refs, 1, __ATOMIC_ACQ_REL) == 0)
-        munmap(sl, CHUNK_SLAB_BYTES);
-}
-
 static void image_unref(struct head *h)
 {
     if (__atomic_sub_fetch(&h->image_refs, 1, __ATOMIC_ACQ_REL) == 0) {
@@ -166,54 +141,10 @@ static void image_unref(struct head *h)
 
 static void chunk_release(struct head *h, struct closed_chunk *c)
 {
-    if (c->where == CHUNK_SLAB)
-        slab_unref(slab_of(c));
-    else if (c->where == CHUNK_MAPPED)
+    if (c->where == CHUNK_MAPPED)
         image_unref(h);
     else
         free(c);
-}
-
-/* A new slab aligned to its size: map twice the size and trim the ends. */
-static struct chunk_slab *slab_new(void)
-{
-    uint8_t *m = mmap(NULL, 2 * CHUNK_SLAB_BYTES, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED)
-        return NULL;
-    uintptr_t a = ((uintptr_t)m + CHUNK_SLAB_BYTES - 1) & ~(uintptr_t)(CHUNK_SLAB_BYTES - 1);
-    size_t head_gap = a - (uintptr_t)m;
-    if (head_gap)
-        munmap(m, head_gap);
-    munmap((uint8_t *)a + CHUNK_SLAB_BYTES, CHUNK_SLAB_BYTES - head_gap);
-    madvise((void *)a, CHUNK_SLAB_BYTES, MADV_HUGEPAGE); /* a hint; 4 KiB pages work too */
-    struct chunk_slab *sl = (struct chunk_slab *)a;
-    sl->refs = 1;
-    sl->used = (uint32_t)((sizeof *sl + 15) & ~(size_t)15);
-    return sl;
-}
-
-/* Room for a closed chunk of n data bytes: from the current slab, or malloc
- * when slabs cannot be had. */
-static struct closed_chunk *chunk_carve(struct head *h, uint32_t n)
-{
-    size_t need = (sizeof(struct closed_chunk) + n + 7) & ~(size_t)7;
-    struct chunk_slab *sl = h->cslab;
-    if (need <= CHUNK_SLAB_BYTES / 4 && (!sl || sl->used + need > CHUNK_SLAB_BYTES)) {
-        if (sl)
-            slab_unref(sl);
-        sl = h->cslab = slab_new();
-    }
-    if (!sl || sl->used + need > CHUNK_SLAB_BYTES) {
-        struct closed_chunk *c = xmalloc(sizeof *c + n);
-        c->where = CHUNK_HEAP;
-        return c;
-    }
-    struct closed_chunk *c = (struct closed_chunk *)((uint8_t *)sl + sl->used);
-    sl->used += (uint32_t)need;
-    sl->refs++;
-    c->where = CHUNK_SLAB;
-    return c;
 }
 
 struct head *head_new(void)
@@ -250,8 +181,6 @@ void head_free(struct head *h)
     for (size_t i = 0; i < h->narena; i++)
         free(h->arena_blocks[i]);
     free(h->arena_blocks);
-    if (h->cslab)
-        slab_unref(h->cslab);
     if (h->image)
         munmap((void *)h->image, h->image_len);
     free(h->sym_str);
@@ -1327,7 +1256,8 @@ void head_load_chunks(struct head *h, uint32_t id, const struct block_chunk *c, 
             cc = (struct closed_chunk *)(c[i].data - HEAD_CHUNK_RECORD_HEADER);
             h->image_refs++;
         } else {
-            cc = chunk_carve(h, c[i].nbytes);
+            cc = xmalloc(sizeof *cc + c[i].nbytes);
+            cc->where = CHUNK_HEAP;
             cc->min_t = c[i].mint;
             cc->max_t = c[i].maxt;
             cc->count = c[i].count;

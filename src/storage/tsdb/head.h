@@ -148,8 +148,7 @@ void head_adopt_image(struct head *h, const void *image, size_t len);
 /* Add n chunks, in time order, to series id as closed chunks. They must lie
  * after every chunk the series has. A chunk whose data is in an adopted
  * image, 8-byte aligned behind a record header of kind
- * HEAD_CHUNK_RECORD_MAPPED, is used in place; any other is copied (into
- * memory carved from large slabs: see head.c). */
+ * HEAD_CHUNK_RECORD_MAPPED, is used in place; any other is copied. */
 void head_load_chunks(struct head *h, uint32_t id, const struct block_chunk *c, size_t n);
 
 #endif
