@@ -252,8 +252,15 @@ def test_agent_restart_while_server_down_keeps_spool(make_saba, tmp_path):
     try:
         wait_for(lambda: not [f for f in os.listdir(spool) if f.endswith(".batch")],
                  timeout=60, what="spool drained after restart")
-        v = s2.raw('node_load1{host="spool-host"}', time.time(), "5m")
-        assert len(list(v.values())[0]) >= len(spooled) + 1
+
+        def stored():
+            v = s2.raw('node_load1{host="spool-host"}', time.time(), "5m")
+            return len(list(v.values())[0]) if v else 0
+
+        # the spooled samples and at least one of the new run's (which may
+        # land a moment after the spool drained, on a loaded machine)
+        wait_for(lambda: stored() >= len(spooled) + 1, timeout=30,
+                 what="spooled and new samples stored")
     finally:
         b.stop()
 
