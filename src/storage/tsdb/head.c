@@ -1015,7 +1015,7 @@ void head_stats(struct head *h, struct storage_stats *out)
     out->overwritten = h->k.overwritten;
     uint64_t bytes = h->k.chunk_bytes + hashmap_bytes(&h->sym_map) +
                      hashmap_bytes(&h->postings_map) + hashmap_bytes(&h->values_map) +
-                     (uint64_t)h->narena * ARENA_BLOCK + (uint64_t)h->table_cap * 4 +
+                     (uint64_t)h->narena * ARENA_BLOCK + (uint64_t)h->table_cap * sizeof *h->table +
                      (uint64_t)h->nslabs_used * SLAB_SERIES * sizeof(struct hseries) +
                      (uint64_t)h->nslabs * sizeof(void *) +
                      (uint64_t)h->nlabel_blocks * LABEL_BLOCK * 4;
