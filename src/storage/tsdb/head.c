@@ -669,12 +669,33 @@ static bool series_accepts(const uint32_t *sl, uint16_t n, const struct resolved
     return r->matches_empty;
 }
 
+/* Where s overlaps [mint, maxt]: its closed chunks [lo, hi) and whether the
+ * open chunk does. By invariant 2 the overlapping closed chunks are a run,
+ * found from the newest backwards (queries mostly read recent data), so a
+ * window at the end touches one or two chunk headers, not all of them. */
+struct span {
+    uint32_t lo, hi;
+    bool open;
+};
+
+static struct span series_span(const struct hseries *s, int64_t mint, int64_t maxt)
+{
+    struct span sp;
+    uint32_t c = s->nclosed;
+    while (c > 0 && s->closed[c - 1]->min_t > maxt)
+        c--;
+    sp.hi = c;
+    while (c > 0 && s->closed[c - 1]->max_t >= mint)
+        c--;
+    sp.lo = c;
+    sp.open = s->open.count && s->open.t >= mint && open_min_t(s) <= maxt;
+    return sp;
+}
+
 static bool series_overlaps(const struct hseries *s, int64_t mint, int64_t maxt)
 {
-    for (uint32_t c = 0; c < s->nclosed; c++)
-        if (s->closed[c]->max_t >= mint && s->closed[c]->min_t <= maxt)
-            return true;
-    return s->open.count && s->open.t >= mint && open_min_t(s) <= maxt;
+    struct span sp = series_span(s, mint, maxt);
+    return sp.lo < sp.hi || sp.open;
 }
 
 /* labels_cmp's order of two series, from their symbols: equal ids are equal
@@ -691,23 +712,15 @@ static int hseries_cmp(const struct head *h, const struct hseries *x, const stru
     return (x->nlabels > y->nlabels) - (x->nlabels < y->nlabels);
 }
 
-static int cmp_hseries(const void *a, const void *b, void *arg)
-{
-    return hseries_cmp(arg, *(const struct hseries *const *)a, *(const struct hseries *const *)b);
-}
-
-struct samplevec {
-    int64_t *t;
-    double *v;
-    size_t n, cap;
+/* A series head_select picked and where it overlaps the window. */
+struct pick {
+    const struct hseries *s;
+    struct span sp;
 };
 
-/* Append the samples of a chunk that fall in [mint, maxt]; sv has room for
- * all of the chunk's samples (see head_select). */
-static void collect_chunk(struct samplevec *sv, const uint8_t *data, uint32_t nbytes,
-                          uint16_t count, int64_t mint, int64_t maxt)
+static int cmp_pick(const void *a, const void *b, void *arg)
 {
-    sv->n += chunk_decode(data, nbytes, count, mint, maxt, sv->t + sv->n, sv->v + sv->n);
+    return hseries_cmp(arg, ((const struct pick *)a)->s, ((const struct pick *)b)->s);
 }
 
 /* Decoding the series head_select picked: one slice per CPU. */
@@ -715,51 +728,79 @@ struct select_job {
     struct head *h;
     int64_t mint, maxt;
     bool samples;
-    const struct hseries **s;
+    const struct pick *p;
     struct series_data *out; /* one per picked series; labels.v NULL if it has no sample */
     size_t n;
 };
+
+/* s's labels as an owned set (what labels_copy makes, without its strlen
+ * and sort: the symbols' lengths are known and a series' labels are kept
+ * sorted by name). */
+static struct labels series_label_set(const struct head *h, const struct hseries *s)
+{
+    const uint32_t *sl = series_labels(h, s);
+    size_t n = s->nlabels, bytes = n * sizeof(struct label);
+    for (size_t i = 0; i < 2 * n; i++)
+        bytes += h->sym_len[sl[i]] + 1;
+    struct labels ls = {xmalloc(bytes ? bytes : 1), n};
+    char *p = (char *)(ls.v + n);
+    for (size_t i = 0; i < n; i++) {
+        size_t ln = h->sym_len[sl[2 * i]] + 1, lv = h->sym_len[sl[2 * i + 1]] + 1;
+        memcpy(p, h->sym_str[sl[2 * i]], ln);
+        ls.v[i].name = p;
+        p += ln;
+        memcpy(p, h->sym_str[sl[2 * i + 1]], lv);
+        ls.v[i].value = p;
+        p += lv;
+    }
+    return ls;
+}
 
 static void select_decode(void *ctx, size_t from, size_t to)
 {
     struct select_job *j = ctx;
     struct head *h = j->h;
     int64_t mint = j->mint, maxt = j->maxt;
+    /* decoded into scratch arrays reused by the slice's series, then copied
+     * into arrays of the exact size: a window reads a fraction of its chunks */
+    int64_t *st = NULL;
+    double *sv = NULL;
+    size_t scap = 0;
     for (size_t k = from; k < to; k++) {
-        const struct hseries *s = j->s[k];
-        struct samplevec sv = {0};
+        const struct hseries *s = j->p[k].s;
+        struct span sp = j->p[k].sp;
+        size_t n = 0;
+        int64_t *t = NULL;
+        double *v = NULL;
         if (j->samples) {
-            /* size the arrays once: at most every sample of the overlapping chunks */
-            size_t room = 0;
-            for (uint32_t c = 0; c < s->nclosed; c++)
-                if (s->closed[c]->max_t >= mint && s->closed[c]->min_t <= maxt)
-                    room += s->closed[c]->count;
-            if (s->open.count && s->open.t >= mint && open_min_t(s) <= maxt)
-                room += s->open.count;
-            if (!room)
-                continue;
-            sv.t = xmalloc(room * sizeof *sv.t);
-            sv.v = xmalloc(room * sizeof *sv.v);
-            sv.cap = room;
-            for (uint32_t c = 0; c < s->nclosed; c++) {
+            size_t room = sp.open ? s->open.count : 0;
+            for (uint32_t c = sp.lo; c < sp.hi; c++)
+                room += s->closed[c]->count;
+            if (room > scap) {
+                scap = room;
+                free(st);
+                free(sv);
+                st = xmalloc(scap * sizeof *st);
+                sv = xmalloc(scap * sizeof *sv);
+            }
+            for (uint32_t c = sp.lo; c < sp.hi; c++) {
                 const struct closed_chunk *cc = s->closed[c];
-                if (cc->max_t >= mint && cc->min_t <= maxt)
-                    collect_chunk(&sv, cc->data, cc->nbytes, cc->count, mint, maxt);
+                n += chunk_decode(cc->data, cc->nbytes, cc->count, mint, maxt, st + n, sv + n);
             }
-            if (s->open.count && s->open.t >= mint && open_min_t(s) <= maxt)
-                collect_chunk(&sv, s->open.buf, chunk_enc_len(&s->open), s->open.count, mint, maxt);
-            if (!sv.n) {
-                free(sv.t);
-                free(sv.v);
+            if (sp.open)
+                n += chunk_decode(s->open.buf, chunk_enc_len(&s->open), s->open.count, mint, maxt,
+                                  st + n, sv + n);
+            if (!n)
                 continue;
-            }
+            t = xmalloc(n * sizeof *t);
+            v = xmalloc(n * sizeof *v);
+            memcpy(t, st, n * sizeof *t);
+            memcpy(v, sv, n * sizeof *v);
         }
-        struct label ls[256];
-        for (uint16_t i = 0; i < s->nlabels && i < 256; i++)
-            ls[i] = (struct label){h->sym_str[series_labels(h, s)[2 * i]],
-                                   h->sym_str[series_labels(h, s)[2 * i + 1]]};
-        j->out[k] = (struct series_data){labels_copy(ls, s->nlabels), sv.n, sv.t, sv.v};
+        j->out[k] = (struct series_data){series_label_set(h, s), n, t, v};
     }
+    free(st);
+    free(sv);
 }
 
 int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t mint, int64_t maxt,
@@ -789,20 +830,24 @@ int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t min
     }
     /* pick the series, then decode them on every CPU (par_for): decoding
      * chunks is most of a large query's storage time */
-    struct select_job job = {
-        h, mint, maxt, samples, xmalloc((cand.n ? cand.n : 1) * sizeof *job.s), NULL, 0};
+    struct pick *picks = xmalloc((cand.n ? cand.n : 1) * sizeof *picks);
+    size_t npick = 0;
     for (uint32_t k = 0; k < cand.n; k++) {
         const struct hseries *s = series_at(h, cand.v[k]);
-        bool ok = s && series_overlaps(s, mint, maxt);
+        if (!s)
+            continue;
+        struct span sp = series_span(s, mint, maxt);
+        bool ok = sp.lo < sp.hi || sp.open;
         for (size_t i = 0; ok && i < nm; i++)
             if (rs[i].matches_empty)
                 ok = series_accepts(series_labels(h, s), s->nlabels, &rs[i]);
         if (ok)
-            job.s[job.n++] = s;
+            picks[npick++] = (struct pick){s, sp};
     }
     /* in label order, so that the result is */
-    if (job.n > 1)
-        qsort_r(job.s, job.n, sizeof *job.s, cmp_hseries, h);
+    if (npick > 1)
+        qsort_r(picks, npick, sizeof *picks, cmp_pick, h);
+    struct select_job job = {h, mint, maxt, samples, picks, NULL, npick};
     job.out = xcalloc(job.n ? job.n : 1, sizeof *job.out);
     par_for(job.n, 256, select_decode, &job);
     out->v = NULL;
@@ -816,7 +861,7 @@ int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t min
     }
     if (!out->v)
         free(job.out);
-    free(job.s);
+    free(picks);
     for (size_t i = 0; i < nm; i++) {
         free(rs[i].allowed);
         free(rs[i].values.v);
