@@ -205,6 +205,20 @@ struct labels lb_done(const struct lbuild *b)
     return labels_copy(b->v, b->n);
 }
 
+struct labels lb_view(const struct lbuild *b)
+{
+    return (struct labels){(struct label *)b->v, b->n};
+}
+
+void labels_drop_name(struct labels *ls)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < ls->n; i++)
+        if (strcmp(ls->v[i].name, LABEL_NAME))
+            ls->v[k++] = ls->v[i];
+    ls->n = k;
+}
+
 struct labels labels_without_name(const struct labels *ls)
 {
     struct lbuild b;
@@ -220,21 +234,44 @@ void outmap_init(struct outmap *m, const struct grid *g)
     m->g = g;
 }
 
-size_t outmap_get(struct outmap *m, struct labels ls)
+/* The series with labels ls, or SIZE_MAX; *h gets ls's hash. */
+static size_t outmap_find(const struct outmap *m, const struct labels *ls, uint64_t *h)
 {
-    uint64_t h = labels_hash(&ls), found;
+    uint64_t found;
     size_t pos;
-    for (bool ok = hashmap_find(m->idx, h, &found, &pos); ok;
-         ok = hashmap_next(m->idx, h, &found, &pos))
-        if (labels_cmp(&m->set.v[found].labels, &ls) == 0) {
-            labels_free(&ls);
+    *h = labels_hash(ls);
+    for (bool ok = hashmap_find(m->idx, *h, &found, &pos); ok;
+         ok = hashmap_next(m->idx, *h, &found, &pos))
+        if (labels_cmp(&m->set.v[found].labels, ls) == 0)
             return (size_t)found;
-        }
+    return SIZE_MAX;
+}
+
+static size_t outmap_add_series(struct outmap *m, struct labels ls, uint64_t h)
+{
     struct series_data s = step_series_new(m->g);
     s.labels = ls;
     hashmap_add(m->idx, h, m->set.n);
     set_push(&m->set, &m->cap, s);
     return m->set.n - 1;
+}
+
+size_t outmap_get(struct outmap *m, struct labels ls)
+{
+    uint64_t h;
+    size_t i = outmap_find(m, &ls, &h);
+    if (i != SIZE_MAX) {
+        labels_free(&ls);
+        return i;
+    }
+    return outmap_add_series(m, ls, h);
+}
+
+size_t outmap_find_or_add(struct outmap *m, const struct labels *ls)
+{
+    uint64_t h;
+    size_t i = outmap_find(m, ls, &h);
+    return i != SIZE_MAX ? i : outmap_add_series(m, labels_copy(ls->v, ls->n), h);
 }
 
 bool outmap_add(struct outmap *m, size_t i, size_t k, double v)

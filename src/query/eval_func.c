@@ -558,7 +558,9 @@ static void range_job_run(void *ctx, size_t from, size_t to)
             r.labels = s->labels;
             s->labels = (struct labels){0};
         } else {
-            r.labels = labels_without_name(&s->labels);
+            r.labels = s->labels; /* moved: raw is freed after the call */
+            s->labels = (struct labels){0};
+            labels_drop_name(&r.labels);
         }
         j->res[i] = r;
     }
@@ -851,11 +853,8 @@ static int eval_map_func(struct ev *ev, const struct node *n, const struct func_
             }
         }
         s->n = k;
-        if (!keep_name) {
-            struct labels nl = labels_without_name(&s->labels);
-            labels_free(&s->labels);
-            s->labels = nl;
-        }
+        if (!keep_name)
+            labels_drop_name(&s->labels);
     }
     free(a1);
     free(a2);
@@ -1097,7 +1096,8 @@ static int eval_histogram_quantile(struct ev *ev, const struct node *n, const st
         lb_init(&b, &in.v[i].labels);
         lb_del(&b, LABEL_NAME);
         lb_del(&b, "le");
-        group[i] = outmap_get(&om, lb_done(&b));
+        struct labels key = lb_view(&b);
+        group[i] = outmap_find_or_add(&om, &key);
     }
     size_t ng = om.set.n;
     struct bucket **bk = xcalloc(ng ? ng : 1, sizeof *bk);

@@ -151,7 +151,14 @@ void lb_del(struct lbuild *b, const char *name);
 void lb_set(struct lbuild *b, const char *name, const char *value);
 void lb_keep(struct lbuild *b, char *const *names, size_t n);
 struct labels lb_done(const struct lbuild *b);
+/* b's labels as a set that borrows b's array and strings (valid while b
+ * and the labels it was built from are): for looking a set up without
+ * copying it. b must be sorted by name, as lb_init and lb_del keep it. */
+struct labels lb_view(const struct lbuild *b);
 struct labels labels_without_name(const struct labels *ls);
+/* Remove the metric name from ls in place (no allocation: the strings stay
+ * in ls's block). */
+void labels_drop_name(struct labels *ls);
 
 /* Map from result label sets to the series of a result being built, for
  * operators whose output series are not their input series. */
@@ -164,6 +171,9 @@ struct outmap {
 void outmap_init(struct outmap *m, const struct grid *g);
 /* Index of the series with labels ls (taking ownership of ls). */
 size_t outmap_get(struct outmap *m, struct labels ls);
+/* The same for labels the map only borrows (a sorted set, e.g. lb_view's):
+ * they are copied when they name a new series. */
+size_t outmap_find_or_add(struct outmap *m, const struct labels *ls);
 /* Add a point at step k to series i; false if that series already has one. */
 bool outmap_add(struct outmap *m, size_t i, size_t k, double v);
 /* Move the result into out (sorted by labels) and free the map. */
