@@ -517,9 +517,21 @@ static void range_job_run(void *ctx, size_t from, size_t to)
 {
     struct range_job *j = ctx;
     const struct grid *g = j->g;
+    /* one step (an instant query): the value is computed before it is
+     * stored, so it goes into the raw arrays, which are no longer needed */
+    bool in_place = g->nsteps == 1;
+    int64_t one_t = 0;
+    double one_v = 0;
     for (size_t i = from; i < to && !budget_exceeded(g); i++) {
         struct series_data *s = &j->raw->v[i];
-        struct series_data r = step_series_new(g);
+        struct series_data r = {0};
+        if (in_place) {
+            budget_charge(g->budget, 1);
+            r.t = &one_t;
+            r.v = &one_v;
+        } else {
+            r = step_series_new(g);
+        }
         size_t lo = 0, hi = 0;
         size_t reset = 1; /* rate, increase: the first i > lo with v[i] < v[i - 1], or n */
         struct lsq q = {0};
@@ -554,14 +566,21 @@ static void range_job_run(void *ctx, size_t from, size_t to)
                 r.v[r.n++] = v;
             }
         }
-        if (j->id == F_LAST_OVER_TIME) {
-            r.labels = s->labels;
-            s->labels = (struct labels){0};
-        } else {
-            r.labels = s->labels; /* moved: raw is freed after the call */
-            s->labels = (struct labels){0};
-            labels_drop_name(&r.labels);
+        if (in_place) {
+            /* raw's arrays hold at least one sample (else no value) */
+            if (r.n) {
+                s->t[0] = one_t;
+                s->v[0] = one_v;
+            }
+            r.t = s->t;
+            r.v = s->v;
+            s->t = NULL;
+            s->v = NULL;
         }
+        r.labels = s->labels; /* moved: raw is freed after the call */
+        s->labels = (struct labels){0};
+        if (j->id != F_LAST_OVER_TIME)
+            labels_drop_name(&r.labels);
         j->res[i] = r;
     }
 }
