@@ -682,6 +682,16 @@ static struct span series_span(const struct hseries *s, int64_t mint, int64_t ma
 {
     struct span sp;
     uint32_t c = s->nclosed;
+    if (s->open.count && s->open.t >= mint) {
+        int64_t first = open_min_t(s);
+        if (first <= mint) {
+            /* the window starts in the open chunk: every closed chunk ends
+             * before it, so their headers need not be read at all */
+            sp.lo = sp.hi = c;
+            sp.open = first <= maxt;
+            return sp;
+        }
+    }
     while (c > 0 && s->closed[c - 1]->min_t > maxt)
         c--;
     sp.hi = c;
