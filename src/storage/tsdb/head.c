@@ -722,15 +722,70 @@ static int hseries_cmp(const struct head *h, const struct hseries *x, const stru
     return (x->nlabels > y->nlabels) - (x->nlabels < y->nlabels);
 }
 
-/* A series head_select picked and where it overlaps the window. */
+/* A series head_select picked, where it overlaps the window, and its
+ * label symbols (kept here so that sorting does not chase s). */
 struct pick {
     const struct hseries *s;
     struct span sp;
+    const uint32_t *labels;
+    uint16_t nlabels;
 };
 
 static int cmp_pick(const void *a, const void *b, void *arg)
 {
     return hseries_cmp(arg, ((const struct pick *)a)->s, ((const struct pick *)b)->s);
+}
+
+static int cmp_sym(const void *a, const void *b, void *arg)
+{
+    const struct head *h = arg;
+    return strcmp(h->sym_str[*(const uint32_t *)a], h->sym_str[*(const uint32_t *)b]);
+}
+
+/* hseries_cmp's order, from ranks (rank[sym]: the symbol's place in string
+ * order among the symbols being compared; distinct symbols are distinct
+ * strings, so ranks never tie). */
+static int cmp_pick_rank(const void *a, const void *b, void *arg)
+{
+    const uint32_t *rank = arg;
+    const struct pick *x = a, *y = b;
+    uint16_t n = x->nlabels < y->nlabels ? x->nlabels : y->nlabels;
+    for (uint16_t i = 0; i < 2 * n; i++) {
+        uint32_t sx = x->labels[i], sy = y->labels[i];
+        if (sx != sy)
+            return rank[sx] < rank[sy] ? -1 : 1;
+    }
+    return (x->nlabels > y->nlabels) - (x->nlabels < y->nlabels);
+}
+
+/* Picks at or above which sorting ranks the symbols first: a large selection
+ * compares the same few hundred names and values over and over. */
+#define RANK_SORT_MIN 256
+
+/* Sort picks by labels. A large selection first ranks the distinct symbols
+ * its series use (one strcmp sort of a few hundred strings), then sorts the
+ * series comparing integers instead of strings. */
+static void sort_picks(const struct head *h, struct pick *p, size_t n)
+{
+    if (n < RANK_SORT_MIN) {
+        if (n > 1)
+            qsort_r(p, n, sizeof *p, cmp_pick, (void *)h);
+        return;
+    }
+    uint32_t *rank = xcalloc(h->nsyms, sizeof *rank); /* 0: not used by any pick */
+    struct idvec used = {0};
+    for (size_t k = 0; k < n; k++)
+        for (uint32_t i = 0; i < 2u * p[k].nlabels; i++)
+            if (!rank[p[k].labels[i]]) {
+                rank[p[k].labels[i]] = 1;
+                idvec_push(&used, p[k].labels[i]);
+            }
+    qsort_r(used.v, used.n, sizeof *used.v, cmp_sym, (void *)h);
+    for (uint32_t r = 0; r < used.n; r++)
+        rank[used.v[r]] = r + 1;
+    qsort_r(p, n, sizeof *p, cmp_pick_rank, rank);
+    free(used.v);
+    free(rank);
 }
 
 /* Decoding the series head_select picked: one slice per CPU. */
@@ -852,11 +907,10 @@ int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t min
             if (rs[i].matches_empty)
                 ok = series_accepts(series_labels(h, s), s->nlabels, &rs[i]);
         if (ok)
-            picks[npick++] = (struct pick){s, sp};
+            picks[npick++] = (struct pick){s, sp, series_labels(h, s), s->nlabels};
     }
     /* in label order, so that the result is */
-    if (npick > 1)
-        qsort_r(picks, npick, sizeof *picks, cmp_pick, h);
+    sort_picks(h, picks, npick);
     struct select_job job = {h, mint, maxt, samples, picks, NULL, npick};
     job.out = xcalloc(job.n ? job.n : 1, sizeof *job.out);
     par_for(job.n, 256, select_decode, &job);
