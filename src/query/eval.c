@@ -366,23 +366,28 @@ int64_t node_ref(const struct ev *ev, const struct node *n, int64_t t)
     return sat_sub(t, n->offset_ms);
 }
 
+size_t drop_stale_samples(int64_t *t, double *v, size_t n)
+{
+    /* most series have none: look for the first one before moving anything */
+    size_t k = 0;
+    while (k < n && !value_is_stale(v[k]))
+        k++;
+    for (size_t j = k + 1; j < n; j++) {
+        if (value_is_stale(v[j]))
+            continue;
+        t[k] = t[j];
+        v[k++] = v[j];
+    }
+    return k;
+}
+
 /* Remove staleness markers from series [lo, hi) of a set (par_for). */
 static void drop_stale_markers(void *ctx, size_t lo, size_t hi)
 {
     struct series_set *set = ctx;
     for (size_t i = lo; i < hi; i++) {
         struct series_data *s = &set->v[i];
-        /* most series have none: look for the first one before moving anything */
-        size_t k = 0;
-        while (k < s->n && !value_is_stale(s->v[k]))
-            k++;
-        for (size_t j = k + 1; j < s->n; j++) {
-            if (value_is_stale(s->v[j]))
-                continue;
-            s->t[k] = s->t[j];
-            s->v[k++] = s->v[j];
-        }
-        s->n = k;
+        s->n = drop_stale_samples(s->t, s->v, s->n);
     }
 }
 

@@ -90,6 +90,9 @@ int eval_range_source(struct ev *ev, const struct node *m, const struct grid *g,
 /* timestamp(selector): the timestamps of the samples a selector picks. */
 int eval_timestamp_selector(struct ev *ev, const struct node *n, const struct grid *g,
                             struct series_set *out, struct saba_err *err);
+/* Remove the staleness markers from n samples in place; returns how many
+ * samples are left. */
+size_t drop_stale_samples(int64_t *t, double *v, size_t n);
 /* The reference time of step time t under n's @ and offset modifiers. */
 int64_t node_ref(const struct ev *ev, const struct node *n, int64_t t);
 

@@ -794,8 +794,10 @@ struct select_job {
     int64_t mint, maxt;
     bool samples;
     const struct pick *p;
-    struct series_data *out; /* one per picked series; labels.v NULL if it has no sample */
     size_t n;
+    struct series_data *out;    /* one per picked series; labels.v NULL if it has no sample */
+    storage_series_visit visit; /* instead of out (head_select_each) */
+    void *arg;
 };
 
 /* s's labels as an owned set (what labels_copy makes, without its strlen
@@ -857,6 +859,11 @@ static void select_decode(void *ctx, size_t from, size_t to)
                                   st + n, sv + n);
             if (!n)
                 continue;
+            if (j->visit) {
+                struct labels ls = series_label_set(h, s);
+                j->visit(j->arg, k, &ls, n, st, sv);
+                continue;
+            }
             t = xmalloc(n * sizeof *t);
             v = xmalloc(n * sizeof *v);
             memcpy(t, st, n * sizeof *t);
@@ -868,10 +875,11 @@ static void select_decode(void *ctx, size_t from, size_t to)
     free(sv);
 }
 
-int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t mint, int64_t maxt,
-                bool samples, struct series_set *out, struct saba_err *err)
+/* The series matching all of m with samples in [mint, maxt], in label
+ * order (*n of them; free the result). */
+static struct pick *select_picks(struct head *h, struct matcher *const *m, size_t nm, int64_t mint,
+                                 int64_t maxt, size_t *n)
 {
-    (void)err;
     struct resolved *rs = xcalloc(nm ? nm : 1, sizeof *rs);
     struct idvec cand = {0};
     bool have_cand = false;
@@ -893,8 +901,6 @@ int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t min
             if (series_at(h, id))
                 idvec_push(&cand, id);
     }
-    /* pick the series, then decode them on every CPU (par_for): decoding
-     * chunks is most of a large query's storage time */
     struct pick *picks = xmalloc((cand.n ? cand.n : 1) * sizeof *picks);
     size_t npick = 0;
     for (uint32_t k = 0; k < cand.n; k++) {
@@ -911,7 +917,25 @@ int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t min
     }
     /* in label order, so that the result is */
     sort_picks(h, picks, npick);
-    struct select_job job = {h, mint, maxt, samples, picks, NULL, npick};
+    for (size_t i = 0; i < nm; i++) {
+        free(rs[i].allowed);
+        free(rs[i].values.v);
+    }
+    free(rs);
+    free(cand.v);
+    *n = npick;
+    return picks;
+}
+
+int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t mint, int64_t maxt,
+                bool samples, struct series_set *out, struct saba_err *err)
+{
+    (void)err;
+    /* pick the series, then decode them on every CPU (par_for): decoding
+     * chunks is most of a large query's storage time */
+    struct select_job job = {h, mint, maxt, samples, NULL, 0, NULL, NULL, NULL};
+    struct pick *picks = select_picks(h, m, nm, mint, maxt, &job.n);
+    job.p = picks;
     job.out = xcalloc(job.n ? job.n : 1, sizeof *job.out);
     par_for(job.n, 256, select_decode, &job);
     out->v = NULL;
@@ -926,12 +950,20 @@ int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t min
     if (!out->v)
         free(job.out);
     free(picks);
-    for (size_t i = 0; i < nm; i++) {
-        free(rs[i].allowed);
-        free(rs[i].values.v);
-    }
-    free(rs);
-    free(cand.v);
+    return 0;
+}
+
+int head_select_each(struct head *h, struct matcher *const *m, size_t nm, int64_t mint,
+                     int64_t maxt, storage_select_begin begin, storage_series_visit visit,
+                     void *arg, struct saba_err *err)
+{
+    (void)err;
+    struct select_job job = {h, mint, maxt, true, NULL, 0, NULL, visit, arg};
+    struct pick *picks = select_picks(h, m, nm, mint, maxt, &job.n);
+    job.p = picks;
+    begin(arg, job.n);
+    par_for(job.n, 256, select_decode, &job);
+    free(picks);
     return 0;
 }
 
