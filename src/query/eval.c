@@ -18,7 +18,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
 int value_is_stale(double v)
@@ -141,15 +140,37 @@ int set_finish(struct series_set *set, struct saba_err *err)
     return rc;
 }
 
+void set_drop_empty(struct series_set *set)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < set->n; i++) {
+        if (set->v[i].n)
+            set->v[keep++] = set->v[i];
+        else
+            series_data_free(&set->v[i]);
+    }
+    set->n = keep;
+}
+
+bool selector_one_name(const struct node *sel)
+{
+    for (size_t i = 0; i < sel->nmatchers; i++)
+        if (matcher_type(sel->matchers[i]) == MATCH_EQ &&
+            !strcmp(matcher_name(sel->matchers[i]), LABEL_NAME))
+            return true;
+    return false;
+}
+
 uint64_t labels_hash(const struct labels *ls)
 {
-    XXH3_state_t st;
-    XXH3_64bits_reset(&st);
+    /* each string hashed on its own, seeded with the hash so far: one-shot
+     * XXH3 over a short string costs a fraction of a streaming update */
+    uint64_t h = ls->n;
     for (size_t i = 0; i < ls->n; i++) {
-        XXH3_64bits_update(&st, ls->v[i].name, strlen(ls->v[i].name) + 1);
-        XXH3_64bits_update(&st, ls->v[i].value, strlen(ls->v[i].value) + 1);
+        h = XXH3_64bits_withSeed(ls->v[i].name, strlen(ls->v[i].name), h);
+        h = XXH3_64bits_withSeed(ls->v[i].value, strlen(ls->v[i].value), h);
     }
-    return XXH3_64bits_digest(&st);
+    return h;
 }
 
 bool name_in(const char *name, char *const *list, size_t n)
