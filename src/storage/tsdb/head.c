@@ -672,7 +672,8 @@ static bool series_accepts(const uint32_t *sl, uint16_t n, const struct resolved
 /* Where s overlaps [mint, maxt]: its closed chunks [lo, hi) and whether the
  * open chunk does. By invariant 2 the overlapping closed chunks are a run,
  * found from the newest backwards (queries mostly read recent data), so a
- * window at the end touches one or two chunk headers, not all of them. */
+ * window near the end reads one or two chunk headers, or none when it
+ * starts in the open chunk, instead of all of them. */
 struct span {
     uint32_t lo, hi;
     bool open;
@@ -828,8 +829,9 @@ static void select_decode(void *ctx, size_t from, size_t to)
     struct select_job *j = ctx;
     struct head *h = j->h;
     int64_t mint = j->mint, maxt = j->maxt;
-    /* decoded into scratch arrays reused by the slice's series, then copied
-     * into arrays of the exact size: a window reads a fraction of its chunks */
+    /* decoded into scratch arrays reused by the slice's series, then handed
+     * to visit or copied into arrays of the exact size (a window reads a
+     * fraction of its chunks) */
     int64_t *st = NULL;
     double *sv = NULL;
     size_t scap = 0;
