@@ -760,15 +760,19 @@ static int cmp_pick_rank(const void *a, const void *b, void *arg)
 }
 
 /* Picks at or above which sorting ranks the symbols first: a large selection
- * compares the same few hundred names and values over and over. */
-#define RANK_SORT_MIN 256
+ * compares the same few hundred names and values over and over. The ranks
+ * live in an array over all symbols, used only while it stays within
+ * RANK_SYMS_PER_PICK entries per pick (a small selection in a head of
+ * millions of distinct values sorts by strcmp, as a small one does). */
+#define RANK_SORT_MIN      256
+#define RANK_SYMS_PER_PICK 64
 
 /* Sort picks by labels. A large selection first ranks the distinct symbols
  * its series use (one strcmp sort of a few hundred strings), then sorts the
  * series comparing integers instead of strings. */
 static void sort_picks(const struct head *h, struct pick *p, size_t n)
 {
-    if (n < RANK_SORT_MIN) {
+    if (n < RANK_SORT_MIN || h->nsyms / RANK_SYMS_PER_PICK > n) {
         if (n > 1)
             qsort_r(p, n, sizeof *p, cmp_pick, (void *)h);
         return;
