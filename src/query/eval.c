@@ -525,13 +525,13 @@ static void subquery_grid(const struct ev *ev, const struct node *sq, const stru
     }
 }
 
-int eval_range_source(struct ev *ev, const struct node *m, const struct grid *g,
-                      struct series_set *raw, struct saba_err *err)
+static int range_source(struct ev *ev, const struct node *m, const struct grid *g, bool drop_stale,
+                        struct series_set *raw, struct saba_err *err)
 {
     while (m->type == NODE_PAREN)
         m = m->inner;
     if (m->type == NODE_MATRIX)
-        return select_span(ev, m->inner, m, g, m->range_ms, true, raw, err);
+        return select_span(ev, m->inner, m, g, m->range_ms, drop_stale, raw, err);
     if (m->type != NODE_SUBQUERY)
         return err_set(err, SABA_EEXEC, 0, "expected a range vector");
     struct grid sub;
@@ -545,6 +545,18 @@ int eval_range_source(struct ev *ev, const struct node *m, const struct grid *g,
                        "shorter range",
                        EVAL_MAX_SUBQUERY_POINTS);
     return eval_grid(ev, m->inner, &sub, raw, err);
+}
+
+int eval_range_source(struct ev *ev, const struct node *m, const struct grid *g,
+                      struct series_set *raw, struct saba_err *err)
+{
+    return range_source(ev, m, g, true, raw, err);
+}
+
+int eval_range_source_stale(struct ev *ev, const struct node *m, const struct grid *g,
+                            struct series_set *raw, struct saba_err *err)
+{
+    return range_source(ev, m, g, false, raw, err);
 }
 
 int eval_scalar_steps(struct ev *ev, const struct node *n, const struct grid *g, double *vals,

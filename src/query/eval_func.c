@@ -513,6 +513,8 @@ struct range_job {
     struct series_data *res; /* one per raw series */
     size_t nres;             /* range_each: entries of res */
     size_t (*nraw)[2];       /* range_each: samples selected, and left without staleness markers */
+    bool drop_stale;      /* range_job_run: raw still has a matrix selector's staleness markers */
+    _Atomic int64_t kept; /* range_job_run: raw samples left without them */
 };
 
 /* f over the windows of one series s, whose labels move into the result.
@@ -587,9 +589,19 @@ static struct series_data range_series(const struct range_job *j, struct series_
 static void range_job_run(void *ctx, size_t from, size_t to)
 {
     struct range_job *j = ctx;
-    /* raw is freed after the call: its labels and arrays may be taken */
-    for (size_t i = from; i < to && !budget_exceeded(j->g); i++)
-        j->res[i] = range_series(j, &j->raw->v[i], true);
+    int64_t kept = 0;
+    for (size_t i = from; i < to; i++) {
+        struct series_data *s = &j->raw->v[i];
+        /* a matrix selector's staleness markers go here, while the series
+         * is read anyway, rather than in a pass of their own */
+        if (j->drop_stale)
+            s->n = drop_stale_samples(s->t, s->v, s->n);
+        kept += (int64_t)s->n;
+        /* raw is freed after the call: its labels and arrays may be taken */
+        if (!budget_exceeded(j->g))
+            j->res[i] = range_series(j, s, true);
+    }
+    atomic_fetch_add(&j->kept, kept);
 }
 
 /* The selection handed over series by series (storage select_each): each
@@ -724,8 +736,10 @@ static int eval_range_func(struct ev *ev, const struct node *n, const struct fun
         return rc;
     }
     struct series_set raw = {0};
+    job.drop_stale = f->id != F_ABSENT_OVER_TIME && msel->type == NODE_MATRIX;
     if (!rc)
-        rc = eval_range_source(ev, msel, g, &raw, err);
+        rc = job.drop_stale ? eval_range_source_stale(ev, msel, g, &raw, err)
+                            : eval_range_source(ev, msel, g, &raw, err);
     if (rc) {
         free(a1);
         free(a2);
@@ -734,9 +748,6 @@ static int eval_range_func(struct ev *ev, const struct node *n, const struct fun
     }
     int64_t range = m->range_ms;
     size_t cap = 0;
-    int64_t raw_points = 0;
-    for (size_t i = 0; i < raw.n; i++)
-        raw_points += (int64_t)raw.v[i].n;
     if (f->id == F_ABSENT_OVER_TIME) {
         /* 1 at the steps where no series has a sample in the window */
         bool *seen = xcalloc(g->nsteps, sizeof *seen);
@@ -773,7 +784,7 @@ static int eval_range_func(struct ev *ev, const struct node *n, const struct fun
     free(a1);
     free(a2);
     series_set_free(&raw);
-    budget_charge(g->budget, -raw_points); /* the raw samples are gone */
+    budget_charge(g->budget, -atomic_load(&job.kept)); /* the raw samples are gone */
     if (msel->type == NODE_MATRIX && selector_one_name(msel->inner)) {
         /* in the selection's order, which dropping the one name kept */
         set_drop_empty(out);
