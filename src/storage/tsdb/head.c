@@ -828,6 +828,29 @@ static struct labels series_label_set(const struct head *h, const struct hseries
     return ls;
 }
 
+/* Decoding waits mostly for memory: every series' chunks are somewhere
+ * else. What series k + PREFETCH_FAR and k + PREFETCH_NEAR will read (their
+ * chunk pointers, then the chunks behind them) is asked for early so that
+ * those loads overlap the decoding of series k. */
+#define PREFETCH_NEAR 2
+#define PREFETCH_FAR  4
+
+static void prefetch_ahead(const struct pick *p, size_t k, size_t to)
+{
+    if (k + PREFETCH_FAR < to) {
+        const struct pick *f = &p[k + PREFETCH_FAR];
+        if (f->sp.lo < f->sp.hi)
+            __builtin_prefetch(&f->s->closed[f->sp.lo]);
+        if (f->sp.open)
+            __builtin_prefetch(f->s->open.buf);
+    }
+    if (k + PREFETCH_NEAR < to) {
+        const struct pick *q = &p[k + PREFETCH_NEAR];
+        for (uint32_t c = q->sp.lo; c < q->sp.hi; c++)
+            __builtin_prefetch(q->s->closed[c]);
+    }
+}
+
 static void select_decode(void *ctx, size_t from, size_t to)
 {
     struct select_job *j = ctx;
@@ -842,6 +865,8 @@ static void select_decode(void *ctx, size_t from, size_t to)
     for (size_t k = from; k < to; k++) {
         const struct hseries *s = j->p[k].s;
         struct span sp = j->p[k].sp;
+        if (j->samples)
+            prefetch_ahead(j->p, k, to);
         size_t n = 0;
         int64_t *t = NULL;
         double *v = NULL;
