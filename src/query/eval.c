@@ -18,7 +18,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
 int value_is_stale(double v)
@@ -141,15 +140,37 @@ int set_finish(struct series_set *set, struct saba_err *err)
     return rc;
 }
 
+void set_drop_empty(struct series_set *set)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < set->n; i++) {
+        if (set->v[i].n)
+            set->v[keep++] = set->v[i];
+        else
+            series_data_free(&set->v[i]);
+    }
+    set->n = keep;
+}
+
+bool selector_one_name(const struct node *sel)
+{
+    for (size_t i = 0; i < sel->nmatchers; i++)
+        if (matcher_type(sel->matchers[i]) == MATCH_EQ &&
+            !strcmp(matcher_name(sel->matchers[i]), LABEL_NAME))
+            return true;
+    return false;
+}
+
 uint64_t labels_hash(const struct labels *ls)
 {
-    XXH3_state_t st;
-    XXH3_64bits_reset(&st);
+    /* each string hashed on its own, seeded with the hash so far: one-shot
+     * XXH3 over a short string costs a fraction of a streaming update */
+    uint64_t h = ls->n;
     for (size_t i = 0; i < ls->n; i++) {
-        XXH3_64bits_update(&st, ls->v[i].name, strlen(ls->v[i].name) + 1);
-        XXH3_64bits_update(&st, ls->v[i].value, strlen(ls->v[i].value) + 1);
+        h = XXH3_64bits_withSeed(ls->v[i].name, strlen(ls->v[i].name), h);
+        h = XXH3_64bits_withSeed(ls->v[i].value, strlen(ls->v[i].value), h);
     }
-    return XXH3_64bits_digest(&st);
+    return h;
 }
 
 bool name_in(const char *name, char *const *list, size_t n)
@@ -205,6 +226,20 @@ struct labels lb_done(const struct lbuild *b)
     return labels_copy(b->v, b->n);
 }
 
+struct labels lb_view(const struct lbuild *b)
+{
+    return (struct labels){(struct label *)b->v, b->n};
+}
+
+void labels_drop_name(struct labels *ls)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < ls->n; i++)
+        if (strcmp(ls->v[i].name, LABEL_NAME))
+            ls->v[k++] = ls->v[i];
+    ls->n = k;
+}
+
 struct labels labels_without_name(const struct labels *ls)
 {
     struct lbuild b;
@@ -220,21 +255,44 @@ void outmap_init(struct outmap *m, const struct grid *g)
     m->g = g;
 }
 
-size_t outmap_get(struct outmap *m, struct labels ls)
+/* The series with labels ls, or SIZE_MAX; *h gets ls's hash. */
+static size_t outmap_find(const struct outmap *m, const struct labels *ls, uint64_t *h)
 {
-    uint64_t h = labels_hash(&ls), found;
+    uint64_t found;
     size_t pos;
-    for (bool ok = hashmap_find(m->idx, h, &found, &pos); ok;
-         ok = hashmap_next(m->idx, h, &found, &pos))
-        if (labels_cmp(&m->set.v[found].labels, &ls) == 0) {
-            labels_free(&ls);
+    *h = labels_hash(ls);
+    for (bool ok = hashmap_find(m->idx, *h, &found, &pos); ok;
+         ok = hashmap_next(m->idx, *h, &found, &pos))
+        if (labels_cmp(&m->set.v[found].labels, ls) == 0)
             return (size_t)found;
-        }
+    return SIZE_MAX;
+}
+
+static size_t outmap_add_series(struct outmap *m, struct labels ls, uint64_t h)
+{
     struct series_data s = step_series_new(m->g);
     s.labels = ls;
     hashmap_add(m->idx, h, m->set.n);
     set_push(&m->set, &m->cap, s);
     return m->set.n - 1;
+}
+
+size_t outmap_get(struct outmap *m, struct labels ls)
+{
+    uint64_t h;
+    size_t i = outmap_find(m, &ls, &h);
+    if (i != SIZE_MAX) {
+        labels_free(&ls);
+        return i;
+    }
+    return outmap_add_series(m, ls, h);
+}
+
+size_t outmap_find_or_add(struct outmap *m, const struct labels *ls)
+{
+    uint64_t h;
+    size_t i = outmap_find(m, ls, &h);
+    return i != SIZE_MAX ? i : outmap_add_series(m, labels_copy(ls->v, ls->n), h);
 }
 
 bool outmap_add(struct outmap *m, size_t i, size_t k, double v)
@@ -329,23 +387,28 @@ int64_t node_ref(const struct ev *ev, const struct node *n, int64_t t)
     return sat_sub(t, n->offset_ms);
 }
 
+size_t drop_stale_samples(int64_t *t, double *v, size_t n)
+{
+    /* most series have none: look for the first one before moving anything */
+    size_t k = 0;
+    while (k < n && !value_is_stale(v[k]))
+        k++;
+    for (size_t j = k + 1; j < n; j++) {
+        if (value_is_stale(v[j]))
+            continue;
+        t[k] = t[j];
+        v[k++] = v[j];
+    }
+    return k;
+}
+
 /* Remove staleness markers from series [lo, hi) of a set (par_for). */
 static void drop_stale_markers(void *ctx, size_t lo, size_t hi)
 {
     struct series_set *set = ctx;
     for (size_t i = lo; i < hi; i++) {
         struct series_data *s = &set->v[i];
-        /* most series have none: look for the first one before moving anything */
-        size_t k = 0;
-        while (k < s->n && !value_is_stale(s->v[k]))
-            k++;
-        for (size_t j = k + 1; j < s->n; j++) {
-            if (value_is_stale(s->v[j]))
-                continue;
-            s->t[k] = s->t[j];
-            s->v[k++] = s->v[j];
-        }
-        s->n = k;
+        s->n = drop_stale_samples(s->t, s->v, s->n);
     }
 }
 
@@ -462,13 +525,13 @@ static void subquery_grid(const struct ev *ev, const struct node *sq, const stru
     }
 }
 
-int eval_range_source(struct ev *ev, const struct node *m, const struct grid *g,
-                      struct series_set *raw, struct saba_err *err)
+static int range_source(struct ev *ev, const struct node *m, const struct grid *g, bool drop_stale,
+                        struct series_set *raw, struct saba_err *err)
 {
     while (m->type == NODE_PAREN)
         m = m->inner;
     if (m->type == NODE_MATRIX)
-        return select_span(ev, m->inner, m, g, m->range_ms, true, raw, err);
+        return select_span(ev, m->inner, m, g, m->range_ms, drop_stale, raw, err);
     if (m->type != NODE_SUBQUERY)
         return err_set(err, SABA_EEXEC, 0, "expected a range vector");
     struct grid sub;
@@ -482,6 +545,18 @@ int eval_range_source(struct ev *ev, const struct node *m, const struct grid *g,
                        "shorter range",
                        EVAL_MAX_SUBQUERY_POINTS);
     return eval_grid(ev, m->inner, &sub, raw, err);
+}
+
+int eval_range_source(struct ev *ev, const struct node *m, const struct grid *g,
+                      struct series_set *raw, struct saba_err *err)
+{
+    return range_source(ev, m, g, true, raw, err);
+}
+
+int eval_range_source_stale(struct ev *ev, const struct node *m, const struct grid *g,
+                            struct series_set *raw, struct saba_err *err)
+{
+    return range_source(ev, m, g, false, raw, err);
 }
 
 int eval_scalar_steps(struct ev *ev, const struct node *n, const struct grid *g, double *vals,

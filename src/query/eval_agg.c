@@ -38,8 +38,10 @@ static const char *const agg_names[] = {"sum",   "avg",     "min",      "max",
                                         "count", "group",   "stddev",   "stdvar",
                                         "topk",  "bottomk", "quantile", "count_values"};
 
-/* The grouping key of a series under by(...)/without(...). */
-static struct labels group_key(const struct node *n, const struct labels *ls, const char *extra)
+/* The index in m of the group of a series (labels ls) under
+ * by(...)/without(...), added if new; the key is only copied then. */
+static size_t group_of(struct outmap *m, const struct node *n, const struct labels *ls,
+                       const char *extra)
 {
     struct lbuild b;
     lb_init(&b, ls);
@@ -55,7 +57,8 @@ static struct labels group_key(const struct node *n, const struct labels *ls, co
                 b.v[k++] = b.v[i];
         b.n = k;
     }
-    return lb_done(&b);
+    struct labels key = lb_view(&b); /* sorted: a subset of the sorted ls */
+    return outmap_find_or_add(m, &key);
 }
 
 void agg_acc_init(struct agg_acc *a, size_t nsteps)
@@ -143,7 +146,7 @@ static int agg_fold(const struct node *n, enum agg a, const struct grid *g, stru
     size_t nacc = 0;
     for (size_t i = 0; i < in->n; i++) {
         const struct series_data *s = &in->v[i];
-        size_t gi = outmap_get(&om, group_key(n, &s->labels, NULL));
+        size_t gi = group_of(&om, n, &s->labels, NULL);
         if (gi == nacc) {
             acc = xrealloc(acc, (nacc + 1) * sizeof *acc);
             agg_acc_init(&acc[nacc++], g->nsteps);
@@ -272,7 +275,7 @@ static int agg_steps(struct ev *ev, const struct node *n, enum agg a, const stru
     outmap_init(&om, g);
     if (a != AGG_COUNT_VALUES)
         for (size_t i = 0; i < in->n; i++)
-            group[i] = outmap_get(&groups, group_key(n, &in->v[i].labels, NULL));
+            group[i] = group_of(&groups, n, &in->v[i].labels, NULL);
     size_t ng = groups.set.n;
     struct cand **cands = xcalloc(ng ? ng : 1, sizeof *cands);
     size_t *nc = xcalloc(ng ? ng : 1, sizeof *nc), *capc = xcalloc(ng ? ng : 1, sizeof *capc);
@@ -297,7 +300,7 @@ static int agg_steps(struct ev *ev, const struct node *n, enum agg a, const stru
                 lb_init(&b, &s->labels);
                 lb_set(&b, value_label, num.data);
                 struct labels with = lb_done(&b);
-                size_t oi = outmap_get(&om, group_key(n, &with, value_label));
+                size_t oi = group_of(&om, n, &with, value_label);
                 labels_free(&with);
                 if (oi >= ncounts) {
                     counts = xrealloc(counts, (oi + 1) * sizeof *counts);

@@ -511,57 +511,164 @@ struct range_job {
     bool counter; /* rate or increase: counter resets are looked for once per series */
     int64_t range;
     struct series_data *res; /* one per raw series */
+    size_t nres;             /* range_each: entries of res */
+    size_t (*nraw)[2];       /* range_each: samples selected, and left without staleness markers */
+    bool drop_stale;      /* range_job_run: raw still has a matrix selector's staleness markers */
+    _Atomic int64_t kept; /* range_job_run: raw samples left without them */
 };
+
+/* f over the windows of one series s, whose labels move into the result.
+ * With reuse and one step (an instant query) the value, computed before
+ * anything is stored, goes into s's arrays, which become the result's. */
+static struct series_data range_series(const struct range_job *j, struct series_data *s, bool reuse)
+{
+    const struct grid *g = j->g;
+    bool in_place = reuse && g->nsteps == 1;
+    int64_t one_t = 0;
+    double one_v = 0;
+    struct series_data r = {0};
+    if (in_place) {
+        budget_charge(g->budget, 1);
+        r.t = &one_t;
+        r.v = &one_v;
+    } else {
+        r = step_series_new(g);
+    }
+    size_t lo = 0, hi = 0;
+    size_t reset = 1; /* rate, increase: the first i > lo with v[i] < v[i - 1], or n */
+    struct lsq q = {0};
+    for (size_t k = 0; k < g->nsteps; k++) {
+        int64_t t = grid_t(g, k), ref = node_ref(j->ev, j->m, t);
+        while (hi < s->n && s->t[hi] <= ref)
+            hi++;
+        while (lo < hi && s->t[lo] < sat_sub(ref, j->range))
+            lo++;
+        if (j->slide)
+            lsq_move(&q, s, lo, hi);
+        if (lo == hi)
+            continue;
+        if (j->counter) {
+            if (reset <= lo)
+                reset = lo + 1;
+            while (reset < s->n && !(s->v[reset] < s->v[reset - 1]))
+                reset++;
+        }
+        struct window w = {s->t + lo,
+                           s->v + lo,
+                           hi - lo,
+                           ref,
+                           j->range,
+                           j->fixed ? j->ev->qstart : t,
+                           j->a1 ? j->a1[k] : 0,
+                           j->a2 ? j->a2[k] : 0,
+                           j->counter && reset >= hi && s->v[lo] >= 0};
+        double v;
+        if (j->slide && w.n >= 2 ? lsq_fit(&q, j->id, &w, &v) : range_value(j->id, &w, &v)) {
+            r.t[r.n] = t;
+            r.v[r.n++] = v;
+        }
+    }
+    if (in_place) {
+        /* s's arrays hold at least one sample (else no value) */
+        if (r.n) {
+            s->t[0] = one_t;
+            s->v[0] = one_v;
+        }
+        r.t = s->t;
+        r.v = s->v;
+        s->t = NULL;
+        s->v = NULL;
+    }
+    r.labels = s->labels;
+    s->labels = (struct labels){0};
+    if (j->id != F_LAST_OVER_TIME)
+        labels_drop_name(&r.labels);
+    return r;
+}
 
 static void range_job_run(void *ctx, size_t from, size_t to)
 {
     struct range_job *j = ctx;
-    const struct grid *g = j->g;
-    for (size_t i = from; i < to && !budget_exceeded(g); i++) {
+    int64_t kept = 0;
+    for (size_t i = from; i < to; i++) {
         struct series_data *s = &j->raw->v[i];
-        struct series_data r = step_series_new(g);
-        size_t lo = 0, hi = 0;
-        size_t reset = 1; /* rate, increase: the first i > lo with v[i] < v[i - 1], or n */
-        struct lsq q = {0};
-        for (size_t k = 0; k < g->nsteps; k++) {
-            int64_t t = grid_t(g, k), ref = node_ref(j->ev, j->m, t);
-            while (hi < s->n && s->t[hi] <= ref)
-                hi++;
-            while (lo < hi && s->t[lo] < sat_sub(ref, j->range))
-                lo++;
-            if (j->slide)
-                lsq_move(&q, s, lo, hi);
-            if (lo == hi)
-                continue;
-            if (j->counter) {
-                if (reset <= lo)
-                    reset = lo + 1;
-                while (reset < s->n && !(s->v[reset] < s->v[reset - 1]))
-                    reset++;
-            }
-            struct window w = {s->t + lo,
-                               s->v + lo,
-                               hi - lo,
-                               ref,
-                               j->range,
-                               j->fixed ? j->ev->qstart : t,
-                               j->a1 ? j->a1[k] : 0,
-                               j->a2 ? j->a2[k] : 0,
-                               j->counter && reset >= hi && s->v[lo] >= 0};
-            double v;
-            if (j->slide && w.n >= 2 ? lsq_fit(&q, j->id, &w, &v) : range_value(j->id, &w, &v)) {
-                r.t[r.n] = t;
-                r.v[r.n++] = v;
-            }
-        }
-        if (j->id == F_LAST_OVER_TIME) {
-            r.labels = s->labels;
-            s->labels = (struct labels){0};
-        } else {
-            r.labels = labels_without_name(&s->labels);
-        }
-        j->res[i] = r;
+        /* a matrix selector's staleness markers go here, while the series
+         * is read anyway, rather than in a pass of their own */
+        if (j->drop_stale)
+            s->n = drop_stale_samples(s->t, s->v, s->n);
+        kept += (int64_t)s->n;
+        /* raw is freed after the call: its labels and arrays may be taken */
+        if (!budget_exceeded(j->g))
+            j->res[i] = range_series(j, s, true);
     }
+    atomic_fetch_add(&j->kept, kept);
+}
+
+/* The selection handed over series by series (storage select_each): each
+ * series' result is computed while its samples are in the engine's scratch
+ * arrays, so the samples of all series are never held at once. */
+static void range_each_begin(void *arg, size_t n)
+{
+    struct range_job *j = arg;
+    j->res = xcalloc(n ? n : 1, sizeof *j->res);
+    j->nraw = xcalloc(n ? n : 1, sizeof *j->nraw);
+    j->nres = n;
+}
+
+static void range_each_visit(void *arg, size_t k, struct labels *ls, size_t n, int64_t *t,
+                             double *v)
+{
+    struct range_job *j = arg;
+    /* the samples are counted per series and charged to the budget when
+     * all are seen (range_each): shared counters would bounce between the
+     * CPUs at every series */
+    j->nraw[k][0] = n;
+    n = drop_stale_samples(t, v, n);
+    j->nraw[k][1] = n;
+    if (!n || budget_exceeded(j->g)) {
+        labels_free(ls);
+        return;
+    }
+    struct series_data s = {*ls, n, t, v};
+    j->res[k] = range_series(j, &s, false);
+}
+
+static int range_each(struct ev *ev, const struct node *msel, struct range_job *j,
+                      struct series_set *out, struct saba_err *err)
+{
+    const struct grid *g = j->g;
+    const struct node *sel = msel->inner;
+    struct storage *st = ev->o->storage;
+    int64_t first = node_ref(ev, msel, g->start), last = node_ref(ev, msel, g->end);
+    int rc = st->ops->select_each(st, sel->matchers, sel->nmatchers, sat_sub(first, msel->range_ms),
+                                  last, range_each_begin, range_each_visit, j, err);
+    /* the budget sees what select_span and eval_range_func charge for a
+     * whole selection: every sample selected (charged now), one point per
+     * step and series (step_series_new), then the samples left once the
+     * staleness markers are out given back */
+    int64_t raw = 0, kept = 0;
+    for (size_t i = 0; i < j->nres; i++) {
+        raw += (int64_t)j->nraw[i][0];
+        kept += (int64_t)j->nraw[i][1];
+    }
+    budget_charge(g->budget, raw);
+    if (!rc && budget_exceeded(g))
+        rc = err_set(err, SABA_EEXEC, 0, EVAL_TOO_MANY_SAMPLES);
+    size_t cap = 0;
+    for (size_t i = 0; i < j->nres; i++) {
+        if (!rc && j->res[i].labels.v) /* else never visited */
+            set_push(out, &cap, j->res[i]);
+        else
+            series_data_free(&j->res[i]);
+    }
+    free(j->res);
+    free(j->nraw);
+    budget_charge(g->budget, -kept); /* the raw samples are gone */
+    if (!rc && selector_one_name(sel)) {
+        set_drop_empty(out); /* in the selection's order, which dropping the one name kept */
+        return 0;
+    }
+    return rc ? rc : set_finish(out, err);
 }
 
 static int eval_range_func(struct ev *ev, const struct node *n, const struct func_sig *f,
@@ -602,9 +709,37 @@ static int eval_range_func(struct ev *ev, const struct node *n, const struct fun
                              "invalid trend factor. Expected: 0 < tf < 1, got: %f", a2[k]);
         }
     }
+    /* with @ the call is evaluated once, at the query's start, as in Prometheus */
+    bool fixed = m->at != AT_NONE;
+    bool slide = (f->id == F_DERIV || f->id == F_PREDICT_LINEAR) && g->nsteps > 1 &&
+                 (fixed || g->step < m->range_ms);
+    struct range_job job = {.ev = ev,
+                            .m = m,
+                            .g = g,
+                            .id = f->id,
+                            .a1 = a1,
+                            .a2 = a2,
+                            .fixed = fixed,
+                            .slide = slide,
+                            .counter = f->id == F_RATE || f->id == F_INCREASE,
+                            .range = m->range_ms};
+    /* Over many steps the series are handed over one by one: the windows
+     * of a range query read every sample, and they are read at once. An
+     * instant query instead keeps each series' selected samples to store
+     * its one value in (range_series' reuse), which costs less than a
+     * separate one-point result per series. */
+    if (!rc && g->nsteps > 1 && msel->type == NODE_MATRIX && f->id != F_ABSENT_OVER_TIME &&
+        ev->o->storage->ops->select_each) {
+        rc = range_each(ev, msel, &job, out, err);
+        free(a1);
+        free(a2);
+        return rc;
+    }
     struct series_set raw = {0};
+    job.drop_stale = f->id != F_ABSENT_OVER_TIME && msel->type == NODE_MATRIX;
     if (!rc)
-        rc = eval_range_source(ev, msel, g, &raw, err);
+        rc = job.drop_stale ? eval_range_source_stale(ev, msel, g, &raw, err)
+                            : eval_range_source(ev, msel, g, &raw, err);
     if (rc) {
         free(a1);
         free(a2);
@@ -613,9 +748,6 @@ static int eval_range_func(struct ev *ev, const struct node *n, const struct fun
     }
     int64_t range = m->range_ms;
     size_t cap = 0;
-    int64_t raw_points = 0;
-    for (size_t i = 0; i < raw.n; i++)
-        raw_points += (int64_t)raw.v[i].n;
     if (f->id == F_ABSENT_OVER_TIME) {
         /* 1 at the steps where no series has a sample in the window */
         bool *seen = xcalloc(g->nsteps, sizeof *seen);
@@ -643,22 +775,8 @@ static int eval_range_func(struct ev *ev, const struct node *n, const struct fun
         series_set_free(&raw);
         return set_finish(out, err);
     }
-    /* with @ the call is evaluated once, at the query's start, as in Prometheus */
-    bool fixed = m->at != AT_NONE;
-    bool slide = (f->id == F_DERIV || f->id == F_PREDICT_LINEAR) && g->nsteps > 1 &&
-                 (fixed || g->step < range);
-    struct range_job job = {.ev = ev,
-                            .m = m,
-                            .g = g,
-                            .id = f->id,
-                            .raw = &raw,
-                            .a1 = a1,
-                            .a2 = a2,
-                            .fixed = fixed,
-                            .slide = slide,
-                            .counter = f->id == F_RATE || f->id == F_INCREASE,
-                            .range = range,
-                            .res = xcalloc(raw.n ? raw.n : 1, sizeof(struct series_data))};
+    job.raw = &raw;
+    job.res = xcalloc(raw.n ? raw.n : 1, sizeof(struct series_data));
     par_for(raw.n, 64, range_job_run, &job);
     for (size_t i = 0; i < raw.n; i++)
         set_push(out, &cap, job.res[i]);
@@ -666,7 +784,12 @@ static int eval_range_func(struct ev *ev, const struct node *n, const struct fun
     free(a1);
     free(a2);
     series_set_free(&raw);
-    budget_charge(g->budget, -raw_points); /* the raw samples are gone */
+    budget_charge(g->budget, -atomic_load(&job.kept)); /* the raw samples are gone */
+    if (msel->type == NODE_MATRIX && selector_one_name(msel->inner)) {
+        /* in the selection's order, which dropping the one name kept */
+        set_drop_empty(out);
+        return 0;
+    }
     return set_finish(out, err);
 }
 
@@ -851,11 +974,8 @@ static int eval_map_func(struct ev *ev, const struct node *n, const struct func_
             }
         }
         s->n = k;
-        if (!keep_name) {
-            struct labels nl = labels_without_name(&s->labels);
-            labels_free(&s->labels);
-            s->labels = nl;
-        }
+        if (!keep_name)
+            labels_drop_name(&s->labels);
     }
     free(a1);
     free(a2);
@@ -1097,7 +1217,8 @@ static int eval_histogram_quantile(struct ev *ev, const struct node *n, const st
         lb_init(&b, &in.v[i].labels);
         lb_del(&b, LABEL_NAME);
         lb_del(&b, "le");
-        group[i] = outmap_get(&om, lb_done(&b));
+        struct labels key = lb_view(&b);
+        group[i] = outmap_find_or_add(&om, &key);
     }
     size_t ng = om.set.n;
     struct bucket **bk = xcalloc(ng ? ng : 1, sizeof *bk);

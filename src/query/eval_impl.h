@@ -87,9 +87,16 @@ int eval_scalar_steps(struct ev *ev, const struct node *n, const struct grid *g,
  * [ref(first step) - range, ref(last step)], staleness markers removed. */
 int eval_range_source(struct ev *ev, const struct node *m, const struct grid *g,
                       struct series_set *raw, struct saba_err *err);
+/* The same, but a matrix selector's staleness markers are left in, for a
+ * caller that drops them (drop_stale_samples) as it reads each series. */
+int eval_range_source_stale(struct ev *ev, const struct node *m, const struct grid *g,
+                            struct series_set *raw, struct saba_err *err);
 /* timestamp(selector): the timestamps of the samples a selector picks. */
 int eval_timestamp_selector(struct ev *ev, const struct node *n, const struct grid *g,
                             struct series_set *out, struct saba_err *err);
+/* Remove the staleness markers from n samples in place; returns how many
+ * samples are left. */
+size_t drop_stale_samples(int64_t *t, double *v, size_t n);
 /* The reference time of step time t under n's @ and offset modifiers. */
 int64_t node_ref(const struct ev *ev, const struct node *n, int64_t t);
 
@@ -135,6 +142,13 @@ void set_push(struct series_set *set, size_t *cap, struct series_data d);
  * must fall on different steps, else "vector cannot contain metrics with the
  * same labelset", as Prometheus checks per step) and drop empty series. */
 int set_finish(struct series_set *set, struct saba_err *err);
+/* set_finish for a set known to be sorted by labels and without equal
+ * label sets: only drops the empty series. */
+void set_drop_empty(struct series_set *set);
+/* Does selector sel (a NODE_VECTOR) pick series of one metric name? Then
+ * dropping the name keeps the selection's order and its label sets
+ * distinct (each loses the same label). */
+bool selector_one_name(const struct node *sel);
 /* Hash of a label set, for maps keyed by labels. */
 uint64_t labels_hash(const struct labels *ls);
 bool name_in(const char *name, char *const *list, size_t n);
@@ -151,7 +165,14 @@ void lb_del(struct lbuild *b, const char *name);
 void lb_set(struct lbuild *b, const char *name, const char *value);
 void lb_keep(struct lbuild *b, char *const *names, size_t n);
 struct labels lb_done(const struct lbuild *b);
+/* b's labels as a set that borrows b's array and strings (valid while b
+ * and the labels it was built from are): for looking a set up without
+ * copying it. b must be sorted by name, as lb_init and lb_del keep it. */
+struct labels lb_view(const struct lbuild *b);
 struct labels labels_without_name(const struct labels *ls);
+/* Remove the metric name from ls in place (no allocation: the strings stay
+ * in ls's block). */
+void labels_drop_name(struct labels *ls);
 
 /* Map from result label sets to the series of a result being built, for
  * operators whose output series are not their input series. */
@@ -164,6 +185,9 @@ struct outmap {
 void outmap_init(struct outmap *m, const struct grid *g);
 /* Index of the series with labels ls (taking ownership of ls). */
 size_t outmap_get(struct outmap *m, struct labels ls);
+/* The same for labels the map only borrows (a sorted set, e.g. lb_view's):
+ * they are copied when they name a new series. */
+size_t outmap_find_or_add(struct outmap *m, const struct labels *ls);
 /* Add a point at step k to series i; false if that series already has one. */
 bool outmap_add(struct outmap *m, size_t i, size_t k, double v);
 /* Move the result into out (sorted by labels) and free the map. */

@@ -251,18 +251,6 @@ int eval_over_time_rollup(struct ev *ev, const struct node *m, enum func_id f, c
     return run_job(ev, m, f, g, R, -1, NULL, out, err);
 }
 
-/* Does the selector pick series of one metric name (so that the order of
- * the series, and so of a sum's additions, is the same with and without
- * the name)? */
-static bool one_name(const struct node *sel)
-{
-    for (size_t i = 0; i < sel->nmatchers; i++)
-        if (matcher_type(sel->matchers[i]) == MATCH_EQ &&
-            !strcmp(matcher_name(sel->matchers[i]), LABEL_NAME))
-            return true;
-    return false;
-}
-
 int eval_agg_rollup(struct ev *ev, const struct node *call, int agg, const struct grid *g,
                     struct series_set *out, bool *used, struct saba_err *err)
 {
@@ -272,7 +260,7 @@ int eval_agg_rollup(struct ev *ev, const struct node *call, int agg, const struc
         return 0;
     const struct func_sig *f = func_lookup(call->func);
     const struct node *m = unparen(call->args[0]);
-    if (!f || !rollup_function(f->id) || m->type != NODE_MATRIX || !one_name(m->inner))
+    if (!f || !rollup_function(f->id) || m->type != NODE_MATRIX || !selector_one_name(m->inner))
         return 0;
     int64_t R = pick_rollup(ev, m, g);
     if (!R)

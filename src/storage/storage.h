@@ -78,6 +78,18 @@ enum storage_agg {
 typedef int (*storage_rollup_visit)(void *arg, const struct labels *ls, size_t n, const int64_t *t,
                                     const double *const *v);
 
+/* select_each's callbacks. begin(arg, n) runs first, once, on the calling
+ * thread: the selection holds n series. Then visit(arg, k, ls, n, t, v) runs
+ * for series k (0 <= k < n, in label order; a series without samples in the
+ * window is skipped) with its labels, which the callee now owns, and its
+ * n >= 1 samples in time order, in the engine's scratch arrays: writable,
+ * valid only during the call. visit runs concurrently on several threads
+ * (for different k) with the engine's read lock held: it must not call the
+ * engine. */
+typedef void (*storage_select_begin)(void *arg, size_t n);
+typedef void (*storage_series_visit)(void *arg, size_t k, struct labels *ls, size_t n, int64_t *t,
+                                     double *v);
+
 struct storage_ops {
     /* Append a validated batch durably: when this returns 0 the batch is in the
      * WAL (fsynced if the policy is "always") and visible to queries. The batch
@@ -87,6 +99,14 @@ struct storage_ops {
      * With samples=false only labels are returned. Result sorted by labels. */
     int (*select)(struct storage *s, struct matcher *const *m, size_t nm, int64_t mint,
                   int64_t maxt, bool samples, struct series_set *out, struct saba_err *err);
+    /* Optional: what select with samples returns, handed over series by
+     * series instead of built whole, so that a caller computing one result
+     * per series (rate(x[5m]) over every host) never holds all the samples
+     * and the engine allocates nothing per series but the labels. Returns 0
+     * or an error as select does (then visit may not have run at all). */
+    int (*select_each)(struct storage *s, struct matcher *const *m, size_t nm, int64_t mint,
+                       int64_t maxt, storage_select_begin begin, storage_series_visit visit,
+                       void *arg, struct saba_err *err);
     /* All label names, or all values of one label, over all series (sorted). */
     int (*label_names)(struct storage *s, struct strlist *out);
     int (*label_values)(struct storage *s, const char *name, struct strlist *out);

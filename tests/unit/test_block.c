@@ -147,6 +147,82 @@ static void test_cut_checkpoint_and_restart(void **state)
     unit_rm_rf(dir);
 }
 
+/* select_each hands over what select returns, series by series, whether
+ * the window reads the head alone or blocks too. */
+struct each_seen {
+    struct series_set set; /* slot k: what visit got for series k */
+    size_t begun;
+};
+
+static void each_begin(void *arg, size_t n)
+{
+    struct each_seen *e = arg;
+    e->begun++;
+    e->set.v = xcalloc(n ? n : 1, sizeof *e->set.v);
+    e->set.n = n;
+}
+
+static void each_visit(void *arg, size_t k, struct labels *ls, size_t n, int64_t *t, double *v)
+{
+    struct each_seen *e = arg;
+    struct series_data *d = &e->set.v[k];
+    assert_null(d->labels.v);
+    d->labels = *ls;
+    d->n = n;
+    d->t = xmalloc(n * sizeof *t);
+    d->v = xmalloc(n * sizeof *v);
+    memcpy(d->t, t, n * sizeof *t);
+    memcpy(d->v, v, n * sizeof *v);
+    t[0] = -1; /* the arrays are the callee's to write */
+}
+
+static void check_each_like_select(struct storage *st, int64_t mint, int64_t maxt)
+{
+    struct saba_err err = {0};
+    struct series_set want = {0};
+    struct each_seen got = {{0}, 0};
+    assert_int_equal(st->ops->select(st, NULL, 0, mint, maxt, true, &want, &err), 0);
+    assert_int_equal(
+        st->ops->select_each(st, NULL, 0, mint, maxt, each_begin, each_visit, &got, &err), 0);
+    assert_int_equal(got.begun, 1);
+    size_t k = 0;
+    for (size_t i = 0; i < got.set.n; i++) {
+        const struct series_data *d = &got.set.v[i];
+        if (!d->labels.v)
+            continue; /* not visited: no sample in the window */
+        assert_true(k < want.n);
+        assert_int_equal(labels_cmp(&d->labels, &want.v[k].labels), 0);
+        assert_int_equal(d->n, want.v[k].n);
+        assert_memory_equal(d->t, want.v[k].t, d->n * sizeof *d->t);
+        assert_memory_equal(d->v, want.v[k].v, d->n * sizeof *d->v);
+        k++;
+    }
+    assert_int_equal(k, want.n);
+    series_set_free(&want);
+    series_set_free(&got.set);
+}
+
+static void test_select_each_matches_select(void **state)
+{
+    (void)state;
+    char dir[64];
+    unit_mkdtemp(dir);
+    struct storage *st = db_open(dir);
+    for (int h = 0; h < 4; h++)
+        assert_int_equal(append_hour(st, h), 0);
+    check_each_like_select(st, ALL);
+    maintain(st, false); /* hours 0-2 into a block */
+    struct tsdb_block_stats bs;
+    tsdb_block_stats(st, &bs);
+    assert_int_equal(bs.blocks, 1);
+    check_each_like_select(st, ALL);                                     /* block and head */
+    check_each_like_select(st, T0 + 2 * HOUR + 30 * MIN, T0 + 3 * HOUR); /* across the cut */
+    check_each_like_select(st, T0 + 3 * HOUR + MIN, INT64_MAX);          /* head only */
+    check_each_like_select(st, T0 + 10 * HOUR, INT64_MAX);               /* nothing */
+    storage_close(st);
+    unit_rm_rf(dir);
+}
+
 static void test_compaction_merges_windows(void **state)
 {
     (void)state;
@@ -1108,6 +1184,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cut_checkpoint_and_restart),
+        cmocka_unit_test(test_select_each_matches_select),
         cmocka_unit_test(test_compaction_merges_windows),
         cmocka_unit_test(test_out_of_order_overlap_is_merged),
         cmocka_unit_test(test_plan),

@@ -650,6 +650,39 @@ static void test_many_chunks_and_subranges(void **state)
     assert_int_equal(st.out_of_order, N - 1);
 }
 
+/* A selection large enough to be sorted by symbol ranks (head.c,
+ * sort_picks) comes out in labels_cmp order, whatever order the series were
+ * created in: label sets of different lengths, values that are prefixes of
+ * one another, names that sort before and after each other. */
+static void test_large_selection_in_label_order(void **state)
+{
+    struct fx *f = *state;
+    f->st = db_open(f->dir);
+    enum { N = 700 };
+    struct batch b;
+    batch_init(&b, NULL);
+    for (int i = 0; i < N; i++) {
+        int k = (i * 389) % N; /* a scrambled creation order */
+        char host[32], dev[32];
+        snprintf(host, sizeof host, "h%d", k % 97);
+        snprintf(dev, sizeof dev, "%s%d", k % 3 ? "eth" : "e", k / 97);
+        if (k % 5 == 0)
+            add(&b, T0 + i, k, "__name__", "net", "host", host, NULL);
+        else if (k % 7 == 0)
+            add(&b, T0 + i, k, "__name__", "net", "a", dev, "host", host, NULL);
+        else
+            add(&b, T0 + i, k, "__name__", "net", "dev", dev, "host", host, NULL);
+    }
+    append(f->st, &b);
+    batch_free(&b);
+    struct series_set s;
+    sel(f->st, ALL, true, &s, "__name__", "=", "net", NULL);
+    assert_true(s.n > 256 && s.n <= N);
+    for (size_t i = 1; i < s.n; i++)
+        assert_true(labels_cmp(&s.v[i - 1].labels, &s.v[i].labels) < 0);
+    series_set_free(&s);
+}
+
 /* Everything a test wrote, as seen through select. */
 static void snapshot(struct storage *st, struct series_set *s)
 {
@@ -1294,6 +1327,7 @@ int main(void)
         T(test_in_order_ooo_and_duplicates),
         T(test_exact_duplicate_of_older_sample_is_noop),
         T(test_many_chunks_and_subranges),
+        T(test_large_selection_in_label_order),
         T(test_reopen_replays_identically),
         T(test_reopen_small_segments_and_interval_fsync),
         T(test_second_open_is_locked),

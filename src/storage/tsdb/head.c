@@ -829,12 +829,44 @@ static bool series_accepts(const uint32_t *sl, uint16_t n, const struct resolved
     return r->matches_empty;
 }
 
+/* Where s overlaps [mint, maxt]: its closed chunks [lo, hi) and whether the
+ * open chunk does. By invariant 2 the overlapping closed chunks are a run,
+ * found from the newest backwards (queries mostly read recent data), so a
+ * window near the end reads one or two chunk headers, or none when it
+ * starts in the open chunk, instead of all of them. */
+struct span {
+    uint32_t lo, hi;
+    bool open;
+};
+
+static struct span series_span(const struct hseries *s, int64_t mint, int64_t maxt)
+{
+    struct span sp;
+    uint32_t c = s->nclosed;
+    if (s->open.count && s->open.t >= mint) {
+        int64_t first = open_min_t(s);
+        if (first <= mint) {
+            /* the window starts in the open chunk: every closed chunk ends
+             * before it, so their headers need not be read at all */
+            sp.lo = sp.hi = c;
+            sp.open = first <= maxt;
+            return sp;
+        }
+    }
+    while (c > 0 && s->closed[c - 1]->min_t > maxt)
+        c--;
+    sp.hi = c;
+    while (c > 0 && s->closed[c - 1]->max_t >= mint)
+        c--;
+    sp.lo = c;
+    sp.open = s->open.count && s->open.t >= mint && open_min_t(s) <= maxt;
+    return sp;
+}
+
 static bool series_overlaps(const struct hseries *s, int64_t mint, int64_t maxt)
 {
-    for (uint32_t c = 0; c < s->nclosed; c++)
-        if (s->closed[c]->max_t >= mint && s->closed[c]->min_t <= maxt)
-            return true;
-    return s->open.count && s->open.t >= mint && open_min_t(s) <= maxt;
+    struct span sp = series_span(s, mint, maxt);
+    return sp.lo < sp.hi || sp.open;
 }
 
 /* labels_cmp's order of two series, from their symbols: equal ids are equal
@@ -851,23 +883,74 @@ static int hseries_cmp(const struct head *h, const struct hseries *x, const stru
     return (x->nlabels > y->nlabels) - (x->nlabels < y->nlabels);
 }
 
-static int cmp_hseries(const void *a, const void *b, void *arg)
-{
-    return hseries_cmp(arg, *(const struct hseries *const *)a, *(const struct hseries *const *)b);
-}
-
-struct samplevec {
-    int64_t *t;
-    double *v;
-    size_t n, cap;
+/* A series head_select picked, where it overlaps the window, and its
+ * label symbols (kept here so that sorting does not chase s). */
+struct pick {
+    const struct hseries *s;
+    struct span sp;
+    const uint32_t *labels;
+    uint16_t nlabels;
 };
 
-/* Append the samples of a chunk that fall in [mint, maxt]; sv has room for
- * all of the chunk's samples (see head_select). */
-static void collect_chunk(struct samplevec *sv, const uint8_t *data, uint32_t nbytes,
-                          uint16_t count, int64_t mint, int64_t maxt)
+static int cmp_pick(const void *a, const void *b, void *arg)
 {
-    sv->n += chunk_decode(data, nbytes, count, mint, maxt, sv->t + sv->n, sv->v + sv->n);
+    return hseries_cmp(arg, ((const struct pick *)a)->s, ((const struct pick *)b)->s);
+}
+
+static int cmp_sym(const void *a, const void *b, void *arg)
+{
+    const struct head *h = arg;
+    return strcmp(h->sym_str[*(const uint32_t *)a], h->sym_str[*(const uint32_t *)b]);
+}
+
+/* hseries_cmp's order, from ranks (rank[sym]: the symbol's place in string
+ * order among the symbols being compared; distinct symbols are distinct
+ * strings, so ranks never tie). */
+static int cmp_pick_rank(const void *a, const void *b, void *arg)
+{
+    const uint32_t *rank = arg;
+    const struct pick *x = a, *y = b;
+    uint16_t n = x->nlabels < y->nlabels ? x->nlabels : y->nlabels;
+    for (uint16_t i = 0; i < 2 * n; i++) {
+        uint32_t sx = x->labels[i], sy = y->labels[i];
+        if (sx != sy)
+            return rank[sx] < rank[sy] ? -1 : 1;
+    }
+    return (x->nlabels > y->nlabels) - (x->nlabels < y->nlabels);
+}
+
+/* Picks at or above which sorting ranks the symbols first: a large selection
+ * compares the same few hundred names and values over and over. The ranks
+ * live in an array over all symbols, used only while it stays within
+ * RANK_SYMS_PER_PICK entries per pick (a small selection in a head of
+ * millions of distinct values sorts by strcmp, as a small one does). */
+#define RANK_SORT_MIN      256
+#define RANK_SYMS_PER_PICK 64
+
+/* Sort picks by labels. A large selection first ranks the distinct symbols
+ * its series use (one strcmp sort of a few hundred strings), then sorts the
+ * series comparing integers instead of strings. */
+static void sort_picks(const struct head *h, struct pick *p, size_t n)
+{
+    if (n < RANK_SORT_MIN || h->nsyms / RANK_SYMS_PER_PICK > n) {
+        if (n > 1)
+            qsort_r(p, n, sizeof *p, cmp_pick, (void *)h);
+        return;
+    }
+    uint32_t *rank = xcalloc(h->nsyms, sizeof *rank); /* 0: not used by any pick */
+    struct idvec used = {0};
+    for (size_t k = 0; k < n; k++)
+        for (uint32_t i = 0; i < 2u * p[k].nlabels; i++)
+            if (!rank[p[k].labels[i]]) {
+                rank[p[k].labels[i]] = 1;
+                idvec_push(&used, p[k].labels[i]);
+            }
+    qsort_r(used.v, used.n, sizeof *used.v, cmp_sym, (void *)h);
+    for (uint32_t r = 0; r < used.n; r++)
+        rank[used.v[r]] = r + 1;
+    qsort_r(p, n, sizeof *p, cmp_pick_rank, rank);
+    free(used.v);
+    free(rank);
 }
 
 /* Decoding the series head_select picked: one slice per CPU. */
@@ -875,57 +958,119 @@ struct select_job {
     struct head *h;
     int64_t mint, maxt;
     bool samples;
-    const struct hseries **s;
-    struct series_data *out; /* one per picked series; labels.v NULL if it has no sample */
+    const struct pick *p;
     size_t n;
+    struct series_data *out;    /* one per picked series; labels.v NULL if it has no sample */
+    storage_series_visit visit; /* instead of out (head_select_each) */
+    void *arg;
 };
+
+/* s's labels as an owned set (what labels_copy makes, without its strlen
+ * and sort: the symbols' lengths are known and a series' labels are kept
+ * sorted by name). */
+static struct labels series_label_set(const struct head *h, const struct hseries *s)
+{
+    const uint32_t *sl = series_labels(h, s);
+    size_t n = s->nlabels, bytes = n * sizeof(struct label);
+    for (size_t i = 0; i < 2 * n; i++)
+        bytes += h->sym_len[sl[i]] + 1;
+    struct labels ls = {xmalloc(bytes ? bytes : 1), n};
+    char *p = (char *)(ls.v + n);
+    for (size_t i = 0; i < n; i++) {
+        size_t ln = h->sym_len[sl[2 * i]] + 1, lv = h->sym_len[sl[2 * i + 1]] + 1;
+        memcpy(p, h->sym_str[sl[2 * i]], ln);
+        ls.v[i].name = p;
+        p += ln;
+        memcpy(p, h->sym_str[sl[2 * i + 1]], lv);
+        ls.v[i].value = p;
+        p += lv;
+    }
+    return ls;
+}
+
+/* Decoding waits mostly for memory: every series' chunks are somewhere
+ * else. What series k + PREFETCH_FAR and k + PREFETCH_NEAR will read (their
+ * chunk pointers, then the chunks behind them) is asked for early so that
+ * those loads overlap the decoding of series k. */
+#define PREFETCH_NEAR 2
+#define PREFETCH_FAR  4
+
+static void prefetch_ahead(const struct pick *p, size_t k, size_t to)
+{
+    if (k + PREFETCH_FAR < to) {
+        const struct pick *f = &p[k + PREFETCH_FAR];
+        if (f->sp.lo < f->sp.hi)
+            __builtin_prefetch(&f->s->closed[f->sp.lo]);
+        if (f->sp.open)
+            __builtin_prefetch(f->s->open.buf);
+    }
+    if (k + PREFETCH_NEAR < to) {
+        const struct pick *q = &p[k + PREFETCH_NEAR];
+        for (uint32_t c = q->sp.lo; c < q->sp.hi; c++)
+            __builtin_prefetch(q->s->closed[c]);
+    }
+}
 
 static void select_decode(void *ctx, size_t from, size_t to)
 {
     struct select_job *j = ctx;
     struct head *h = j->h;
     int64_t mint = j->mint, maxt = j->maxt;
+    /* decoded into scratch arrays reused by the slice's series, then handed
+     * to visit or copied into arrays of the exact size (a window reads a
+     * fraction of its chunks) */
+    int64_t *st = NULL;
+    double *sv = NULL;
+    size_t scap = 0;
     for (size_t k = from; k < to; k++) {
-        const struct hseries *s = j->s[k];
-        struct samplevec sv = {0};
+        const struct hseries *s = j->p[k].s;
+        struct span sp = j->p[k].sp;
+        if (j->samples)
+            prefetch_ahead(j->p, k, to);
+        size_t n = 0;
+        int64_t *t = NULL;
+        double *v = NULL;
         if (j->samples) {
-            /* size the arrays once: at most every sample of the overlapping chunks */
-            size_t room = 0;
-            for (uint32_t c = 0; c < s->nclosed; c++)
-                if (s->closed[c]->max_t >= mint && s->closed[c]->min_t <= maxt)
-                    room += s->closed[c]->count;
-            if (s->open.count && s->open.t >= mint && open_min_t(s) <= maxt)
-                room += s->open.count;
-            if (!room)
-                continue;
-            sv.t = xmalloc(room * sizeof *sv.t);
-            sv.v = xmalloc(room * sizeof *sv.v);
-            sv.cap = room;
-            for (uint32_t c = 0; c < s->nclosed; c++) {
+            size_t room = sp.open ? s->open.count : 0;
+            for (uint32_t c = sp.lo; c < sp.hi; c++)
+                room += s->closed[c]->count;
+            if (room > scap) {
+                scap = room;
+                free(st);
+                free(sv);
+                st = xmalloc(scap * sizeof *st);
+                sv = xmalloc(scap * sizeof *sv);
+            }
+            for (uint32_t c = sp.lo; c < sp.hi; c++) {
                 const struct closed_chunk *cc = s->closed[c];
-                if (cc->max_t >= mint && cc->min_t <= maxt)
-                    collect_chunk(&sv, cc->data, cc->nbytes, cc->count, mint, maxt);
+                n += chunk_decode(cc->data, cc->nbytes, cc->count, mint, maxt, st + n, sv + n);
             }
-            if (s->open.count && s->open.t >= mint && open_min_t(s) <= maxt)
-                collect_chunk(&sv, s->open.buf, chunk_enc_len(&s->open), s->open.count, mint, maxt);
-            if (!sv.n) {
-                free(sv.t);
-                free(sv.v);
+            if (sp.open)
+                n += chunk_decode(s->open.buf, chunk_enc_len(&s->open), s->open.count, mint, maxt,
+                                  st + n, sv + n);
+            if (!n)
+                continue;
+            if (j->visit) {
+                struct labels ls = series_label_set(h, s);
+                j->visit(j->arg, k, &ls, n, st, sv);
                 continue;
             }
+            t = xmalloc(n * sizeof *t);
+            v = xmalloc(n * sizeof *v);
+            memcpy(t, st, n * sizeof *t);
+            memcpy(v, sv, n * sizeof *v);
         }
-        struct label ls[256];
-        for (uint16_t i = 0; i < s->nlabels && i < 256; i++)
-            ls[i] = (struct label){h->sym_str[series_labels(h, s)[2 * i]],
-                                   h->sym_str[series_labels(h, s)[2 * i + 1]]};
-        j->out[k] = (struct series_data){labels_copy(ls, s->nlabels), sv.n, sv.t, sv.v};
+        j->out[k] = (struct series_data){series_label_set(h, s), n, t, v};
     }
+    free(st);
+    free(sv);
 }
 
-int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t mint, int64_t maxt,
-                bool samples, struct series_set *out, struct saba_err *err)
+/* The series matching all of m with samples in [mint, maxt], in label
+ * order (*n of them; free the result). */
+static struct pick *select_picks(struct head *h, struct matcher *const *m, size_t nm, int64_t mint,
+                                 int64_t maxt, size_t *n)
 {
-    (void)err;
     struct resolved *rs = xcalloc(nm ? nm : 1, sizeof *rs);
     struct idvec cand = {0};
     bool have_cand = false;
@@ -947,22 +1092,41 @@ int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t min
             if (series_at(h, id))
                 idvec_push(&cand, id);
     }
-    /* pick the series, then decode them on every CPU (par_for): decoding
-     * chunks is most of a large query's storage time */
-    struct select_job job = {
-        h, mint, maxt, samples, xmalloc((cand.n ? cand.n : 1) * sizeof *job.s), NULL, 0};
+    struct pick *picks = xmalloc((cand.n ? cand.n : 1) * sizeof *picks);
+    size_t npick = 0;
     for (uint32_t k = 0; k < cand.n; k++) {
         const struct hseries *s = series_at(h, cand.v[k]);
-        bool ok = s && series_overlaps(s, mint, maxt);
+        if (!s)
+            continue;
+        struct span sp = series_span(s, mint, maxt);
+        bool ok = sp.lo < sp.hi || sp.open;
         for (size_t i = 0; ok && i < nm; i++)
             if (rs[i].matches_empty)
                 ok = series_accepts(series_labels(h, s), s->nlabels, &rs[i]);
         if (ok)
-            job.s[job.n++] = s;
+            picks[npick++] = (struct pick){s, sp, series_labels(h, s), s->nlabels};
     }
     /* in label order, so that the result is */
-    if (job.n > 1)
-        qsort_r(job.s, job.n, sizeof *job.s, cmp_hseries, h);
+    sort_picks(h, picks, npick);
+    for (size_t i = 0; i < nm; i++) {
+        free(rs[i].allowed);
+        free(rs[i].values.v);
+    }
+    free(rs);
+    free(cand.v);
+    *n = npick;
+    return picks;
+}
+
+int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t mint, int64_t maxt,
+                bool samples, struct series_set *out, struct saba_err *err)
+{
+    (void)err;
+    /* pick the series, then decode them on every CPU (par_for): decoding
+     * chunks is most of a large query's storage time */
+    struct select_job job = {h, mint, maxt, samples, NULL, 0, NULL, NULL, NULL};
+    struct pick *picks = select_picks(h, m, nm, mint, maxt, &job.n);
+    job.p = picks;
     job.out = xcalloc(job.n ? job.n : 1, sizeof *job.out);
     par_for(job.n, 256, select_decode, &job);
     out->v = NULL;
@@ -976,13 +1140,21 @@ int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t min
     }
     if (!out->v)
         free(job.out);
-    free(job.s);
-    for (size_t i = 0; i < nm; i++) {
-        free(rs[i].allowed);
-        free(rs[i].values.v);
-    }
-    free(rs);
-    free(cand.v);
+    free(picks);
+    return 0;
+}
+
+int head_select_each(struct head *h, struct matcher *const *m, size_t nm, int64_t mint,
+                     int64_t maxt, storage_select_begin begin, storage_series_visit visit,
+                     void *arg, struct saba_err *err)
+{
+    (void)err;
+    struct select_job job = {h, mint, maxt, true, NULL, 0, NULL, visit, arg};
+    struct pick *picks = select_picks(h, m, nm, mint, maxt, &job.n);
+    job.p = picks;
+    begin(arg, job.n);
+    par_for(job.n, 256, select_decode, &job);
+    free(picks);
     return 0;
 }
 

@@ -71,6 +71,11 @@ void head_append(struct head *h, uint32_t id, int64_t t, double v);
 /* See storage_ops.select. */
 int head_select(struct head *h, struct matcher *const *m, size_t nm, int64_t mint, int64_t maxt,
                 bool samples, struct series_set *out, struct saba_err *err);
+/* head_select with samples, handed to visit series by series (see
+ * storage.h, select_each). */
+int head_select_each(struct head *h, struct matcher *const *m, size_t nm, int64_t mint,
+                     int64_t maxt, storage_select_begin begin, storage_series_visit visit,
+                     void *arg, struct saba_err *err);
 void head_label_names(struct head *h, struct strlist *out);
 void head_label_values(struct head *h, const char *name, struct strlist *out);
 void head_stats(struct head *h, struct storage_stats *out);

@@ -349,6 +349,54 @@ static int tsdb_select(struct storage *st, struct matcher *const *m, size_t nm, 
     return rc;
 }
 
+/* select_each over a series set built whole (when blocks are involved). */
+struct each_job {
+    struct series_set *set;
+    storage_series_visit visit;
+    void *arg;
+};
+
+static void each_visit(void *ctx, size_t lo, size_t hi)
+{
+    struct each_job *j = ctx;
+    for (size_t k = lo; k < hi; k++) {
+        struct series_data *d = &j->set->v[k];
+        struct labels ls = d->labels;
+        d->labels = (struct labels){0}; /* now the visitor's */
+        if (d->n)
+            j->visit(j->arg, k, &ls, d->n, d->t, d->v);
+        else
+            labels_free(&ls);
+    }
+}
+
+static int tsdb_select_each(struct storage *st, struct matcher *const *m, size_t nm, int64_t mint,
+                            int64_t maxt, storage_select_begin begin, storage_series_visit visit,
+                            void *arg, struct saba_err *err)
+{
+    struct tsdb *db = (struct tsdb *)st;
+    pthread_rwlock_rdlock(&db->lock);
+    bool head_only = true;
+    for (size_t i = 0; i < db->nblocks && head_only; i++)
+        head_only = !block_usable(db->blocks[i], mint, maxt);
+    int rc;
+    if (head_only) {
+        /* the head alone: decoded series by series, never held whole */
+        rc = head_select_each(db->head, m, nm, mint, maxt, begin, visit, arg, err);
+    } else {
+        struct series_set set = {0};
+        rc = select_locked(db, m, nm, mint, maxt, true, 0, &set, err);
+        if (rc == 0) {
+            begin(arg, set.n);
+            struct each_job j = {&set, visit, arg};
+            par_for(set.n, 256, each_visit, &j);
+        }
+        series_set_free(&set);
+    }
+    pthread_rwlock_unlock(&db->lock);
+    return rc;
+}
+
 static size_t tsdb_rollup_resolutions(struct storage *st, int64_t *out)
 {
     struct tsdb *db = (struct tsdb *)st;
@@ -1495,6 +1543,7 @@ static void tsdb_close(struct storage *st)
 static const struct storage_ops tsdb_ops = {
     .append = tsdb_append,
     .select = tsdb_select,
+    .select_each = tsdb_select_each,
     .label_names = tsdb_label_names,
     .label_values = tsdb_label_values,
     .stats = tsdb_stats,
