@@ -858,6 +858,26 @@ static void head_snapshot(struct head *h, struct series_set *s)
     assert_int_equal(head_select(h, NULL, 0, ALL, true, s, &err), 0);
 }
 
+/* h2 holds the same nseries series and samples as h1, with the same counts
+ * of samples, out-of-order inserts and overwrites. */
+static void assert_heads_equal(struct head *h1, struct head *h2, size_t nseries)
+{
+    struct series_set s1, s2;
+    head_snapshot(h1, &s1);
+    head_snapshot(h2, &s2);
+    assert_int_equal(s1.n, nseries);
+    assert_sets_equal(&s1, &s2);
+    series_set_free(&s1);
+    series_set_free(&s2);
+    struct storage_stats st1, st2;
+    head_stats(h1, &st1);
+    head_stats(h2, &st2);
+    assert_int_equal(st1.series, st2.series);
+    assert_int_equal(st1.samples, st2.samples);
+    assert_int_equal(st1.out_of_order, st2.out_of_order);
+    assert_int_equal(st1.overwritten, st2.overwritten);
+}
+
 static void build_record_batch(struct batch *b, int round)
 {
     const double vals[] = {0,
@@ -908,22 +928,7 @@ static void test_record_roundtrip(void **state)
     for (uint32_t id = 0; id < 10; id++)
         assert_true(head_has_series(h2, id));
     assert_false(head_has_series(h2, 10));
-
-    struct series_set s1, s2;
-    head_snapshot(h1, &s1);
-    head_snapshot(h2, &s2);
-    assert_int_equal(s1.n, 10);
-    assert_sets_equal(&s1, &s2);
-    series_set_free(&s1);
-    series_set_free(&s2);
-
-    struct storage_stats st1, st2;
-    head_stats(h1, &st1);
-    head_stats(h2, &st2);
-    assert_int_equal(st1.series, st2.series);
-    assert_int_equal(st1.samples, st2.samples);
-    assert_int_equal(st1.out_of_order, st2.out_of_order);
-    assert_int_equal(st1.overwritten, st2.overwritten);
+    assert_heads_equal(h1, h2, 10);
 
     struct strlist l = {0};
     head_label_values(h2, "host", &l);
@@ -993,20 +998,10 @@ static void test_record_replay_threaded(void **state)
     record_replay_free(r);
     assert_int_equal(applied, sent);
     assert_int_equal(head_num_series(h2), 5000);
-    struct series_set s1, s2;
-    head_snapshot(h1, &s1);
-    head_snapshot(h2, &s2);
-    assert_int_equal(s1.n, 5000);
-    assert_sets_equal(&s1, &s2);
-    series_set_free(&s1);
-    series_set_free(&s2);
-    struct storage_stats st1, st2;
-    head_stats(h1, &st1);
-    head_stats(h2, &st2);
-    assert_int_equal(st1.samples, st2.samples);
-    assert_true(st1.out_of_order > 0 && st1.overwritten > 0);
-    assert_int_equal(st1.out_of_order, st2.out_of_order);
-    assert_int_equal(st1.overwritten, st2.overwritten);
+    assert_heads_equal(h1, h2, 5000);
+    struct storage_stats st;
+    head_stats(h2, &st);
+    assert_true(st.out_of_order > 0 && st.overwritten > 0); /* the test reached both */
     int64_t a0, a1, b0, b1;
     assert_true(head_time_range(h1, &a0, &a1) && head_time_range(h2, &b0, &b1));
     assert_int_equal(a0, b0);
