@@ -84,7 +84,8 @@ typedef int (*storage_rollup_visit)(void *arg, const struct labels *ls, size_t n
  * window is skipped) with its labels, which the callee now owns, and its
  * n >= 1 samples in time order, in the engine's scratch arrays: writable,
  * valid only during the call. visit runs concurrently on several threads
- * (for different k) with the engine's read lock held: it must not call the
+ * (for different k), maybe with the engine's read lock held (the tsdb holds
+ * it while it decodes the head, so appends wait): it must not call the
  * engine. */
 typedef void (*storage_select_begin)(void *arg, size_t n);
 typedef void (*storage_series_visit)(void *arg, size_t k, struct labels *ls, size_t n, int64_t *t,

@@ -379,21 +379,23 @@ static int tsdb_select_each(struct storage *st, struct matcher *const *m, size_t
     bool head_only = true;
     for (size_t i = 0; i < db->nblocks && head_only; i++)
         head_only = !block_usable(db->blocks[i], mint, maxt);
-    int rc;
     if (head_only) {
         /* the head alone: decoded series by series, never held whole */
-        rc = head_select_each(db->head, m, nm, mint, maxt, begin, visit, arg, err);
-    } else {
-        struct series_set set = {0};
-        rc = select_locked(db, m, nm, mint, maxt, true, 0, &set, err);
-        if (rc == 0) {
-            begin(arg, set.n);
-            struct each_job j = {&set, visit, arg};
-            par_for(set.n, 256, each_visit, &j);
-        }
-        series_set_free(&set);
+        int rc = head_select_each(db->head, m, nm, mint, maxt, begin, visit, arg, err);
+        pthread_rwlock_unlock(&db->lock);
+        return rc;
     }
+    /* with blocks the set is built whole and owns its samples: visited
+     * without the lock, so appends need not wait for the computation */
+    struct series_set set = {0};
+    int rc = select_locked(db, m, nm, mint, maxt, true, 0, &set, err);
     pthread_rwlock_unlock(&db->lock);
+    if (rc == 0) {
+        begin(arg, set.n);
+        struct each_job j = {&set, visit, arg};
+        par_for(set.n, 256, each_visit, &j);
+    }
+    series_set_free(&set);
     return rc;
 }
 
