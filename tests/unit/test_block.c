@@ -693,6 +693,50 @@ static void test_checkpoint_big_checked_aside(void **state)
     unit_rm_rf(dir);
 }
 
+/* A checkpoint whose structure is wrong although its CRC and chunks are
+ * right (two series with one label set) fails the load with the walk's reason
+ * and the file's name. */
+static void test_checkpoint_duplicate_series_refused(void **state)
+{
+    (void)state;
+    unit_quiet_logs();
+    char dir[64], path[128];
+    unit_mkdtemp(dir);
+    struct head *h = head_new();
+    const struct head_label a[] = {{"__name__", 8, "a", 1}}, b[] = {{"__name__", 8, "b", 1}};
+    assert_int_equal(head_series_create(h, 0, a, 1), 0);
+    assert_int_equal(head_series_create(h, 1, b, 1), 0);
+    head_append(h, 0, T0, 1);
+    head_append(h, 1, T0, 2);
+    struct saba_err err = {0};
+    assert_int_equal(checkpoint_write(dir, 1, INT64_MIN, h, &err), 0);
+    head_free(h);
+    snprintf(path, sizeof path, "%s/checkpoint.00000001", dir);
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    uint8_t img[4096];
+    size_t n = fread(img, 1, sizeof img, f);
+    uint8_t *v = memmem(img, n,
+                        "__name__\x01\x00\x00\x00"
+                        "b",
+                        13);
+    assert_non_null(v);
+    v[12] = 'a';
+    uint32_t crc = crc32c(0, img, n - 4);
+    for (int k = 0; k < 4; k++)
+        img[n - 4 + (size_t)k] = (uint8_t)(crc >> (8 * k));
+    rewind(f);
+    assert_int_equal(fwrite(img, 1, n, f), n);
+    fclose(f);
+    h = head_new();
+    int64_t seg, cut;
+    assert_int_equal(checkpoint_load(dir, h, &seg, &cut, NULL, &err), SABA_ECORRUPT);
+    assert_non_null(strstr(err.msg, "duplicate series"));
+    assert_non_null(strstr(err.msg, "checkpoint.00000001"));
+    head_free(h);
+    unit_rm_rf(dir);
+}
+
 /* A version 1 checkpoint (an older saba's: chunk records unaligned, a u32
  * count, no kind byte) still loads, copied into the head. */
 static void test_checkpoint_v1_readable(void **state)
@@ -1198,6 +1242,7 @@ int main(void)
         cmocka_unit_test(test_checkpoint_chunk_checked),
         cmocka_unit_test(test_checkpoint_chunks_mapped),
         cmocka_unit_test(test_checkpoint_v1_readable),
+        cmocka_unit_test(test_checkpoint_duplicate_series_refused),
         cmocka_unit_test(test_checkpoint_big_checked_aside),
         cmocka_unit_test(test_dense_roundtrip),
         cmocka_unit_test(test_rollup_chunk_roundtrip),

@@ -333,9 +333,10 @@ static int decode(const uint8_t *p, size_t n, struct head *h, int64_t *cut_t, ch
     struct saba_err e2 = {0};
     int rc = walk(p, n, h, &e2);
     if (rc) {
-        /* the checker's reason first: a bad CRC explains the rest */
-        if (checkpoint_check_finish(c, err) == 0)
-            err_set(err, rc, 0, "%s%s%s", path ? path : "", path ? ": " : "", e2.msg);
+        /* the checker's reason first: a bad CRC explains the rest (and
+         * finishing frees path, so the walk's reason is written first) */
+        err_set(err, rc, 0, "%s%s%s", path ? path : "", path ? ": " : "", e2.msg);
+        checkpoint_check_finish(c, err);
         return rc;
     }
     *cut_t = (int64_t)load_u64le(p + 8);
