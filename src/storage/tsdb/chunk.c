@@ -157,6 +157,23 @@ void chunk_iter_init(struct chunk_iter *it, const uint8_t *data, uint32_t nbytes
     it->count = count;
 }
 
+/* Whether 8 bytes remain from the byte of the read position: then peek_bits
+ * returns at least 57 bits of data. */
+static inline bool can_peek(const struct chunk_iter *it)
+{
+    return (it->pos >> 3) + 8 <= it->nbits / 8;
+}
+
+/* The bits from the read position on, first at the top (at least 57 valid). */
+static inline uint64_t peek_bits(const struct chunk_iter *it)
+{
+    const uint8_t *d = it->data + (it->pos >> 3);
+    uint64_t w = (uint64_t)d[0] << 56 | (uint64_t)d[1] << 48 | (uint64_t)d[2] << 40 |
+                 (uint64_t)d[3] << 32 | (uint64_t)d[4] << 24 | (uint64_t)d[5] << 16 |
+                 (uint64_t)d[6] << 8 | d[7]; /* compilers turn this into one bswap */
+    return w << (it->pos & 7);
+}
+
 /* Read n (<= 64) bits; returns -1 if the stream ends first. Reads a 64-bit
  * big-endian word where 8 bytes remain (the common case), bytewise at the tail. */
 static inline int get_bits(struct chunk_iter *it, unsigned n, uint64_t *out)
@@ -167,13 +184,8 @@ static inline int get_bits(struct chunk_iter *it, unsigned n, uint64_t *out)
         *out = 0;
         return 0;
     }
-    uint32_t byte = it->pos >> 3, shift = it->pos & 7;
-    if (n <= 56 && byte + 8 <= it->nbits / 8) {
-        const uint8_t *d = it->data + byte;
-        uint64_t w = (uint64_t)d[0] << 56 | (uint64_t)d[1] << 48 | (uint64_t)d[2] << 40 |
-                     (uint64_t)d[3] << 32 | (uint64_t)d[4] << 24 | (uint64_t)d[5] << 16 |
-                     (uint64_t)d[6] << 8 | d[7]; /* compilers turn this into one bswap */
-        *out = (w << shift) >> (64 - n);
+    if (n <= 56 && can_peek(it)) {
+        *out = peek_bits(it) >> (64 - n);
         it->pos += n;
         return 0;
     }
@@ -196,23 +208,6 @@ static int64_t sign_extend(uint64_t v, unsigned bits)
 {
     uint64_t m = 1ULL << (bits - 1);
     return (int64_t)((v ^ m) - m);
-}
-
-/* Whether 8 bytes remain from the byte of the read position: then peek_bits
- * returns at least 57 bits of data. */
-static inline bool can_peek(const struct chunk_iter *it)
-{
-    return (it->pos >> 3) + 8 <= it->nbits / 8;
-}
-
-/* The bits from the read position on, first at the top (at least 57 valid). */
-static inline uint64_t peek_bits(const struct chunk_iter *it)
-{
-    const uint8_t *d = it->data + (it->pos >> 3);
-    uint64_t w = (uint64_t)d[0] << 56 | (uint64_t)d[1] << 48 | (uint64_t)d[2] << 40 |
-                 (uint64_t)d[3] << 32 | (uint64_t)d[4] << 24 | (uint64_t)d[5] << 16 |
-                 (uint64_t)d[6] << 8 | d[7];
-    return w << (it->pos & 7);
 }
 
 /* A timestamp's delta of delta, bit by bit (near the stream's end, and the
