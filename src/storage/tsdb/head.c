@@ -528,19 +528,23 @@ uint32_t head_num_series(const struct head *h)
 
 /* ---- samples ---- */
 
+/* A malloc'ed closed chunk holding a copy of data, counted in k. */
+static struct closed_chunk *closed_new(struct head_tally *k, int64_t min_t, int64_t max_t,
+                                       uint16_t count, const uint8_t *data, uint32_t nb)
+{
+    struct closed_chunk *c = xmalloc(sizeof *c + nb);
+    *c = (struct closed_chunk){min_t, max_t, nb, count, CHUNK_HEAP, 0};
+    memcpy(c->data, data, nb);
+    k->chunk_bytes += sizeof *c + nb;
+    return c;
+}
+
 static void close_open_chunk(struct head_tally *k, struct hseries *s)
 {
-    uint32_t nb = chunk_enc_len(&s->open);
-    struct closed_chunk *c = xmalloc(sizeof *c + nb);
-    c->where = CHUNK_HEAP;
-    c->min_t = open_min_t(s);
-    c->max_t = s->open.t;
-    c->count = s->open.count;
-    c->nbytes = nb;
-    memcpy(c->data, s->open.buf, nb);
+    struct closed_chunk *c = closed_new(k, open_min_t(s), s->open.t, s->open.count, s->open.buf,
+                                        chunk_enc_len(&s->open));
     s->closed = xrealloc(s->closed, (s->nclosed + 1) * sizeof *s->closed);
     s->closed[s->nclosed++] = c;
-    k->chunk_bytes += sizeof *c + nb;
     chunk_enc_free(&s->open);
 }
 
@@ -600,16 +604,8 @@ static struct closed_chunk *make_closed(struct head_tally *k, const int64_t *ts,
 {
     struct chunk_enc e;
     encode_all(&e, ts, vs, n);
-    uint32_t nb = chunk_enc_len(&e);
-    struct closed_chunk *c = xmalloc(sizeof *c + nb);
-    c->where = CHUNK_HEAP;
-    c->min_t = ts[0];
-    c->max_t = ts[n - 1];
-    c->count = (uint16_t)n;
-    c->nbytes = nb;
-    memcpy(c->data, e.buf, nb);
+    struct closed_chunk *c = closed_new(k, ts[0], ts[n - 1], (uint16_t)n, e.buf, chunk_enc_len(&e));
     chunk_enc_free(&e);
-    k->chunk_bytes += sizeof *c + nb;
     return c;
 }
 
@@ -1421,24 +1417,16 @@ void head_load_chunks(struct head *h, uint32_t id, const struct block_chunk *c, 
     struct hseries *s = series_at(h, id);
     s->closed = xrealloc(s->closed, (s->nclosed + n) * sizeof *s->closed);
     for (size_t i = 0; i < n; i++) {
-        struct closed_chunk *cc;
         if (in_image(h, &c[i])) {
             /* the record holds c's header fields already (the caller read
              * them from it); the image is read-only and never written */
-            cc = (struct closed_chunk *)(c[i].data - HEAD_CHUNK_RECORD_HEADER);
+            s->closed[s->nclosed++] = (struct closed_chunk *)(c[i].data - HEAD_CHUNK_RECORD_HEADER);
             h->image_refs++;
+            h->k.chunk_bytes += HEAD_CHUNK_RECORD_HEADER + c[i].nbytes;
         } else {
-            cc = xmalloc(sizeof *cc + c[i].nbytes);
-            cc->where = CHUNK_HEAP;
-            cc->min_t = c[i].mint;
-            cc->max_t = c[i].maxt;
-            cc->count = c[i].count;
-            cc->nbytes = c[i].nbytes;
-            cc->pad = 0;
-            memcpy(cc->data, c[i].data, c[i].nbytes);
+            s->closed[s->nclosed++] =
+                closed_new(&h->k, c[i].mint, c[i].maxt, c[i].count, c[i].data, c[i].nbytes);
         }
-        s->closed[s->nclosed++] = cc;
-        h->k.chunk_bytes += sizeof *cc + c[i].nbytes;
         if (h->k.nsamples == 0 || c[i].mint < h->k.mint)
             h->k.mint = c[i].mint;
         if (h->k.nsamples == 0 || c[i].maxt > h->k.maxt)
