@@ -107,6 +107,13 @@ static void idvec_push(struct idvec *v, uint32_t x)
 }
 
 /* The series in slot id, or NULL if there is none. */
+/* The slot of series id, whose slab must exist. Unlike series_at it reads
+ * nothing the thread creating series writes (see head_append_shard). */
+static struct hseries *slot_at(const struct head *h, uint32_t id)
+{
+    return &h->slabs[id >> SLAB_SHIFT][id & (SLAB_SERIES - 1)];
+}
+
 static struct hseries *series_at(const struct head *h, uint32_t id)
 {
     if (id >= h->nseries)
@@ -424,7 +431,7 @@ static struct hseries *series_insert(struct head *h, uint32_t id, uint64_t hash,
         h->slabs[id >> SLAB_SHIFT] = xcalloc(SLAB_SERIES, sizeof(struct hseries));
         h->nslabs_used++;
     }
-    struct hseries *s = &h->slabs[id >> SLAB_SHIFT][id & (SLAB_SERIES - 1)];
+    struct hseries *s = slot_at(h, id);
     memset(s, 0, sizeof *s);
     s->hash = hash;
     s->nlabels = (uint16_t)n;
@@ -716,18 +723,17 @@ uint32_t head_capacity(const struct head *h)
 
 void head_append_shard(struct head *h, struct head_tally *k, uint32_t id, int64_t t, double v)
 {
-    /* not series_at: h->nseries may be moving (see head.h) */
-    append_to(h, k, &h->slabs[id >> SLAB_SHIFT][id & (SLAB_SERIES - 1)], t, v);
+    append_to(h, k, slot_at(h, id), t, v); /* not series_at: h->nseries may be moving */
 }
 
 void head_prefetch_series(const struct head *h, uint32_t id)
 {
-    __builtin_prefetch(&h->slabs[id >> SLAB_SHIFT][id & (SLAB_SERIES - 1)], 1);
+    __builtin_prefetch(slot_at(h, id), 1);
 }
 
 void head_prefetch(const struct head *h, uint32_t id)
 {
-    const struct hseries *s = &h->slabs[id >> SLAB_SHIFT][id & (SLAB_SERIES - 1)];
+    const struct hseries *s = slot_at(h, id);
     if (s->open.buf)
         __builtin_prefetch(s->open.buf + (s->open.nbits >> 3), 1);
 }
