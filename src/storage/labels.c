@@ -12,22 +12,36 @@ static int label_cmp_name(const void *a, const void *b)
     return strcmp(((const struct label *)a)->name, ((const struct label *)b)->name);
 }
 
-struct labels labels_copy(const struct label *v, size_t n)
+struct labels labels_pack(const struct label *v, const uint32_t *len, size_t n)
 {
     size_t bytes = n * sizeof(struct label);
-    for (size_t i = 0; i < n; i++)
-        bytes += strlen(v[i].name) + strlen(v[i].value) + 2;
+    for (size_t i = 0; i < 2 * n; i++)
+        bytes += len[i] + 1;
     struct labels ls = {xmalloc(bytes ? bytes : 1), n};
     char *s = (char *)(ls.v + n);
     for (size_t i = 0; i < n; i++) {
-        size_t ln = strlen(v[i].name) + 1, lv = strlen(v[i].value) + 1;
-        memcpy(s, v[i].name, ln);
+        memcpy(s, v[i].name, len[2 * i]);
+        s[len[2 * i]] = '\0';
         ls.v[i].name = s;
-        s += ln;
-        memcpy(s, v[i].value, lv);
+        s += len[2 * i] + 1;
+        memcpy(s, v[i].value, len[2 * i + 1]);
+        s[len[2 * i + 1]] = '\0';
         ls.v[i].value = s;
-        s += lv;
+        s += len[2 * i + 1] + 1;
     }
+    return ls;
+}
+
+struct labels labels_copy(const struct label *v, size_t n)
+{
+    uint32_t stack[64] = {0}, *len = 2 * n <= 64 ? stack : xmalloc(2 * n * sizeof *len);
+    for (size_t i = 0; i < n; i++) {
+        len[2 * i] = (uint32_t)strlen(v[i].name);
+        len[2 * i + 1] = (uint32_t)strlen(v[i].value);
+    }
+    struct labels ls = labels_pack(v, len, n);
+    if (len != stack)
+        free(len);
     qsort(ls.v, n, sizeof *ls.v, label_cmp_name);
     return ls;
 }

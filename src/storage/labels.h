@@ -31,6 +31,9 @@ struct labels {
 /* Copy n labels (sorted or not) into one allocation, sorted by name.
  * The result owns its strings; free with labels_free. */
 struct labels labels_copy(const struct label *v, size_t n);
+/* labels_copy for labels already sorted by name whose string lengths are
+ * known: len[2i] and len[2i+1] are those of v[i].name and v[i].value. */
+struct labels labels_pack(const struct label *v, const uint32_t *len, size_t n);
 void labels_free(struct labels *ls);
 /* Value of name, or NULL if the set has no such label. */
 const char *labels_get(const struct labels *ls, const char *name);

@@ -967,27 +967,19 @@ struct select_job {
     void *arg;
 };
 
-/* s's labels as an owned set (what labels_copy makes, without its strlen
- * and sort: the symbols' lengths are known and a series' labels are kept
- * sorted by name). */
+/* s's labels as an owned set: labels_pack, as the symbols' lengths are known
+ * and a series' labels are kept sorted by name. */
 static struct labels series_label_set(const struct head *h, const struct hseries *s)
 {
     const uint32_t *sl = series_labels(h, s);
-    size_t n = s->nlabels, bytes = n * sizeof(struct label);
-    for (size_t i = 0; i < 2 * n; i++)
-        bytes += h->sym_len[sl[i]] + 1;
-    struct labels ls = {xmalloc(bytes ? bytes : 1), n};
-    char *p = (char *)(ls.v + n);
-    for (size_t i = 0; i < n; i++) {
-        size_t ln = h->sym_len[sl[2 * i]] + 1, lv = h->sym_len[sl[2 * i + 1]] + 1;
-        memcpy(p, h->sym_str[sl[2 * i]], ln);
-        ls.v[i].name = p;
-        p += ln;
-        memcpy(p, h->sym_str[sl[2 * i + 1]], lv);
-        ls.v[i].value = p;
-        p += lv;
+    struct label ls[HEAD_MAX_LABELS];
+    uint32_t len[2 * HEAD_MAX_LABELS];
+    for (size_t i = 0; i < s->nlabels; i++) {
+        ls[i] = (struct label){h->sym_str[sl[2 * i]], h->sym_str[sl[2 * i + 1]]};
+        len[2 * i] = h->sym_len[sl[2 * i]];
+        len[2 * i + 1] = h->sym_len[sl[2 * i + 1]];
     }
-    return ls;
+    return labels_pack(ls, len, s->nlabels);
 }
 
 /* Decoding waits mostly for memory: every series' chunks are somewhere
