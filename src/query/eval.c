@@ -140,18 +140,6 @@ int set_finish(struct series_set *set, struct saba_err *err)
     return rc;
 }
 
-void set_drop_empty(struct series_set *set)
-{
-    size_t keep = 0;
-    for (size_t i = 0; i < set->n; i++) {
-        if (set->v[i].n)
-            set->v[keep++] = set->v[i];
-        else
-            series_data_free(&set->v[i]);
-    }
-    set->n = keep;
-}
-
 bool selector_one_name(const struct node *sel)
 {
     for (size_t i = 0; i < sel->nmatchers; i++)

@@ -664,10 +664,6 @@ static int range_each(struct ev *ev, const struct node *msel, struct range_job *
     free(j->res);
     free(j->nraw);
     budget_charge(g->budget, -kept); /* the raw samples are gone */
-    if (!rc && selector_one_name(sel)) {
-        set_drop_empty(out); /* in the selection's order, which dropping the one name kept */
-        return 0;
-    }
     return rc ? rc : set_finish(out, err);
 }
 
@@ -785,11 +781,6 @@ static int eval_range_func(struct ev *ev, const struct node *n, const struct fun
     free(a2);
     series_set_free(&raw);
     budget_charge(g->budget, -atomic_load(&job.kept)); /* the raw samples are gone */
-    if (msel->type == NODE_MATRIX && selector_one_name(msel->inner)) {
-        /* in the selection's order, which dropping the one name kept */
-        set_drop_empty(out);
-        return 0;
-    }
     return set_finish(out, err);
 }
 

@@ -142,9 +142,6 @@ void set_push(struct series_set *set, size_t *cap, struct series_data d);
  * must fall on different steps, else "vector cannot contain metrics with the
  * same labelset", as Prometheus checks per step) and drop empty series. */
 int set_finish(struct series_set *set, struct saba_err *err);
-/* set_finish for a set known to be sorted by labels and without equal
- * label sets: only drops the empty series. */
-void set_drop_empty(struct series_set *set);
 /* Does selector sel (a NODE_VECTOR) pick series of one metric name? Then
  * dropping the name keeps the selection's order and its label sets
  * distinct (each loses the same label). */

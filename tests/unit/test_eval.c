@@ -614,6 +614,26 @@ static void test_last_over_time_keeps_name(void **state)
     assert_true(ok);
 }
 
+/* Regression test (was a bug): a range function over one metric name kept
+ * the selection's order after dropping __name__, but a label name sorting
+ * before "__name__" (uppercase) makes {Zone="x",__name__="m"} come before
+ * {__name__="m"} and {Zone="x"} after {}. The result must be sorted. */
+static void test_range_function_result_sorted_without_name(void **state)
+{
+    struct fx *f = *state;
+    put(f->st, T0, 1, "__name__", "mz", "Zone", "x", NULL);
+    put(f->st, T0 + MIN, 2, "__name__", "mz", "Zone", "x", NULL);
+    put(f->st, T0, 1, "__name__", "mz", NULL);
+    put(f->st, T0 + MIN, 3, "__name__", "mz", NULL);
+    struct query_result r;
+    instant(f, "max_over_time(mz[5m])", T0 + MIN, &r);
+    assert_result(&r, "{}=3@60000 {Zone=x}=2@60000");
+    query_result_free(&r);
+    range(f, "max_over_time(mz[5m])", T0 + MIN, T0 + MIN, MIN, &r);
+    assert_result(&r, "{}=[3@60000] {Zone=x}=[2@60000]");
+    query_result_free(&r);
+}
+
 /* Regression test (was a bug): _over_time functions drop __name__ but do not check that the result
  * still has distinct label sets: count_over_time({job="a"}[5m]) returns two
  * series both labelled {job="a"} (from up and up2). Prometheus fails the
@@ -1010,6 +1030,7 @@ int main(void)
         T(test_over_time),
         T(test_last_over_time_keeps_name),
         T(test_over_time_same_labelset_is_an_error),
+        T(test_range_function_result_sorted_without_name),
         T(test_sliding_regression),
         T(test_failed_aggregation_does_not_leak),
         T(test_operators_and_functions),
