@@ -8,8 +8,6 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
-#define PAR_MAX_THREADS 64
-
 static _Atomic int threads; /* 0: not decided yet */
 
 void par_set_threads(int n)

@@ -17,6 +17,9 @@
  * for disjoint slices. */
 void par_for(size_t n, size_t min_parallel, void (*fn)(void *ctx, size_t lo, size_t hi), void *ctx);
 
+/* par_for never splits into more slices than this. */
+#define PAR_MAX_THREADS 64
+
 /* Threads par_for uses at most (the CPUs online, at least 1; 1 makes it serial). */
 void par_set_threads(int n);
 int par_threads(void);

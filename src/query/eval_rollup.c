@@ -133,8 +133,7 @@ struct rjob {
     int64_t R;
     int agg;              /* the fold of an enclosing aggregation, or -1 */
     struct agg_acc acc;   /* its accumulators, one per step of g */
-    struct rslice *slice; /* one per CPU at most */
-    size_t nslice;
+    struct rslice *slice; /* one per par_for slice (PAR_MAX_THREADS at most) */
     _Atomic size_t next;
 };
 
@@ -212,9 +211,9 @@ static int run_job(struct ev *ev, const struct node *m, enum func_id f, const st
                    int64_t R, int agg, struct agg_acc *acc, struct series_set *out,
                    struct saba_err *err)
 {
-    struct rjob j = {ev, m, f, g, R, agg, acc ? *acc : (struct agg_acc){0}, NULL, 0, 0};
-    j.nslice = (size_t)par_threads();
-    j.slice = xcalloc(j.nslice, sizeof *j.slice);
+    struct rjob j = {ev, m, f, g, R, agg, acc ? *acc : (struct agg_acc){0}, NULL, 0};
+    /* as many slices as par_for may make, whatever par_threads says later */
+    j.slice = xcalloc(PAR_MAX_THREADS, sizeof *j.slice);
     par_for(g->nsteps, 2 * MIN_PARALLEL_STEPS, run_slice, &j);
     int rc = 0;
     size_t used = atomic_load(&j.next), cap = 0;
