@@ -11,6 +11,7 @@
  */
 #include "agent/client_internal.h"
 #include "base/alloc.h"
+#include "base/timeutil.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -134,10 +135,12 @@ static void drop_connection(struct evh *e)
     e->reused = false;
 }
 
-/* One attempt. Returns the status or 0 (why filled in); *retry says whether a
- * failure found a kept-alive connection closed, so that a new one may help. */
-static long attempt(struct client *c, enum evhttp_cmd_type type, const char *path, const void *body,
-                    size_t n, bool gzip, struct buf *resp, char *why, size_t why_len, bool *retry)
+/* One attempt, given ms_left of the request's timeout. Returns the status or
+ * 0 (why filled in); *retry says whether a failure found a kept-alive
+ * connection closed, so that a new one may help. */
+static long attempt(struct client *c, long ms_left, enum evhttp_cmd_type type, const char *path,
+                    const void *body, size_t n, bool gzip, struct buf *resp, char *why,
+                    size_t why_len, bool *retry)
 {
     struct evh *e = c->impl;
     *retry = false;
@@ -187,7 +190,7 @@ static long attempt(struct client *c, enum evhttp_cmd_type type, const char *pat
     buf_free(&uri);
     e->reused = true;
     struct event *deadline = evtimer_new(e->base, on_deadline, &k);
-    struct timeval tv = {c->timeout_ms / 1000, (c->timeout_ms % 1000) * 1000};
+    struct timeval tv = {ms_left / 1000, (ms_left % 1000) * 1000};
     evtimer_add(deadline, &tv);
     while (!k.done && !k.expired)
         if (event_base_loop(e->base, EVLOOP_ONCE) < 0)
@@ -230,10 +233,13 @@ static long evh_request(struct client *c, const char *method, const char *path, 
      * while the agent slept, so the request goes on a new connection */
     event_base_loop(e->base, EVLOOP_NONBLOCK);
     enum evhttp_cmd_type type = method_type(method);
+    /* timeout_ms bounds the request, a retry included (client.h) */
+    int64_t deadline = mono_ns() + (int64_t)c->timeout_ms * 1000000;
     bool retry;
-    long st = attempt(c, type, path, body, n, gzip, resp, why, why_len, &retry);
-    if (!st && retry)
-        st = attempt(c, type, path, body, n, gzip, resp, why, why_len, &retry);
+    long st = attempt(c, c->timeout_ms, type, path, body, n, gzip, resp, why, why_len, &retry);
+    long left = (long)((deadline - mono_ns()) / 1000000);
+    if (!st && retry && left > 0)
+        st = attempt(c, left, type, path, body, n, gzip, resp, why, why_len, &retry);
     return st;
 }
 
