@@ -16,6 +16,7 @@
 
 #include "agent/client_internal.h"
 #include "agent/curl_api.h"
+#include "base/timeutil.h"
 #include "unit.h"
 
 #include <arpa/inet.h>
@@ -174,9 +175,7 @@ static struct client *make_client(enum impl impl, const char *url, const char *k
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    return mono_ns() / 1e9;
 }
 
 /* ---- the contract -------------------------------------------------------------------- */
