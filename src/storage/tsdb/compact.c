@@ -9,7 +9,6 @@
 #include "storage/tsdb/compact.h"
 #include "base/alloc.h"
 #include "storage/tsdb/chunk.h"
-#include "storage/tsdb/rollup_chunk.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -208,41 +207,6 @@ static void merge_series(struct chunkv *in, const uint64_t *prio, struct chunkv 
     free(s);
 }
 
-/* Rollup chunk c of series i of rollup block b without its deleted
- * buckets, re-encoded into zb (c then describes it). Returns the buckets
- * left (0: none, or the chunk did not decode). */
-static size_t rollup_without_deleted(struct block *b, uint32_t i, struct block_chunk *c,
-                                     struct buf *zb)
-{
-    size_t n = c->count, k = 0;
-    int64_t *t = xmalloc((n + 1) * sizeof *t);
-    double *col[RC_NCOLS];
-    for (int q = 0; q < RC_NCOLS; q++)
-        col[q] = xmalloc((n + 1) * sizeof(double));
-    struct rollup_point *p = xmalloc((n + 1) * sizeof *p);
-    if (rollup_chunk_decode(c->data, c->nbytes, n, t, col) == (int)n)
-        for (size_t q = 0; q < n; q++)
-            if (!block_deleted(b, i, t[q]))
-                p[k++] = rollup_chunk_point(t, col, q);
-    ZSTD_CCtx *zc = ZSTD_createCCtx();
-    if (!zc)
-        abort(); /* out of memory, as xmalloc */
-    struct buf raw = BUF_INIT;
-    if (k && rollup_chunk_encode(zc, p, k, block_get_meta(b)->resolution_ms, &raw, zb) == 0)
-        *c = (struct block_chunk){
-            p[0].t,      p[k - 1].t,        (const uint8_t *)zb->data, (uint32_t)zb->len,
-            (uint16_t)k, BLOCK_KIND_ROLLUP, BLOCK_ENC_ROLLUP};
-    else
-        k = 0;
-    buf_free(&raw);
-    ZSTD_freeCCtx(zc);
-    free(p);
-    for (int q = 0; q < RC_NCOLS; q++)
-        free(col[q]);
-    free(t);
-    return k;
-}
-
 int compact_merge(struct block **in, size_t n, const char *blocks_dir, uint64_t seq,
                   int64_t drop_before, struct block_meta *out, struct saba_err *err)
 {
@@ -272,8 +236,6 @@ int compact_merge(struct block **in, size_t n, const char *blocks_dir, uint64_t 
     size_t nencs = 0, cap_encs = 0;
     uint8_t **owned = NULL; /* copies of pack-resident chunks of the current series */
     size_t nowned = 0, cap_owned = 0;
-    struct buf *rbufs = NULL; /* rollup chunks rewritten without deletions */
-    size_t nrb = 0, cap_rb = 0;
     while (rc == 0) {
         int best = -1;
         for (size_t i = 0; i < n; i++)
@@ -300,15 +262,7 @@ int compact_merge(struct block **in, size_t n, const char *blocks_dir, uint64_t 
                 }
                 if (c.maxt < drop_before)
                     continue;
-                if (c.enc == BLOCK_ENC_ROLLUP && block_series_has_tombstones(cur[i].b, cur[i].i)) {
-                    if (nrb == cap_rb) {
-                        cap_rb = cap_rb ? cap_rb * 2 : 16;
-                        rbufs = xrealloc(rbufs, cap_rb * sizeof *rbufs);
-                    }
-                    rbufs[nrb] = (struct buf)BUF_INIT;
-                    if (!rollup_without_deleted(cur[i].b, cur[i].i, &c, &rbufs[nrb++]))
-                        continue;
-                } else if (block_series_has_tombstones(cur[i].b, cur[i].i)) {
+                if (block_series_has_tombstones(cur[i].b, cur[i].i)) {
                     /* apply the deletions: keep the other samples, re-encoded */
                     int64_t *ts = xmalloc((c.count + 1u) * sizeof *ts);
                     double *vs = xmalloc((c.count + 1u) * sizeof *vs);
@@ -367,8 +321,6 @@ int compact_merge(struct block **in, size_t n, const char *blocks_dir, uint64_t 
         }
         if (rc)
             break;
-        /* raw chunks are merged; rollup blocks carry one chunk per kind and
-         * window, which never overlap, so they take the copy path */
         merge_series(&chunks, prio, &merged, &encs, &nencs, &cap_encs);
         rc = block_writer_add(w, ls, (size_t)nl, merged.v, merged.n, err);
         for (size_t i = 0; i < nencs; i++)
@@ -377,13 +329,7 @@ int compact_merge(struct block **in, size_t n, const char *blocks_dir, uint64_t 
         for (size_t i = 0; i < nowned; i++)
             free(owned[i]);
         nowned = 0;
-        for (size_t i = 0; i < nrb; i++)
-            buf_free(&rbufs[i]);
-        nrb = 0;
     }
-    for (size_t i = 0; i < nrb; i++)
-        buf_free(&rbufs[i]);
-    free(rbufs);
     for (size_t i = 0; i < nencs; i++) /* a series left halfway by an error */
         chunk_enc_free(&encs[i]);
     for (size_t i = 0; i < nowned; i++)

@@ -35,7 +35,9 @@
 size_t compact_plan(const struct block_meta *metas, size_t n, const int64_t *ranges, size_t nranges,
                     int64_t done_before, size_t *pick);
 
-/* Merge blocks in[0..n) into blocks_dir/<seq>: level = max input level + 1,
+/* Merge raw blocks in[0..n) (resolution 0: rollup blocks are not merged,
+ * and their deletions apply when they are read) into blocks_dir/<seq>:
+ * level = max input level + 1,
  * parents = the inputs' seqs; samples before drop_before are dropped
  * (retention). *out receives the new block's meta (nseries 0 if nothing was
  * left, then no block was written). Returns 0, SABA_EIO or SABA_ECORRUPT. */
