@@ -733,6 +733,8 @@ static int tsdb_scan_rollup(struct storage *st, struct matcher *const *m, size_t
         known &= aggs[i] >= STORAGE_AGG_MIN && aggs[i] <= STORAGE_AGG_LAST_T;
     if (!known || !naggs)
         return err_set(err, SABA_EINVAL, 0, "no rollup tier at %lld ms", (long long)res);
+    if (naggs > STORAGE_MAX_ROLLUP_AGGS)
+        return err_set(err, SABA_EINVAL, 0, "too many rollup aggregates");
     struct rscan r = {.mint = mint, .maxt = maxt, .res = res};
     /* the streams to read: those asked for, and the last time with the last
      * value (partial buckets are combined by it) */
@@ -793,7 +795,7 @@ static int tsdb_scan_rollup(struct storage *st, struct matcher *const *m, size_t
         rscan_combine(&r);
         if (r.n) {
             const double *v[STORAGE_MAX_ROLLUP_AGGS];
-            for (size_t a = 0; a < naggs && a < STORAGE_MAX_ROLLUP_AGGS; a++)
+            for (size_t a = 0; a < naggs; a++)
                 v[a] = r.col[aggs[a] - STORAGE_AGG_MIN];
             rc = visit(arg, &lo->cur, r.n, r.t, v);
         }
@@ -845,8 +847,6 @@ static int tsdb_select_rollup(struct storage *st, struct matcher *const *m, size
                               int64_t maxt, int64_t res, const enum storage_agg *aggs, size_t naggs,
                               struct series_set *outs, struct saba_err *err)
 {
-    if (naggs > STORAGE_MAX_ROLLUP_AGGS)
-        return err_set(err, SABA_EINVAL, 0, "too many rollup aggregates");
     for (size_t a = 0; a < naggs; a++)
         outs[a] = (struct series_set){0};
     struct collect c = {outs, naggs, 0};
