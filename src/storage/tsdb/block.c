@@ -1477,6 +1477,12 @@ static void pin_set(struct pack_ent *e)
  * calling thread. Returns NULL (after mark_corrupt) if it does not verify. */
 static struct pack_ent *pack_get(struct block *b, uint64_t off)
 {
+    /* a series' chunks of one kind share a pack (invariant 4), so after its
+     * first chunk the thread's pin is usually the pack wanted: no lock */
+    pthread_once(&pin_once, pin_init);
+    struct pack_ent *pinned = pthread_getspecific(pin_key);
+    if (pinned && pinned->uid == b->uid && pinned->off == off)
+        return pinned;
     size_t slot = (size_t)(XXH3_64bits_withSeed(&off, sizeof off, b->uid) % PACK_CACHE_SLOTS);
     pthread_mutex_lock(&cache_mu);
     struct pack_ent *e = pack_cache[slot];
