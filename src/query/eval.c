@@ -611,11 +611,8 @@ static int eval_node(struct ev *ev, const struct node *n, const struct grid *g,
         for (size_t i = 0; i < out->n; i++) {
             for (size_t k = 0; k < out->v[i].n; k++)
                 out->v[i].v[k] = -out->v[i].v[k];
-            if (vec) {
-                struct labels nl = labels_without_name(&out->v[i].labels);
-                labels_free(&out->v[i].labels);
-                out->v[i].labels = nl;
-            }
+            if (vec)
+                labels_drop_name(&out->v[i].labels);
         }
         return vec ? set_finish(out, err) : 0;
     }

@@ -78,13 +78,6 @@ static bool drops_name(const struct node *n)
     return (n->op >= OP_ADD && n->op <= OP_POW) || n->return_bool;
 }
 
-static void series_drop_name(struct series_data *s)
-{
-    struct labels nl = labels_without_name(&s->labels);
-    labels_free(&s->labels);
-    s->labels = nl;
-}
-
 static int scalar_scalar(const struct node *n, const struct grid *g, struct series_set *l,
                          struct series_set *r, struct series_set *out)
 {
@@ -144,7 +137,7 @@ static int vector_scalar(const struct node *n, const struct grid *g, struct seri
         }
         s->n = k;
         if (drop)
-            series_drop_name(s);
+            labels_drop_name(&s->labels);
     }
     free(sv);
     *out = *vec;
