@@ -513,8 +513,8 @@ static void subquery_grid(const struct ev *ev, const struct node *sq, const stru
     }
 }
 
-static int range_source(struct ev *ev, const struct node *m, const struct grid *g, bool drop_stale,
-                        struct series_set *raw, struct saba_err *err)
+int eval_range_source(struct ev *ev, const struct node *m, const struct grid *g, bool drop_stale,
+                      struct series_set *raw, struct saba_err *err)
 {
     while (m->type == NODE_PAREN)
         m = m->inner;
@@ -533,18 +533,6 @@ static int range_source(struct ev *ev, const struct node *m, const struct grid *
                        "shorter range",
                        EVAL_MAX_SUBQUERY_POINTS);
     return eval_grid(ev, m->inner, &sub, raw, err);
-}
-
-int eval_range_source(struct ev *ev, const struct node *m, const struct grid *g,
-                      struct series_set *raw, struct saba_err *err)
-{
-    return range_source(ev, m, g, true, raw, err);
-}
-
-int eval_range_source_stale(struct ev *ev, const struct node *m, const struct grid *g,
-                            struct series_set *raw, struct saba_err *err)
-{
-    return range_source(ev, m, g, false, raw, err);
 }
 
 int eval_scalar_steps(struct ev *ev, const struct node *n, const struct grid *g, double *vals,
@@ -661,7 +649,7 @@ int eval_instant(const struct eval_opts *o, const struct node *n, int64_t t,
         out->string = xstrdup(inner->str);
         return 0;
     case VAL_MATRIX:
-        return eval_range_source(&ev, inner, &g, &out->set, err);
+        return eval_range_source(&ev, inner, &g, true, &out->set, err);
     case VAL_SCALAR:
     case VAL_VECTOR: {
         int rc = eval_grid(&ev, n, &g, &out->set, err);

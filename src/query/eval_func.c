@@ -734,8 +734,7 @@ static int eval_range_func(struct ev *ev, const struct node *n, const struct fun
     struct series_set raw = {0};
     job.drop_stale = f->id != F_ABSENT_OVER_TIME && msel->type == NODE_MATRIX;
     if (!rc)
-        rc = job.drop_stale ? eval_range_source_stale(ev, msel, g, &raw, err)
-                            : eval_range_source(ev, msel, g, &raw, err);
+        rc = eval_range_source(ev, msel, g, !job.drop_stale, &raw, err); /* else the job does */
     if (rc) {
         free(a1);
         free(a2);

@@ -84,13 +84,11 @@ int eval_scalar_steps(struct ev *ev, const struct node *n, const struct grid *g,
                       struct saba_err *err);
 /* The raw samples behind a range-vector expression (a matrix selector or a
  * subquery) for every window the steps of g read: per series, all points in
- * [ref(first step) - range, ref(last step)], staleness markers removed. */
-int eval_range_source(struct ev *ev, const struct node *m, const struct grid *g,
+ * [ref(first step) - range, ref(last step)], staleness markers removed. With
+ * drop_stale false a matrix selector's markers are left in, for a caller that
+ * drops them (drop_stale_samples) as it reads each series. */
+int eval_range_source(struct ev *ev, const struct node *m, const struct grid *g, bool drop_stale,
                       struct series_set *raw, struct saba_err *err);
-/* The same, but a matrix selector's staleness markers are left in, for a
- * caller that drops them (drop_stale_samples) as it reads each series. */
-int eval_range_source_stale(struct ev *ev, const struct node *m, const struct grid *g,
-                            struct series_set *raw, struct saba_err *err);
 /* timestamp(selector): the timestamps of the samples a selector picks. */
 int eval_timestamp_selector(struct ev *ev, const struct node *n, const struct grid *g,
                             struct series_set *out, struct saba_err *err);
