@@ -238,7 +238,7 @@ static int set_operation(const struct node *n, const struct grid *g, struct seri
             if (n->op == OP_AND ? !in_r : n->op == OP_UNLESS ? in_r : false)
                 continue;
             if (lout[i] == SIZE_MAX)
-                lout[i] = outmap_get(&om, labels_copy(l->v[i].labels.v, l->v[i].labels.n));
+                lout[i] = outmap_find_or_add(&om, &l->v[i].labels);
             outmap_add(&om, lout[i], k, v);
         }
         for (size_t i = 0; i < r->n; i++) {
@@ -248,7 +248,7 @@ static int set_operation(const struct node *n, const struct grid *g, struct seri
             if (n->op != OP_OR || lstep[rs[i]] == k)
                 continue;
             if (rout[i] == SIZE_MAX)
-                rout[i] = outmap_get(&om, labels_copy(r->v[i].labels.v, r->v[i].labels.n));
+                rout[i] = outmap_find_or_add(&om, &r->v[i].labels);
             outmap_add(&om, rout[i], k, v);
         }
     }

@@ -275,8 +275,7 @@ int eval_agg_rollup(struct ev *ev, const struct node *call, int agg, const struc
                 r.t[r.n] = grid_t(g, k);
                 r.v[r.n++] = agg_acc_value(agg, &acc, k);
             }
-        struct lbuild b = {.n = 0};
-        r.labels = lb_done(&b);
+        r.labels = labels_copy(NULL, 0);
         size_t cap = 0;
         *out = (struct series_set){0};
         set_push(out, &cap, r);
