@@ -384,7 +384,7 @@ static void dctx_init(void)
     pthread_key_create(&dctx_key, dctx_free);
 }
 
-ZSTD_DCtx *block_thread_dctx(void)
+static ZSTD_DCtx *thread_dctx(void)
 {
     pthread_once(&dctx_once, dctx_init);
     ZSTD_DCtx *d = pthread_getspecific(dctx_key);
@@ -395,6 +395,23 @@ ZSTD_DCtx *block_thread_dctx(void)
         pthread_setspecific(dctx_key, d);
     }
     return d;
+}
+
+int block_unzstd(const uint8_t *src, size_t n, size_t max, uint8_t **out, size_t *len)
+{
+    *out = NULL;
+    unsigned long long want = ZSTD_getFrameContentSize(src, n);
+    if (want == ZSTD_CONTENTSIZE_ERROR || want == ZSTD_CONTENTSIZE_UNKNOWN || want > max)
+        return -1;
+    uint8_t *raw = xmalloc(want ? want : 1);
+    size_t got = ZSTD_decompressDCtx(thread_dctx(), raw, want, src, n);
+    if (ZSTD_isError(got) || got != want) {
+        free(raw);
+        return -2;
+    }
+    *out = raw;
+    *len = got;
+    return 0;
 }
 
 /* The mode byte of a dense or plane chunk: scale k (or DENSE_XOR) and the
@@ -520,15 +537,11 @@ int block_chunk_decode(const struct block_chunk *c, int64_t *t, double *v)
         return -1;
     /* a varint per timestamp and value (at most 10 bytes each) or 8 bytes per
      * value, plus the mode byte: a frame claiming more is corrupt */
-    unsigned long long want = ZSTD_getFrameContentSize(c->data, c->nbytes);
-    if (want == ZSTD_CONTENTSIZE_ERROR || want == ZSTD_CONTENTSIZE_UNKNOWN ||
-        want > 1 + 20ull * c->count)
+    uint8_t *raw;
+    size_t got;
+    if (block_unzstd(c->data, c->nbytes, 1 + 20u * c->count, &raw, &got))
         return -1;
-    uint8_t *raw = xmalloc(want ? want : 1);
-    size_t got = ZSTD_decompressDCtx(block_thread_dctx(), raw, want, c->data, c->nbytes);
-    int rc = -1;
-    if (!ZSTD_isError(got) && got == want)
-        rc = dense_decode(raw, got, c->count, t, v);
+    int rc = dense_decode(raw, got, c->count, t, v);
     free(raw);
     return rc;
 }
@@ -1220,15 +1233,16 @@ static int load_index(struct block *b, const uint8_t *file, size_t n, struct sab
     if (crc32c(0, file, n - IX2_TAIL) != load_u32le(file + n - IX2_TAIL))
         return err_set(err, SABA_ECORRUPT, 0, "%s: index: checksum mismatch", name);
     uint64_t want = load_u64le(file + 8);
-    unsigned long long fs = ZSTD_getFrameContentSize(file + IX2_HDR, n - IX2_HDR - IX2_TAIL);
-    if (want > IX2_MAX || fs != want || want < INDEX_HDR + TOC_BYTES)
-        return err_set(err, SABA_ECORRUPT, 0, "%s: index: bad content length", name);
-    uint8_t *img = xmalloc((size_t)want);
-    size_t got = ZSTD_decompressDCtx(block_thread_dctx(), img, (size_t)want, file + IX2_HDR,
-                                     n - IX2_HDR - IX2_TAIL);
-    if (ZSTD_isError(got) || got != want) {
-        free(img);
+    uint8_t *img = NULL;
+    size_t got;
+    int z = want > IX2_MAX || want < INDEX_HDR + TOC_BYTES
+                ? -1
+                : block_unzstd(file + IX2_HDR, n - IX2_HDR - IX2_TAIL, want, &img, &got);
+    if (z == -2)
         return err_set(err, SABA_ECORRUPT, 0, "%s: index: does not decompress", name);
+    if (z || got != want) {
+        free(img);
+        return err_set(err, SABA_ECORRUPT, 0, "%s: index: bad content length", name);
     }
     b->index = img;
     b->index_len = (size_t)want;
@@ -1510,20 +1524,20 @@ static struct pack_ent *pack_get(struct block *b, uint64_t off)
         mark_corrupt(b, "pack checksum mismatch");
         return NULL;
     }
-    unsigned long long fs = ZSTD_getFrameContentSize(h + PACK_HDR, zn);
-    if (fs != n) {
+    uint8_t *data;
+    size_t got;
+    int z = block_unzstd(h + PACK_HDR, zn, n, &data, &got);
+    if (z == -2) {
+        mark_corrupt(b, "pack does not decompress");
+        return NULL;
+    }
+    if (z || got != n) {
+        free(data);
         mark_corrupt(b, "pack length mismatch");
         return NULL;
     }
     e = xmalloc(sizeof *e);
-    *e = (struct pack_ent){b->uid, off, xmalloc(n), n, 2};
-    size_t got = ZSTD_decompressDCtx(block_thread_dctx(), e->data, n, h + PACK_HDR, zn);
-    if (ZSTD_isError(got) || got != n) {
-        free(e->data);
-        free(e);
-        mark_corrupt(b, "pack does not decompress");
-        return NULL;
-    }
+    *e = (struct pack_ent){b->uid, off, data, n, 2};
     pthread_mutex_lock(&cache_mu);
     struct pack_ent *old = pack_cache[slot];
     pack_cache[slot] = e;

@@ -88,9 +88,12 @@ enum block_enc {
 extern const double block_pow10[BLOCK_DECIMAL_MAXK + 1]; /* 10^k */
 /* Is v exactly x / 10^k for an integer x with |x| < 2^53 (and not -0)? */
 bool block_decimal_at(double v, int k, int64_t *x);
-/* The calling thread's zstd decompression context (made on first use, freed
- * when the thread exits): for every chunk and pack decoder. */
-ZSTD_DCtx *block_thread_dctx(void);
+/* Decompress the zstd frame src[0..n) with the calling thread's context
+ * (made on first use, freed when the thread exits) into *out (malloc'ed,
+ * *len bytes). Returns 0; -1 if the frame does not state its content size or
+ * states more than max (corrupt: *out is NULL); -2 if it does not decompress
+ * to that size. For every chunk, pack and index decoder. */
+int block_unzstd(const uint8_t *src, size_t n, size_t max, uint8_t **out, size_t *len);
 
 /* Most samples in one dense chunk (the count field is 16 bits). */
 #define BLOCK_DENSE_MAX_SAMPLES 4096

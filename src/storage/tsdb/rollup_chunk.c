@@ -273,14 +273,9 @@ int rollup_chunk_decode(const uint8_t *data, size_t nbytes, size_t count, int64_
     size_t got = nbytes;
     int rc = -1;
     if (nbytes >= 4 && load_u32le(data) == ZSTD_MAGICNUMBER) {
-        unsigned long long want = ZSTD_getFrameContentSize(data, nbytes);
-        if (want == ZSTD_CONTENTSIZE_ERROR || want == ZSTD_CONTENTSIZE_UNKNOWN ||
-            want > 21 + 10ull * count + RC_NCOLS * (11 + 10ull * count))
+        if (block_unzstd(data, nbytes, 21 + 10u * count + RC_NCOLS * (11 + 10u * count), &raw,
+                         &got))
             return -1;
-        raw = xmalloc(want ? want : 1);
-        got = ZSTD_decompressDCtx(block_thread_dctx(), raw, want, data, nbytes);
-        if (ZSTD_isError(got) || got != want)
-            goto out;
         data = raw;
     }
     if (got < 1 || data[0] != LAYOUT)
